@@ -1,0 +1,74 @@
+"""SQL engines for the registry and the SQL stores, and schema migration with Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "mysql": "mysql+aiomysql",
+    "mariadb": "mysql+aiomysql",
+}
+
+
+def is_sql_url(url: str) -> bool:
+    return url.split(":", 1)[0].split("+", 1)[0] in _DRIVERS
+
+
+def async_url(url: str) -> str:
+    """`sqlite:///x.db` -> `sqlite+aiosqlite:///x.db`; an explicit driver is kept."""
+    scheme, rest = url.split(":", 1)
+    if "+" in scheme:
+        return url
+    return f"{_DRIVERS[scheme]}:{rest}"
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    full = async_url(url)
+    backend = make_url(full).get_backend_name()
+    options: dict[str, Any] = {}
+    if backend == "sqlite":
+        # One file, many readers, one writer: WAL plus a busy timeout instead of "locked".
+        options["poolclass"] = NullPool if ":memory:" not in full else None
+        options = {k: v for k, v in options.items() if v is not None}
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                       pool_recycle=1800)
+    engine = create_async_engine(full, **options)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Create or upgrade the schema to the newest revision."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))

@@ -1,0 +1,87 @@
+"""The records authgate keeps: clients, users and token records. Frozen, slotted, typed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from authgate.config import GrantType
+
+TokenKind = Literal["access_token", "refresh_token", "authorization_code"]
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered client application (the Client Application Registry)."""
+
+    client_id: str
+    name: str
+    secret_hash: str | None  # SHA-256 hex of the secret; None for a public client
+    redirect_uris: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    grant_types: tuple[GrantType, ...] = ("authorization_code", "refresh_token")
+    is_public: bool = False
+    can_introspect: bool = False
+    created_at: int = 0
+
+    def allows_grant(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+    def as_public_dict(self) -> dict[str, Any]:
+        """What `client show`/`client list` print: never the secret or its hash."""
+        return {
+            "client_id": self.client_id,
+            "name": self.name,
+            "redirect_uris": list(self.redirect_uris),
+            "scopes": list(self.scopes),
+            "grant_types": list(self.grant_types),
+            "public": self.is_public,
+            "introspect": self.can_introspect,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What a store keeps under the digest of a token or code (never the token itself)."""
+
+    kind: TokenKind
+    client_id: str
+    grant_id: str  # every token descended from one grant shares it (family revocation)
+    scopes: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    subject: str | None = None  # `sub`: the user, or the client for a client token
+    username: str | None = None
+    token_type: str = "Bearer"
+    metadata: dict[str, str] = field(default_factory=dict)
+    parent: str | None = None  # digest of the refresh token this token was issued with
+    # Authorization codes only: the binding checked at the token endpoint.
+    redirect_uri: str | None = None
+    code_challenge: str | None = None
+    # Refresh tokens only: RFC 9700 section 4.14.2 grace-period successor, sealed with a key
+    # derived from the presented refresh token, so a copy of the store cannot open it.
+    successor: str | None = None
+    consumed: bool = False  # set by the store: the code was exchanged / the token rotated
+
+    def is_expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if v not in (None, {}, ())}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TokenRecord:
+        data = json.loads(text)
+        data["scopes"] = tuple(data.get("scopes", ()))
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A resource owner as a user repository answers for it."""
+
+    username: str
+    subject: str

@@ -1,0 +1,249 @@
+"""The registry database: clients, local users, administrators and remembered consents."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from authgate.config import GrantType
+from authgate.errors import StoreUnavailable
+from authgate.models import Client
+from authgate.schema import admins, clients, consents, users
+from authgate.tokens import generate_token, now
+
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+# Verified against when the user does not exist, so timing does not reveal who exists.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+CLIENT_ID_LENGTH = 32
+CLIENT_SECRET_LENGTH = 48  # 48 characters of 62 symbols: 285 bits
+
+
+class AlreadyExists(Exception):
+    """A client id, username or administrator that is already registered."""
+
+
+def hash_secret(secret: str) -> str:
+    """Client secrets are generated with >= 256 bits, so a fast hash is safe and cheap."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, secret_hash: str | None) -> bool:
+    if secret_hash is None:
+        return False
+    return hmac.compare_digest(hash_secret(secret), secret_hash)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    """argon2id takes tens of milliseconds: run it off the event loop."""
+
+    def check() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+def _client_from_row(row: Any) -> Client:
+    return Client(
+        client_id=row.client_id,
+        name=row.name,
+        secret_hash=row.secret_hash,
+        redirect_uris=tuple(json.loads(row.redirect_uris)),
+        scopes=tuple(json.loads(row.scopes)),
+        grant_types=tuple(json.loads(row.grant_types)),
+        is_public=bool(row.is_public),
+        can_introspect=bool(row.can_introspect),
+        created_at=row.created_at,
+    )
+
+
+class Registry:
+    """Clients, users, administrators and consents in the `storage.url` database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable("registry", exc) from exc
+
+    # Clients
+
+    async def create_client(
+        self,
+        name: str,
+        *,
+        redirect_uris: Sequence[str] = (),
+        scopes: Sequence[str] = (),
+        grant_types: Sequence[GrantType] = ("authorization_code", "refresh_token"),
+        is_public: bool = False,
+        can_introspect: bool = False,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> tuple[Client, str | None]:
+        """Register a client; returns it and its secret (None for a public client)."""
+        client_id = client_id or generate_token(CLIENT_ID_LENGTH)
+        secret = None if is_public else (client_secret or generate_token(CLIENT_SECRET_LENGTH))
+        client = Client(
+            client_id=client_id,
+            name=name,
+            secret_hash=hash_secret(secret) if secret else None,
+            redirect_uris=tuple(dict.fromkeys(redirect_uris)),
+            scopes=tuple(dict.fromkeys(scopes)),
+            grant_types=tuple(dict.fromkeys(grant_types)),
+            is_public=is_public,
+            can_introspect=can_introspect,
+            created_at=now(),
+        )
+        try:
+            async with self.transaction() as conn:
+                await conn.execute(
+                    insert(clients).values(
+                        client_id=client.client_id,
+                        name=client.name,
+                        secret_hash=client.secret_hash,
+                        redirect_uris=json.dumps(list(client.redirect_uris)),
+                        scopes=json.dumps(list(client.scopes)),
+                        grant_types=json.dumps(list(client.grant_types)),
+                        is_public=client.is_public,
+                        can_introspect=client.can_introspect,
+                        created_at=client.created_at,
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"client {client_id} already exists") from None
+        return client, secret
+
+    async def get_client(self, client_id: str) -> Client | None:
+        if not client_id or len(client_id) > 64:
+            return None
+        async with self.transaction() as conn:
+            row = (
+                await conn.execute(select(clients).where(clients.c.client_id == client_id))
+            ).first()
+        return _client_from_row(row) if row else None
+
+    async def list_clients(self) -> list[Client]:
+        async with self.transaction() as conn:
+            rows = (await conn.execute(select(clients).order_by(clients.c.created_at))).all()
+        return [_client_from_row(row) for row in rows]
+
+    async def delete_client(self, client_id: str) -> bool:
+        async with self.transaction() as conn:
+            result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
+            await conn.execute(delete(consents).where(consents.c.client_id == client_id))
+        return result.rowcount > 0
+
+    async def all_scopes(self) -> list[str]:
+        found: dict[str, None] = {}
+        for client in await self.list_clients():
+            found.update(dict.fromkeys(client.scopes))
+        return sorted(found)
+
+    # Local users and administrators
+
+    async def _create_account(self, table: Table, username: str, password: str) -> None:
+        password_hash = await asyncio.to_thread(hash_password, password)
+        try:
+            async with self.transaction() as conn:
+                await conn.execute(
+                    insert(table).values(
+                        username=username, password_hash=password_hash, created_at=now()
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"{username} already exists") from None
+
+    async def _account_hash(self, table: Table, username: str) -> str | None:
+        async with self.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(table.c.password_hash).where(table.c.username == username)
+                )
+            ).first()
+        return row.password_hash if row else None
+
+    async def create_user(self, username: str, password: str) -> None:
+        await self._create_account(users, username, password)
+
+    async def user_password_hash(self, username: str) -> str | None:
+        return await self._account_hash(users, username)
+
+    async def user_exists(self, username: str) -> bool:
+        return await self._account_hash(users, username) is not None
+
+    async def create_admin(self, username: str, password: str) -> None:
+        await self._create_account(admins, username, password)
+
+    async def check_admin(self, username: str, password: str) -> bool:
+        return await verify_password(password, await self._account_hash(admins, username))
+
+    # Approve Always
+
+    async def remembered_scopes(self, username: str, client_id: str) -> frozenset[str]:
+        async with self.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(consents.c.scopes).where(
+                        consents.c.username == username, consents.c.client_id == client_id
+                    )
+                )
+            ).first()
+        return frozenset(json.loads(row.scopes)) if row else frozenset()
+
+    async def remember_consent(self, username: str, client_id: str, scopes: Iterable[str]) -> None:
+        async with self.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(consents.c.scopes).where(
+                        consents.c.username == username, consents.c.client_id == client_id
+                    )
+                )
+            ).first()
+            if row is None:
+                await conn.execute(
+                    insert(consents).values(
+                        username=username,
+                        client_id=client_id,
+                        scopes=json.dumps(sorted(set(scopes))),
+                        updated_at=now(),
+                    )
+                )
+                return
+            merged = sorted(set(json.loads(row.scopes)) | set(scopes))
+            await conn.execute(
+                update(consents)
+                .where(consents.c.username == username, consents.c.client_id == client_id)
+                .values(scopes=json.dumps(merged), updated_at=now())
+            )
+
+    async def ping(self) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(select(1))
+
+

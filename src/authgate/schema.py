@@ -1,0 +1,97 @@
+"""The relational schema, shared by SQLite, PostgreSQL and MariaDB; Alembic migrates it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# Client Application Registry. Lists are JSON text so every backend stores them alike.
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=True),
+    Column("redirect_uris", Text, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("grant_types", Text, nullable=False),
+    Column("is_public", Boolean, nullable=False),
+    Column("can_introspect", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Local User Store and the manager's administrators: argon2id hashes only.
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(255), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+admins = Table(
+    "admins",
+    metadata,
+    Column("username", String(255), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Approve Always: the scopes a user granted a client for good.
+consents = Table(
+    "consents",
+    metadata,
+    Column("username", String(255), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("scopes", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Browser sessions of the login and consent pages, keyed by the digest of the cookie value.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_key", String(64), primary_key=True),
+    Column("username", String(255), nullable=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+# Brute-force protection: failures in a row per username, known or not.
+lockouts = Table(
+    "lockouts",
+    metadata,
+    Column("username", String(255), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("lock_count", Integer, nullable=False),
+    Column("locked_until", BigInteger, nullable=False),
+    Column("last_failure", BigInteger, nullable=False),
+)
+
+# Access Token Store and Authorization Code Store (when they are SQL): digests, never tokens.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_key", String(64), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("consumed", Boolean, nullable=False),
+    Column("data", Text, nullable=False),
+)
+Index("ix_tokens_grant_id", tokens.c.grant_id)
+Index("ix_tokens_client_id", tokens.c.client_id)
+Index("ix_tokens_expires_at", tokens.c.expires_at)

@@ -1,0 +1,129 @@
+"""`sqlite:///`, `postgresql://`, `mysql://`: the token table of authgate.schema."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from authgate.errors import StoreUnavailable
+from authgate.models import TokenRecord
+from authgate.schema import tokens
+from authgate.stores.base import Entry
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine, *, purge_batch: int = 1000) -> None:
+        self.engine = engine
+        self.purge_batch = purge_batch
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable("token store", exc) from exc
+
+    @staticmethod
+    def _rows(entries: Sequence[Entry]) -> list[dict[str, object]]:
+        return [
+            {
+                "token_key": key,
+                "kind": record.kind,
+                "grant_id": record.grant_id,
+                "client_id": record.client_id,
+                "expires_at": record.expires_at,
+                "consumed": False,
+                "data": record.to_json(),
+            }
+            for key, record in entries
+        ]
+
+    async def put(self, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        async with self._transaction() as conn:
+            await conn.execute(insert(tokens), self._rows(entries))
+
+    async def get(self, key: str) -> TokenRecord | None:
+        async with self._transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(tokens.c.data, tokens.c.consumed, tokens.c.expires_at).where(
+                        tokens.c.token_key == key
+                    )
+                )
+            ).first()
+        if row is None or row.expires_at <= time.time():
+            return None
+        record = TokenRecord.from_json(row.data)
+        return replace(record, consumed=True) if row.consumed else record
+
+    async def exchange(
+        self, key: str, entries: Sequence[Entry], *, successor: str | None = None
+    ) -> bool:
+        async with self._transaction() as conn:
+            # The conditional UPDATE is the atomic test-and-set: one transaction wins it.
+            values: dict[str, object] = {"consumed": True}
+            if successor is not None:
+                row = (
+                    await conn.execute(select(tokens.c.data).where(tokens.c.token_key == key))
+                ).first()
+                if row is None:
+                    return False
+                sealed = replace(TokenRecord.from_json(row.data), successor=successor)
+                values["data"] = sealed.to_json()
+            result = await conn.execute(
+                update(tokens)
+                .where(
+                    and_(
+                        tokens.c.token_key == key,
+                        tokens.c.consumed.is_(False),
+                        tokens.c.expires_at > int(time.time()),
+                    )
+                )
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                return False
+            if entries:
+                await conn.execute(insert(tokens), self._rows(entries))
+            return True
+
+    async def delete(self, key: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(delete(tokens).where(tokens.c.token_key == key))
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        async with self._transaction() as conn:
+            result = await conn.execute(delete(tokens).where(tokens.c.grant_id == grant_id))
+            return result.rowcount
+
+    async def revoke_client(self, client_id: str) -> int:
+        async with self._transaction() as conn:
+            result = await conn.execute(delete(tokens).where(tokens.c.client_id == client_id))
+            return result.rowcount
+
+    async def purge(self, now: int) -> int:
+        removed = 0
+        while True:
+            async with self._transaction() as conn:
+                batch = select(tokens.c.token_key).where(tokens.c.expires_at <= now)
+                keys = (await conn.execute(batch.limit(self.purge_batch))).scalars().all()
+                if not keys:
+                    return removed
+                await conn.execute(delete(tokens).where(tokens.c.token_key.in_(keys)))
+                removed += len(keys)
+
+    async def ping(self) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(select(1))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,118 @@
+"""Minting tokens and codes, their digests, and the records stored for them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import time
+from dataclasses import dataclass, replace
+
+from authgate.config import TokenSettings
+from authgate.models import TokenRecord
+
+ALPHABET = string.ascii_letters + string.digits
+
+
+def generate_token(length: int) -> str:
+    """A random string of exactly `length` characters from [A-Za-z0-9] (SPEC.md)."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def digest(token: str) -> str:
+    """The key a store keeps for a token: tokens are high-entropy, so one SHA-256 suffices."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_grant_id() -> str:
+    return secrets.token_hex(16)
+
+
+def now() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A freshly minted token: the value for the response and the record for the store."""
+
+    value: str
+    key: str
+    record: TokenRecord
+
+    @property
+    def ttl(self) -> int:
+        return max(1, self.record.expires_at - self.record.issued_at)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What one successful token request hands out."""
+
+    access: IssuedToken
+    refresh: IssuedToken | None
+    # The presented refresh token returned unchanged (`refresh = "preserve"`).
+    preserved_refresh: str | None = None
+
+    @property
+    def records(self) -> list[IssuedToken]:
+        return [self.access] + ([self.refresh] if self.refresh else [])
+
+    def response(self) -> dict[str, object]:
+        """The RFC 6749 section 5.1 body."""
+        record = self.access.record
+        body: dict[str, object] = {
+            "access_token": self.access.value,
+            "token_type": record.token_type,
+            "expires_in": record.expires_at - record.issued_at,
+            "scope": " ".join(record.scopes),
+        }
+        refresh = self.refresh.value if self.refresh else self.preserved_refresh
+        if refresh:
+            body["refresh_token"] = refresh
+        return body
+
+
+def mint(
+    base: TokenRecord,
+    settings: TokenSettings,
+    *,
+    with_refresh: bool,
+    preserved_refresh: str | None = None,
+) -> TokenGrant:
+    """Mint an access token (and a refresh token) for the grant that `base` describes.
+
+    `base` carries client, subject, scopes and grant id; kind, times and type are set here.
+    """
+    issued_at = now()
+    access_value = generate_token(settings.access_token_length)
+    refresh: IssuedToken | None = None
+    if with_refresh:
+        refresh_value = generate_token(settings.refresh_token_length)
+        refresh_record = replace(
+            base,
+            kind="refresh_token",
+            issued_at=issued_at,
+            expires_at=issued_at + settings.refresh_token_expiry,
+            token_type="refresh_token",
+            metadata=dict(settings.metadata) | dict(base.metadata),
+            parent=None,
+            redirect_uri=None,
+            code_challenge=None,
+            successor=None,
+        )
+        refresh = IssuedToken(refresh_value, digest(refresh_value), refresh_record)
+    access_record = replace(
+        base,
+        kind="access_token",
+        issued_at=issued_at,
+        expires_at=issued_at + settings.access_token_expiry,
+        token_type=settings.access_token_type,
+        metadata=dict(settings.metadata) | dict(base.metadata),
+        parent=refresh.key if refresh else (digest(preserved_refresh) if preserved_refresh else None),
+        redirect_uri=None,
+        code_challenge=None,
+        successor=None,
+    )
+    access = IssuedToken(access_value, digest(access_value), access_record)
+    return TokenGrant(access, refresh, preserved_refresh)
