@@ -69,8 +69,8 @@ class StorageSettings(Section):
 
 class ClientAuthSettings(Section):
     location: Literal["header", "body", "any"] = "header"  # where client credentials are read
-    client_id_field: str = Field("client_id", min_length=1)  # form field of the client id
-    client_secret_field: str = Field("client_secret", min_length=1)  # form field of the secret
+    client_id_field: str = Field(default="client_id", min_length=1)  # form field of the client id
+    client_secret_field: str = Field(default="client_secret", min_length=1)  # form field of the secret
 
 
 class AuthorizationCodeSettings(Section):
@@ -82,7 +82,7 @@ class AuthorizationCodeSettings(Section):
 class TokenSettings(Section):
     access_token_expiry: Seconds = 3600  # seconds
     access_token_length: TokenLength = 54  # characters
-    access_token_type: str = Field("Bearer", min_length=1)  # token_type in responses
+    access_token_type: str = Field(default="Bearer", min_length=1)  # token_type in responses
     refresh: Literal["new", "none", "preserve"] = "new"  # Refresh Token Details
     refresh_token_expiry: Seconds = 43200  # seconds
     refresh_token_length: TokenLength = 46  # characters
@@ -138,7 +138,7 @@ class FlowsSettings(Section):
 class LdapSettings(Section):
     url: str = "ldap://127.0.0.1:389"  # ldap:// or ldaps://
     bind_dn: str = ""  # service account that searches; empty: anonymous search
-    bind_password: str = Field("", repr=False)  # its password
+    bind_password: str = Field(default="", repr=False)  # its password
     user_base: str = "ou=people,dc=example,dc=org"  # search base of users
     user_filter: str = "(uid={username})"  # AD: "(sAMAccountName={username})"
     timeout: Annotated[float, Field(gt=0)] = 5  # seconds for connect and each operation
@@ -182,7 +182,7 @@ class GatewayRoute(Section):
     @field_validator("path")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        if not value.startswith("/") or value != value.rstrip("/") and value != "/":
+        if not value.startswith("/") or (value != value.rstrip("/") and value != "/"):
             raise ValueError("must start with '/' and not end with '/'")
         return value
 

@@ -61,7 +61,7 @@ class OAuthError(Exception):
         self.headers = dict(headers or {})
 
     def as_dict(self) -> dict[str, str]:
-        body = {"error": self.code}
+        body: dict[str, str] = {"error": self.code}
         if self.description:
             body["error_description"] = self.description
         return body

@@ -102,6 +102,10 @@ def mint(
             successor=None,
         )
         refresh = IssuedToken(refresh_value, digest(refresh_value), refresh_record)
+    if refresh is not None:
+        parent: str | None = refresh.key
+    else:
+        parent = digest(preserved_refresh) if preserved_refresh else None
     access_record = replace(
         base,
         kind="access_token",
@@ -109,7 +113,7 @@ def mint(
         expires_at=issued_at + settings.access_token_expiry,
         token_type=settings.access_token_type,
         metadata=dict(settings.metadata) | dict(base.metadata),
-        parent=refresh.key if refresh else (digest(preserved_refresh) if preserved_refresh else None),
+        parent=parent,
         redirect_uri=None,
         code_challenge=None,
         successor=None,

@@ -1,0 +1,85 @@
+"""`create_app(settings)`: the ASGI application and its route table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from authgate.config import Settings
+from authgate.endpoints import introspect, metadata, token
+from authgate.endpoints.responses import oauth_error, server_error, unavailable
+from authgate.errors import OAuthError, StoreUnavailable
+from authgate.flows import build_flows
+from authgate.limits import BodyLimit
+from authgate.services import Services
+from authgate.tokens import now
+
+log = logging.getLogger("authgate")
+
+
+async def _purge_forever(services: Services) -> None:
+    """Expired tokens and codes go away by themselves (Redis expires keys on its own)."""
+    interval = services.settings.storage.purge_interval
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            for store in {id(s): s for s in (services.tokens, services.codes)}.values():
+                await store.purge(now())
+        except StoreUnavailable as exc:
+            log.warning("purge skipped: %s", exc)
+
+
+async def _on_oauth_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)  # noqa: S101 - Starlette dispatches by type
+    return oauth_error(exc)
+
+
+async def _on_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreUnavailable)  # noqa: S101 - Starlette dispatches by type
+    return unavailable(exc)
+
+
+async def _on_crash(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return server_error()
+
+
+def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await Services.open(settings)
+        app.state.services = services
+        app.state.flows = build_flows(services)
+        purge = asyncio.create_task(_purge_forever(services))
+        try:
+            yield
+        finally:
+            purge.cancel()
+            await services.close()
+
+    routes = [
+        Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
+        Route("/oauth2/token", token.token, methods=["POST"]),
+        Route("/oauth2/introspect", introspect.introspect, methods=["POST"]),
+        Route("/healthz", metadata.healthz),
+        Route("/readyz", metadata.readyz),
+    ]
+    gateway_paths = [route.path for route in settings.gateway.routes]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(BodyLimit, exempt_prefixes=gateway_paths)],
+        exception_handlers={
+            OAuthError: _on_oauth_error,
+            StoreUnavailable: _on_unavailable,
+            Exception: _on_crash,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,1 @@
+"""HTTP endpoints: thin adapters between Starlette requests and the flows."""

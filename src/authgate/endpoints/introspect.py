@@ -1,0 +1,52 @@
+"""`POST /oauth2/introspect` (RFC 7662), for clients registered with `--introspect`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.clients import read_credentials, verify_client
+from authgate.endpoints.responses import oauth_json
+from authgate.errors import OAuthError
+from authgate.forms import parse_form_body
+from authgate.models import TokenRecord
+from authgate.services import Services
+from authgate.tokens import digest
+
+INACTIVE = {"active": False}
+
+
+def describe(record: TokenRecord) -> dict[str, object]:
+    """RFC 7662 section 2.2 members for an active token."""
+    body: dict[str, object] = {
+        "active": True,
+        "scope": " ".join(record.scopes),
+        "client_id": record.client_id,
+        "token_type": record.token_type,
+        "exp": record.expires_at,
+        "iat": record.issued_at,
+        "metadata": record.metadata,
+    }
+    if record.subject:
+        body["sub"] = record.subject
+    if record.username:
+        body["username"] = record.username
+    return body
+
+
+async def introspect(request: Request) -> Response:
+    services: Services = request.app.state.services
+    form = parse_form_body(await request.body(), request.headers)
+    form.reject_repeated(("token", "token_type_hint"))
+    credentials = read_credentials(request.headers, form, services.settings.client_auth)
+    client = verify_client(await services.client(credentials.client_id), credentials)
+    if not client.can_introspect:
+        headers = {"WWW-Authenticate": 'Basic realm="authgate"'} if credentials.via_header else None
+        raise OAuthError("invalid_client", "client may not introspect", 401, headers=headers)
+    token = form.get("token")
+    if token is None:
+        raise OAuthError("invalid_request", "token is required")
+    record = await services.tokens.get(digest(token))
+    if record is None or record.consumed or record.kind == "authorization_code":
+        return oauth_json(INACTIVE)
+    return oauth_json(describe(record))

@@ -1,0 +1,33 @@
+"""`POST /oauth2/token`: parse, authenticate the client, run the grant's flow."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.clients import read_credentials, verify_client
+from authgate.endpoints.responses import oauth_json
+from authgate.errors import OAuthError
+from authgate.flows import Flow, TokenRequest
+from authgate.forms import parse_form_body
+from authgate.services import Services
+
+
+async def token(request: Request) -> Response:
+    services: Services = request.app.state.services
+    flows: dict[str, Flow] = request.app.state.flows
+    form = parse_form_body(await request.body(), request.headers)
+    form.reject_repeated(("grant_type", "scope"))
+    credentials = read_credentials(request.headers, form, services.settings.client_auth)
+    client = verify_client(await services.client(credentials.client_id), credentials)
+    grant_type = form.get("grant_type")
+    if grant_type is None:
+        raise OAuthError("invalid_request", "grant_type is required")
+    flow = flows.get(grant_type)
+    if flow is None:
+        raise OAuthError("unsupported_grant_type", "grant_type is not supported")
+    form.reject_repeated(flow.parameters)
+    req = TokenRequest(client, form, {"oauth.client.id": client.client_id})
+    request.state.attributes = req.attributes
+    grant = await flow.run(req)
+    return oauth_json(grant.response())

@@ -1,0 +1,109 @@
+"""The token step of the authorization code grant."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import ClassVar
+
+from authgate.config import TokenSettings
+from authgate.errors import OAuthError
+from authgate.events import Events
+from authgate.flows.base import TokenRequest
+from authgate.models import Client, TokenRecord
+from authgate.stores import TokenStore
+from authgate.tokens import TokenGrant, digest, mint
+
+
+def s256(verifier: str) -> str:
+    hashed = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(hashed).rstrip(b"=").decode()
+
+
+def is_valid_verifier(verifier: str) -> bool:
+    """RFC 7636 section 4.1: 43-128 characters of [A-Za-z0-9-._~]."""
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    return 43 <= len(verifier) <= 128 and set(verifier) <= allowed
+
+
+def check_pkce(record: TokenRecord, verifier: str | None) -> None:
+    """RFC 7636 section 4.6, and RFC 9700 section 2.1.1: no verifier without a challenge."""
+    if record.code_challenge is None:
+        if verifier is not None:
+            raise OAuthError("invalid_grant", "code_verifier sent for a code without PKCE")
+        return
+    if verifier is None:
+        raise OAuthError("invalid_grant", "code_verifier is required")
+    if not is_valid_verifier(verifier) or not hmac.compare_digest(
+        s256(verifier), record.code_challenge
+    ):
+        raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
+
+
+def check_binding(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:
+    """RFC 6749 section 4.1.3: the code belongs to this client and this redirect_uri."""
+    if record.client_id != client.client_id:
+        raise OAuthError("invalid_grant", "the code was issued to another client")
+    if record.redirect_uri is not None:
+        if redirect_uri != record.redirect_uri:
+            raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
+    elif redirect_uri is not None and redirect_uri not in client.redirect_uris:
+        raise OAuthError("invalid_grant", "redirect_uri is not registered")
+
+
+class AuthorizationCodeFlow:
+    """RFC 6749 section 4.1.3, with RFC 7636 PKCE."""
+
+    grant_type: ClassVar[str] = "authorization_code"
+    parameters: ClassVar[tuple[str, ...]] = ("code", "redirect_uri", "code_verifier")
+
+    def __init__(
+        self, codes: TokenStore, tokens: TokenStore, settings: TokenSettings, events: Events
+    ) -> None:
+        self.codes = codes
+        self.tokens = tokens
+        self.settings = settings
+        self.events = events
+
+    async def run(self, req: TokenRequest) -> TokenGrant:
+        client = req.client
+        if not client.allows_grant(self.grant_type):
+            raise OAuthError("unauthorized_client", "client may not use authorization_code")
+        code = req.form.get("code")
+        if code is None:
+            raise OAuthError("invalid_request", "code is required")
+        key = digest(code)
+        record = await self.codes.get(key)
+        if record is None or record.kind != "authorization_code":
+            raise OAuthError("invalid_grant", "code is invalid or expired")
+        if record.consumed:
+            await self._revoke_reused(record)
+        check_binding(record, client, req.form.get("redirect_uri"))
+        check_pkce(record, req.form.get("code_verifier"))
+        with_refresh = client.allows_grant("refresh_token") and self.settings.refresh != "none"
+        grant = mint(record, self.settings, with_refresh=with_refresh)
+        if not await self._exchange(key, grant):
+            await self._revoke_reused(record)
+        if record.subject:
+            req.attributes["authentication.subject.id"] = record.subject
+        self.events.emit(
+            "token.issued", grant_type=self.grant_type, client_id=client.client_id,
+            subject=record.subject,
+        )
+        return grant
+
+    async def _exchange(self, key: str, grant: TokenGrant) -> bool:
+        entries = [(t.key, t.record) for t in grant.records]
+        if self.codes is self.tokens:
+            return await self.codes.exchange(key, entries)  # one atomic step
+        if not await self.codes.exchange(key, ()):
+            return False
+        await self.tokens.put(entries)
+        return True
+
+    async def _revoke_reused(self, record: TokenRecord) -> None:
+        """RFC 6749 section 4.1.2: a second use revokes the tokens of the first."""
+        await self.tokens.revoke_grant(record.grant_id)
+        self.events.emit("code.reused", client_id=record.client_id, grant_id=record.grant_id)
+        raise OAuthError("invalid_grant", "code was already used")

@@ -1,0 +1,29 @@
+"""What every grant's flow takes and gives: a parsed token request in, a TokenGrant out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from authgate.forms import Form
+from authgate.models import Client
+from authgate.tokens import TokenGrant
+
+
+@dataclass(slots=True)
+class TokenRequest:
+    """A token request after client authentication; flows never see the web framework."""
+
+    client: Client
+    form: Form
+    # The request's attribute dict (the seeds' "message attributes"): policies read it,
+    # flows write the subject and approved scopes into it, monitoring reads the client.
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+class Flow(Protocol):
+    grant_type: ClassVar[str]
+    # Parameters of this grant that must not be repeated (RFC 6749 section 3.1).
+    parameters: ClassVar[tuple[str, ...]]
+
+    async def run(self, req: TokenRequest) -> TokenGrant: ...

@@ -1,0 +1,89 @@
+"""Everything a running authgate holds: settings, registry, stores, users, events."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authgate.config import Settings
+from authgate.db import create_engine, migrate
+from authgate.events import Events
+from authgate.models import Client, User
+from authgate.registry import Registry
+from authgate.stores import TokenStore, open_store
+from authgate.users.base import UserRepository
+from authgate.users.local import LocalUsers
+
+
+class Services:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        tokens: TokenStore,
+        codes: TokenStore,
+        users: UserRepository,
+        engines: dict[str, AsyncEngine],
+    ) -> None:
+        self.settings = settings
+        self.issuer = settings.effective_issuer()
+        self.registry = registry
+        self.tokens = tokens
+        self.codes = codes
+        self.users = users
+        self.events = Events()
+        self._engines = engines
+
+    @classmethod
+    async def open(cls, settings: Settings, *, migrate_embedded: bool = True) -> Services:
+        """Connect every store; the embedded SQLite default gets its schema on first use."""
+        storage = settings.storage
+        engines: dict[str, AsyncEngine] = {storage.url: create_engine(storage.url)}
+        if migrate_embedded:
+            for url in {storage.url, storage.tokens_url, storage.codes_url}:
+                if url.startswith("sqlite"):
+                    engine = engines.setdefault(url, create_engine(url))
+                    await migrate(engine)
+        registry = Registry(engines[storage.url])
+        tokens = open_store(storage.tokens_url, engines=engines, purge_batch=storage.purge_batch)
+        codes = (
+            tokens
+            if storage.codes_url == storage.tokens_url
+            else open_store(storage.codes_url, engines=engines, purge_batch=storage.purge_batch)
+        )
+        users = LocalUsers(registry)
+        return cls(settings, registry, tokens, codes, users, engines)
+
+    async def migrate(self) -> None:
+        for engine in self._engines.values():
+            await migrate(engine)
+
+    async def close(self) -> None:
+        for store in {id(self.tokens): self.tokens, id(self.codes): self.codes}.values():
+            await store.close()
+        for engine in self._engines.values():
+            await engine.dispose()
+
+    async def client(self, client_id: str) -> Client | None:
+        return await self.registry.get_client(client_id)
+
+    async def authenticate_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        client_id: str,
+        attributes: MutableMapping[str, Any],
+    ) -> User | None:
+        """The one door for resource owners: the login page and the password grant."""
+        return await self.users.authenticate(
+            username, password, client_id=client_id, attributes=attributes
+        )
+
+    async def ping(self) -> None:
+        await self.registry.ping()
+        await self.tokens.ping()
+        if self.codes is not self.tokens:
+            await self.codes.ping()

@@ -1,0 +1,1 @@
+"""User repositories: who the resource owners are (`[flows.password] users`)."""
