@@ -1,0 +1,95 @@
+"""A real authgate over real HTTP: uvicorn in a thread on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from authgate.app import create_app
+from authgate.config import Settings, load_settings
+from authgate.models import Client
+from authgate.registry import Registry
+from authgate.services import Services
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    url: str
+    settings: Settings
+    _loop: asyncio.AbstractEventLoop
+
+    @property
+    def services(self) -> Services:
+        services: Services = self._app.state.services
+        return services
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the server's own loop (its stores belong to that loop)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    def create_client(self, name: str = "app", **options: Any) -> tuple[Client, str | None]:
+        registry: Registry = self.services.registry
+        result: tuple[Client, str | None] = self.run(registry.create_client(name, **options))
+        return result
+
+    def create_user(self, username: str, password: str) -> None:
+        self.run(self.services.registry.create_user(username, password))
+
+    def metadata(self) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(
+            f"{self.url}/.well-known/oauth-authorization-server"
+        ).json()
+        return body
+
+
+@contextlib.contextmanager
+def run_server(
+    tmp_path: Path, config: dict[str, str] | None = None, *, demo: bool = False
+) -> Iterator[RunningServer]:
+    """Start authgate with `config` as AUTHGATE_* style overrides (dotted keys)."""
+    port = free_port()
+    environ = {
+        "AUTHGATE_STORAGE__URL": f"sqlite:///{tmp_path}/authgate.db",
+        "AUTHGATE_SERVER__PORT": str(port),
+    }
+    for key, value in (config or {}).items():
+        environ["AUTHGATE_" + key.upper().replace(".", "__")] = value
+    settings = load_settings(environ=environ)
+    app = create_app(settings, demo=demo)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),),
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("authgate did not start")
+        time.sleep(0.02)
+    running = RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop)
+    running._app = app  # type: ignore[attr-defined]
+    try:
+        yield running
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        loop.close()
