@@ -1,0 +1,40 @@
+# authgate: `make demo` runs a working demo, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: help install demo test unit e2e lint typecheck check fmt clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/authgate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/authgate ## create the virtual environment with authgate and its dev tools
+
+demo: install ## run the demo server with the playground on http://127.0.0.1:8080/playground
+	$(BIN)/authgate serve --demo
+
+lint: install ## ruff
+	$(BIN)/ruff check src tests bench
+
+typecheck: install ## mypy, strict on src/
+	$(BIN)/mypy
+
+test: install lint typecheck ## lint, typecheck and the whole test suite
+	$(BIN)/pytest
+
+unit: install ## only the fast tests
+	$(BIN)/pytest tests/unit
+
+check: test ## what CI runs
+
+fmt: install ## fix what ruff can fix
+	$(BIN)/ruff check --fix src tests bench
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
