@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import re
+
+from authgate.config import TokenSettings
+from authgate.models import TokenRecord
+from authgate.tokens import digest, generate_token, mint
+
+
+def test_tokens_have_exact_length_and_alphabet():
+    for length in (16, 30, 46, 54, 200):
+        token = generate_token(length)
+        assert re.fullmatch(r"[A-Za-z0-9]+", token)
+        assert len(token) == length
+    assert len({generate_token(30) for _ in range(1000)}) == 1000
+
+
+def test_digest_is_not_the_token():
+    token = generate_token(54)
+    assert token not in digest(token)
+    assert digest(token) == digest(token)
+
+
+def test_mint_follows_settings():
+    settings = TokenSettings(access_token_expiry=120, access_token_length=20,
+                             refresh_token_length=25, access_token_type="MAC",
+                             metadata={"Department": "Engineering"})
+    base = TokenRecord("access_token", "c", "g", ("a",), 0, 0, subject="u")
+    grant = mint(base, settings, with_refresh=True)
+    body = grant.response()
+    assert len(body["access_token"]) == 20
+    assert len(body["refresh_token"]) == 25
+    assert body["expires_in"] == 120
+    assert body["token_type"] == "MAC"
+    assert grant.access.record.metadata == {"Department": "Engineering"}
+    assert grant.access.record.parent == grant.refresh.key
+    assert grant.refresh.record.grant_id == grant.access.record.grant_id == "g"
