@@ -28,7 +28,9 @@ def malformed_requests(client_id: str, secret: str) -> list[tuple[str, Headers, 
         b"grant_type=client_credentials&scope=" + b"%22%5C" * 20, b"x=1;y=2",
         b"&".join(b"p%d=v" % i for i in range(500)),
     ]
-    authorizations: list[str | bytes] = ["", "Basic", "Basic ====", "Basic \u00e9".encode("latin-1"), "Bearer x", "Basic Og==",
+    authorizations: list[str | bytes] = [
+                      "", "Basic", "Basic ====", "Basic \u00e9".encode("latin-1"), "Bearer x",
+                      "Basic Og==",
                       "basic " + httpx.BasicAuth(client_id, secret)._auth_header.split()[1],
                       httpx.BasicAuth(client_id, "wrong")._auth_header,
                       httpx.BasicAuth(client_id, secret)._auth_header]
@@ -66,7 +68,7 @@ def test_hundreds_of_malformed_requests_never_get_a_5xx(server):
                 assert "Traceback" not in answer.text
 
 
-@pytest.mark.parametrize("path", ENDPOINTS + ["/oauth2/authorize"])
+@pytest.mark.parametrize("path", [*ENDPOINTS, "/oauth2/authorize"])
 def test_a_one_megabyte_body_is_413(server, path):
     with httpx.Client(base_url=server.url) as http:
         answer = http.post(path, content=b"a=" + b"x" * 1_000_000,
