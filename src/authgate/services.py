@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -35,6 +36,7 @@ class Services:
         self.users = users
         self.events = Events()
         self._engines = engines
+        self._client_cache: dict[str, tuple[float, Client | None]] = {}
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate_embedded: bool = True) -> Services:
@@ -67,7 +69,22 @@ class Services:
             await engine.dispose()
 
     async def client(self, client_id: str) -> Client | None:
-        return await self.registry.get_client(client_id)
+        """A client record, cached for `storage.cache_ttl` seconds (default 0: never cached,
+        so a deleted client stops working at once in every process)."""
+        ttl = self.settings.storage.cache_ttl
+        if ttl <= 0:
+            return await self.registry.get_client(client_id)
+        cached = self._client_cache.get(client_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        client = await self.registry.get_client(client_id)
+        if len(self._client_cache) >= 10_000:
+            self._client_cache.clear()
+        self._client_cache[client_id] = (time.monotonic() + ttl, client)
+        return client
+
+    def forget_client(self, client_id: str) -> None:
+        self._client_cache.pop(client_id, None)
 
     async def authenticate_user(
         self,
