@@ -35,3 +35,12 @@ def test_mint_follows_settings():
     assert grant.access.record.metadata == {"Department": "Engineering"}
     assert grant.access.record.parent == grant.refresh.key
     assert grant.refresh.record.grant_id == grant.access.record.grant_id == "g"
+
+
+def test_every_character_is_equally_likely():
+    from collections import Counter
+
+    counts = Counter("".join(generate_token(62) for _ in range(2000)))
+    assert set(counts) == set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    # 2000 draws per character: a biased `% 62` would give the first 8 about 2.3x more.
+    assert max(counts.values()) < 1.25 * min(counts.values())
