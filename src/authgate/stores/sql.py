@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from sqlalchemy import and_, delete, insert, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authgate.errors import StoreUnavailable
@@ -24,10 +25,16 @@ class SqlStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; a lost or unreachable database becomes StoreUnavailable."""
         try:
             async with self.engine.begin() as conn:
                 yield conn
-        except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
+        except DBAPIError as exc:
+            # Constraint and syntax errors are bugs, not outages: let them through.
+            if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+                raise StoreUnavailable("token store", exc) from exc
+            raise
+        except (PoolTimeout, OSError, TimeoutError) as exc:
             raise StoreUnavailable("token store", exc) from exc
 
     @staticmethod
@@ -69,16 +76,8 @@ class SqlStore:
         self, key: str, entries: Sequence[Entry], *, successor: str | None = None
     ) -> bool:
         async with self._transaction() as conn:
-            # The conditional UPDATE is the atomic test-and-set: one transaction wins it.
-            values: dict[str, object] = {"consumed": True}
-            if successor is not None:
-                row = (
-                    await conn.execute(select(tokens.c.data).where(tokens.c.token_key == key))
-                ).first()
-                if row is None:
-                    return False
-                sealed = replace(TokenRecord.from_json(row.data), successor=successor)
-                values["data"] = sealed.to_json()
+            # The conditional UPDATE is the atomic test-and-set: one transaction wins it, and
+            # it holds the row lock for the rest of this transaction.
             result = await conn.execute(
                 update(tokens)
                 .where(
@@ -88,10 +87,18 @@ class SqlStore:
                         tokens.c.expires_at > int(time.time()),
                     )
                 )
-                .values(**values)
+                .values(consumed=True)
             )
             if result.rowcount != 1:
                 return False
+            if successor is not None:
+                data = (
+                    await conn.execute(select(tokens.c.data).where(tokens.c.token_key == key))
+                ).scalar_one()
+                sealed = replace(TokenRecord.from_json(data), successor=successor)
+                await conn.execute(
+                    update(tokens).where(tokens.c.token_key == key).values(data=sealed.to_json())
+                )
             if entries:
                 await conn.execute(insert(tokens), self._rows(entries))
             return True
