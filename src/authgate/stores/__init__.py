@@ -7,9 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authgate.db import create_engine, is_sql_url
 from authgate.stores.base import Entry, TokenStore
 from authgate.stores.memory import MemoryStore
+from authgate.stores.redis import RedisStore
 from authgate.stores.sql import SqlStore
 
-__all__ = ["Entry", "MemoryStore", "SqlStore", "TokenStore", "open_store"]
+__all__ = ["Entry", "MemoryStore", "RedisStore", "SqlStore", "TokenStore", "open_store"]
 
 
 def open_store(
@@ -26,4 +27,6 @@ def open_store(
         if url not in engines:
             engines[url] = create_engine(url)
         return SqlStore(engines[url], purge_batch=purge_batch)
+    if url.startswith(("redis://", "rediss://", "redis+cluster://")):
+        return RedisStore.from_url(url)
     raise ValueError(f"unsupported store URL {url!r}")
