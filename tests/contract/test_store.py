@@ -1,0 +1,275 @@
+"""The TokenStore contract (authgate.stores.base), run against every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from authgate.errors import StoreUnavailable
+from authgate.models import TokenRecord
+from authgate.stores import TokenStore, open_store
+from authgate.tokens import digest, generate_token, new_grant_id
+from tests.backends import Outage
+from tests.contract.conftest import PURGE_BATCH, down_url, raw_contents
+
+pytestmark = pytest.mark.anyio
+
+
+def record(
+    kind: str = "refresh_token",
+    *,
+    client_id: str | None = None,
+    grant_id: str | None = None,
+    ttl: int = 600,
+) -> TokenRecord:
+    now = int(time.time())
+    return TokenRecord(
+        kind=kind,  # type: ignore[arg-type]
+        client_id=client_id or f"client-{new_grant_id()[:8]}",
+        grant_id=grant_id or new_grant_id(),
+        scopes=("photos.read", "photos.write"),
+        issued_at=now,
+        expires_at=now + ttl,
+        subject="alice",
+        username="alice",
+        metadata={"Department": "Engineering"},
+        redirect_uri="https://app.example/cb" if kind == "authorization_code" else None,
+    )
+
+
+def entry(rec: TokenRecord) -> tuple[str, str, TokenRecord]:
+    """(token, key, record): a fresh token and the digest a store keeps for it."""
+    token = generate_token(46)
+    return token, digest(token), rec
+
+
+async def test_put_then_get_round_trips(store: TokenStore):
+    _, key, rec = entry(record())
+    await store.put([(key, rec)])
+    assert await store.get(key) == rec
+    assert await store.get(digest("never issued")) is None
+
+
+async def test_put_stores_several_entries(store: TokenStore):
+    grant = new_grant_id()
+    entries = [entry(record(kind, grant_id=grant)) for kind in ("access_token", "refresh_token")]
+    await store.put([(key, rec) for _, key, rec in entries])
+    for _, key, rec in entries:
+        assert await store.get(key) == rec
+
+
+async def test_record_expired_at_put_is_never_seen(store: TokenStore):
+    _, key, rec = entry(record(ttl=-5))
+    await store.put([(key, rec)])
+    assert await store.get(key) is None
+
+
+async def test_record_disappears_when_it_expires(store: TokenStore):
+    _, key, rec = entry(record(ttl=1))
+    await store.put([(key, rec)])
+    assert await store.get(key) == rec
+    await asyncio.sleep(max(0.0, rec.expires_at - time.time()) + 0.1)
+    assert await store.get(key) is None
+    assert await store.exchange(key, []) is False
+
+
+async def test_exchange_has_exactly_one_winner_among_50_callers(store: TokenStore):
+    _, key, code = entry(record("authorization_code"))
+    await store.put([(key, code)])
+    candidates = [entry(replace(code, kind="access_token")) for _ in range(50)]
+
+    results = await asyncio.gather(
+        *(store.exchange(key, [(k, r)]) for _, k, r in candidates)
+    )
+
+    assert results.count(True) == 1
+    winner = results.index(True)
+    for i, (_, k, r) in enumerate(candidates):
+        assert await store.get(k) == (r if i == winner else None)
+
+
+async def test_consumed_record_stays_visible_and_cannot_be_exchanged_again(store: TokenStore):
+    _, key, code = entry(record("authorization_code"))
+    _, access_key, access = entry(replace(code, kind="access_token"))
+    await store.put([(key, code)])
+
+    assert await store.exchange(key, [(access_key, access)]) is True
+
+    seen = await store.get(key)
+    assert seen == replace(code, consumed=True)
+    assert await store.get(access_key) == access
+    _, other_key, other = entry(replace(code, kind="access_token"))
+    assert await store.exchange(key, [(other_key, other)]) is False
+    assert await store.get(other_key) is None
+
+
+async def test_exchange_keeps_the_successor_on_the_consumed_record(store: TokenStore):
+    _, key, refresh = entry(record())
+    _, next_key, next_refresh = entry(refresh)
+    await store.put([(key, refresh)])
+
+    assert await store.exchange(key, [(next_key, next_refresh)], successor="sealed-blob") is True
+
+    seen = await store.get(key)
+    assert seen is not None
+    assert seen.consumed is True
+    assert seen.successor == "sealed-blob"
+    assert await store.get(next_key) == next_refresh
+
+
+async def test_exchange_of_a_missing_or_expired_record_stores_nothing(store: TokenStore):
+    _, expired_key, expired = entry(record(ttl=-1))
+    await store.put([(expired_key, expired)])
+    for key, grant in ((digest("no such code"), new_grant_id()), (expired_key, expired.grant_id)):
+        _, new_key, new = entry(record("access_token", grant_id=grant))
+        assert await store.exchange(key, [(new_key, new)]) is False
+        assert await store.get(new_key) is None
+
+
+async def test_revoke_grant_removes_the_whole_family(store: TokenStore):
+    client = f"client-{new_grant_id()}"
+    grant, other_grant = new_grant_id(), new_grant_id()
+    _, code_key, code = entry(record("authorization_code", client_id=client, grant_id=grant))
+    family = [entry(record(k, client_id=client, grant_id=grant))
+              for k in ("access_token", "refresh_token")]
+    _, other_key, other = entry(record(client_id=client, grant_id=other_grant))
+    await store.put([(code_key, code)])
+    assert await store.exchange(code_key, [(k, r) for _, k, r in family]) is True
+    await store.put([(other_key, other)])
+
+    assert await store.revoke_grant(grant) == 3
+
+    for key in [code_key, *(k for _, k, _ in family)]:
+        assert await store.get(key) is None
+    assert await store.get(other_key) == other
+    assert await store.revoke_grant(grant) == 0
+
+
+async def test_revoke_client_removes_every_record_of_that_client_only(store: TokenStore):
+    client, other_client = f"client-{new_grant_id()}", f"client-{new_grant_id()}"
+    mine = [entry(record(client_id=client)) for _ in range(3)]
+    theirs = entry(record(client_id=other_client))
+    await store.put([(k, r) for _, k, r in mine])
+    await store.put([theirs[1:]])
+
+    assert await store.revoke_client(client) == 3
+
+    for _, key, _ in mine:
+        assert await store.get(key) is None
+    assert await store.get(theirs[1]) == theirs[2]
+    assert await store.revoke_client(client) == 0
+
+
+async def test_purge_removes_only_expired_records(store: TokenStore, backend: str):
+    expired = [entry(record(ttl=-10)) for _ in range(PURGE_BATCH * 2 + 1)]
+    _, live_key, live = entry(record())
+    await store.put([(k, r) for _, k, r in expired] + [(live_key, live)])
+
+    removed = await store.purge(int(time.time()))
+
+    # Redis expires keys itself: purge finds nothing left to do.
+    assert removed == (0 if backend.startswith("redis") else len(expired))
+    assert await store.get(live_key) == live
+    for _, key, _ in expired:
+        assert await store.get(key) is None
+
+
+async def test_delete_removes_one_record(store: TokenStore):
+    grant = new_grant_id()
+    _, key, rec = entry(record(grant_id=grant))
+    _, sibling_key, sibling = entry(record("access_token", grant_id=grant))
+    await store.put([(key, rec), (sibling_key, sibling)])
+
+    await store.delete(key)
+    await store.delete(key)  # absent: no error
+
+    assert await store.get(key) is None
+    assert await store.get(sibling_key) == sibling
+
+
+async def test_no_plaintext_token_reaches_the_backend(store: TokenStore):
+    code_token, code_key, code = entry(record("authorization_code"))
+    access_token, access_key, access = entry(replace(code, kind="access_token"))
+    refresh_token, refresh_key, refresh = entry(replace(code, kind="refresh_token"))
+    await store.put([(code_key, code)])
+    await store.exchange(code_key, [(access_key, access), (refresh_key, refresh)])
+
+    contents = await raw_contents(store)
+
+    assert access_key in contents  # the scan does see this store's data
+    for token in (code_token, access_token, refresh_token):
+        assert token not in contents
+
+
+async def test_ping_answers(store: TokenStore):
+    await store.ping()
+
+
+async def test_unreachable_backend_raises_store_unavailable(
+    store: TokenStore, backend: str, tmp_path: Path
+):
+    if backend == "memory":
+        pytest.skip("memory:// lives in the process and cannot be unreachable")
+    down = open_store(down_url(backend, tmp_path))
+    _, key, rec = entry(record())
+    try:
+        calls = [
+            lambda: down.get(key),
+            lambda: down.put([(key, rec)]),
+            lambda: down.exchange(key, [(key, rec)]),
+            lambda: down.delete(key),
+            lambda: down.revoke_grant(rec.grant_id),
+            lambda: down.revoke_client(rec.client_id),
+            down.ping,
+        ]
+        for call in calls:
+            with pytest.raises(StoreUnavailable):
+                await call()
+    finally:
+        await down.close()
+    assert await store.get(key) is None  # the live store is untouched
+
+
+async def test_outage_raises_store_unavailable_writes_nothing_and_recovers(
+    store: TokenStore, store_url: str, backend: str
+):
+    if backend not in ("postgresql", "mariadb", "redis"):
+        pytest.skip("needs a networked single-server backend to relay")
+    url = make_url(store_url)
+    relay = Outage(url.host or "127.0.0.1", url.port or {"redis": 6379}.get(backend, 0))
+    await relay.start()
+    relayed = open_store(url.set(port=relay.port).render_as_string(hide_password=False))
+    _, key, code = entry(record("authorization_code"))
+    _, access_key, access = entry(replace(code, kind="access_token"))
+    _, other_key, other = entry(record())
+    try:
+        await relayed.put([(key, code)])
+        assert await relayed.get(key) == code
+
+        await relay.cut()
+        for call in (
+            lambda: relayed.get(key),
+            lambda: relayed.exchange(key, [(access_key, access)]),
+            lambda: relayed.put([(other_key, other)]),
+            relayed.ping,
+        ):
+            with pytest.raises(StoreUnavailable):
+                await call()
+
+        # Nothing half-written: the code is still unused, and no new record exists.
+        assert await store.get(key) == code
+        assert await store.get(access_key) is None
+        assert await store.get(other_key) is None
+
+        await relay.start()
+        assert await relayed.get(key) == code
+        assert await relayed.exchange(key, [(access_key, access)]) is True
+    finally:
+        await relayed.close()
+        await relay.cut()
+
