@@ -104,10 +104,13 @@ def fresh_postgresql() -> Iterator[str]:
         finally:
             await conn.close()
 
+    problem = None
     try:
         _run_async(lambda: execute(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
-        require_backend("postgresql", f"cannot create a database: {exc}")
+        problem = f"cannot create a database: {exc}"
+    if problem:
+        require_backend("postgresql", problem)
     try:
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
@@ -133,10 +136,13 @@ def fresh_mysql() -> Iterator[str]:
         finally:
             conn.close()
 
+    problem = None
     try:
         execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     except pymysql.err.MySQLError as exc:
-        require_backend("mariadb", f"cannot create a database at {admin.host}:{admin.port}: {exc}")
+        problem = f"cannot create a database at {admin.host}:{admin.port}: {exc}"
+    if problem:
+        require_backend("mariadb", problem)
     try:
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
@@ -147,12 +153,15 @@ def redis_url() -> str:
     """The shared Redis of AUTHGATE_TEST_REDIS, checked to answer PING."""
     import redis
 
+    problem = None
     try:
         client = redis.Redis.from_url(REDIS, socket_connect_timeout=2, socket_timeout=2)
         client.ping()
         client.close()
     except (redis.RedisError, OSError) as exc:
-        require_backend("redis", f"{REDIS} does not answer: {exc}")
+        problem = f"{REDIS} does not answer: {exc}"
+    if problem:
+        require_backend("redis", problem)
     return REDIS
 
 
