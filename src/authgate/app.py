@@ -11,14 +11,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
+from authgate import playground
 from authgate.config import Settings
-from authgate.endpoints import introspect, metadata, token
+from authgate.endpoints import authorize, introspect, metadata, token
 from authgate.endpoints.responses import oauth_error, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_flows
 from authgate.limits import BodyLimit
+from authgate.pages.sessions import SessionStore
+from authgate.pages.views import STATIC_DIR
 from authgate.services import Services
 from authgate.tokens import now
 
@@ -33,6 +37,7 @@ async def _purge_forever(services: Services) -> None:
         try:
             for store in {id(s): s for s in (services.tokens, services.codes)}.values():
                 await store.purge(now())
+            await SessionStore(services.registry).purge(now())
         except StoreUnavailable as exc:
             log.warning("purge skipped: %s", exc)
 
@@ -58,6 +63,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         services = await Services.open(settings)
         app.state.services = services
         app.state.flows = build_flows(services)
+        if demo:
+            app.state.demo = await playground.seed(services)
         purge = asyncio.create_task(_purge_forever(services))
         try:
             yield
@@ -65,13 +72,17 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             purge.cancel()
             await services.close()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
+        Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/oauth2/token", token.token, methods=["POST"]),
         Route("/oauth2/introspect", introspect.introspect, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    if demo:
+        routes += playground.routes()
     gateway_paths = [route.path for route in settings.gateway.routes]
     return Starlette(
         routes=routes,

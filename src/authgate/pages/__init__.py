@@ -1,0 +1,1 @@
+"""The HTML side of authgate: login and consent pages, browser sessions, templates."""
