@@ -69,8 +69,8 @@ class StorageSettings(Section):
 
 class ClientAuthSettings(Section):
     location: Literal["header", "body", "any"] = "header"  # where client credentials are read
-    client_id_field: str = Field(default="client_id", min_length=1)  # form field of the client id
-    client_secret_field: str = Field(default="client_secret", min_length=1)  # form field of the secret
+    client_id_field: str = Field(default="client_id", min_length=1)  # body field: client id
+    client_secret_field: str = Field(default="client_secret", min_length=1)  # body field: secret
 
 
 class AuthorizationCodeSettings(Section):
@@ -270,6 +270,8 @@ def load_settings(
     for name, raw in environ.items():
         if name.startswith("AUTHGATE_") and "__" in name:
             _apply_env(data, name, raw)
+    if environ.get("AUTHGATE_ISSUER"):
+        data["issuer"] = environ["AUTHGATE_ISSUER"]  # the one top-level key
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -122,3 +122,8 @@ def test_short_lengths_warn(tmp_path, caplog):
     path.write_text("[tokens]\naccess_token_length = 20\n")
     load_settings(path, environ={})
     assert "access_token_length" in caplog.text
+
+
+def test_issuer_from_environment():
+    settings = load_settings(environ={"AUTHGATE_ISSUER": "https://id.example"})
+    assert settings.effective_issuer() == "https://id.example"
