@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from authgate import playground
 from authgate.config import Settings
-from authgate.endpoints import authorize, introspect, metadata, token
+from authgate.endpoints import authorize, introspect, metadata, revoke, token
 from authgate.endpoints.responses import oauth_error, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_flows
@@ -37,6 +37,7 @@ async def _purge_forever(services: Services) -> None:
         try:
             for store in {id(s): s for s in (services.tokens, services.codes)}.values():
                 await store.purge(now())
+            await services.lockout.purge(now())
             await SessionStore(services.registry).purge(now())
         except StoreUnavailable as exc:
             log.warning("purge skipped: %s", exc)
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/oauth2/token", token.token, methods=["POST"]),
         Route("/oauth2/introspect", introspect.introspect, methods=["POST"]),
+        Route("/oauth2/revoke", revoke.revoke, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -121,6 +121,12 @@ async def _user_create(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
+async def _user_unlock(args: argparse.Namespace, services: Services) -> int:
+    lifted = await services.lockout.unlock(args.username)
+    print(f"{args.username}: {'lock lifted' if lifted else 'was not locked'}", file=sys.stderr)
+    return 0
+
+
 async def _admin_create(args: argparse.Namespace, services: Services) -> int:
     await services.registry.create_admin(args.username, _read_password(args))
     return 0
@@ -241,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     user_create.add_argument("--password-stdin", action="store_true")
     user_create.add_argument("--json", action="store_true")
     user_create.set_defaults(handler=_user_create)
+    user_unlock = user.add_parser("unlock", help="lift a brute-force lock")
+    user_unlock.add_argument("username")
+    user_unlock.set_defaults(handler=_user_unlock)
 
     admin = commands.add_parser("admin", help="administrators of the manager").add_subparsers(
         dest="action", required=True)

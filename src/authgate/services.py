@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authgate.config import Settings
 from authgate.db import create_engine, migrate
 from authgate.events import Events
+from authgate.lockout import Lockout
 from authgate.models import Client, User
 from authgate.registry import Registry
 from authgate.stores import TokenStore, open_store
+from authgate.users import open_users
 from authgate.users.base import UserRepository
-from authgate.users.local import LocalUsers
 
 
 class Services:
@@ -34,6 +35,7 @@ class Services:
         self.tokens = tokens
         self.codes = codes
         self.users = users
+        self.lockout = Lockout(registry, settings.lockout)
         self.events = Events()
         self._engines = engines
         self._client_cache: dict[str, tuple[float, Client | None]] = {}
@@ -55,7 +57,7 @@ class Services:
             if storage.codes_url == storage.tokens_url
             else open_store(storage.codes_url, engines=engines, purge_batch=storage.purge_batch)
         )
-        users = LocalUsers(registry)
+        users = open_users(settings, registry)
         return cls(settings, registry, tokens, codes, users, engines)
 
     async def migrate(self) -> None:
@@ -63,6 +65,7 @@ class Services:
             await migrate(engine)
 
     async def close(self) -> None:
+        await self.users.close()
         for store in {id(self.tokens): self.tokens, id(self.codes): self.codes}.values():
             await store.close()
         for engine in self._engines.values():
@@ -93,11 +96,24 @@ class Services:
         *,
         client_id: str,
         attributes: MutableMapping[str, Any],
+        scopes: tuple[str, ...] = (),
     ) -> User | None:
-        """The one door for resource owners: the login page and the password grant."""
-        return await self.users.authenticate(
-            username, password, client_id=client_id, attributes=attributes
+        """The one door for resource owners: the login page and the password grant.
+
+        Lockout first (a locked name answers None, like a wrong password, without a password
+        check); the subject goes under `[flows.password] subject_attribute`.
+        """
+        user = await self.lockout.check(
+            username,
+            lambda: self.users.authenticate(
+                username, password, client_id=client_id, attributes=attributes, scopes=scopes
+            ),
         )
+        if user is None:
+            self.events.emit("user.refused", client_id=client_id, username=username)
+            return None
+        attributes[self.settings.flows.password.subject_attribute] = user.subject
+        return user
 
     async def ping(self) -> None:
         await self.registry.ping()

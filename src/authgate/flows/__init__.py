@@ -6,6 +6,8 @@ from authgate.config import GrantType
 from authgate.flows.authorization_code import AuthorizationCodeFlow
 from authgate.flows.base import Flow, TokenRequest
 from authgate.flows.client_credentials import ClientCredentialsFlow
+from authgate.flows.password import PasswordFlow
+from authgate.flows.refresh_token import RefreshTokenFlow
 from authgate.policies import load_policy
 from authgate.scopes import ScopeResolver
 from authgate.services import Services
@@ -34,6 +36,19 @@ def build_flows(services: Services) -> dict[str, Flow]:
             services.tokens,
             settings.token_settings("client_credentials"),
             scope_resolver(services, "client_credentials"),
+            services.events,
+        ),
+        RefreshTokenFlow(
+            services.tokens,
+            settings.token_settings("refresh_token"),
+            scope_resolver(services, "refresh_token"),
+            services.events,
+        ),
+        PasswordFlow(
+            services.tokens,
+            settings.token_settings("password"),
+            scope_resolver(services, "password"),
+            services.authenticate_user,
             services.events,
         ),
     ]

@@ -41,6 +41,7 @@ class ClientCredentialsFlow:
             scopes=scopes,
             issued_at=0,
             expires_at=0,
+            subject=client.client_id,  # the client acts on its own behalf (section 4.4)
         )
         grant = mint(base, self.settings, with_refresh=self.settings.refresh != "none")
         await self.tokens.put([(t.key, t.record) for t in grant.records])

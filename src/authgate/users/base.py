@@ -16,8 +16,12 @@ class UserRepository(Protocol):
         *,
         client_id: str,
         attributes: MutableMapping[str, Any],
+        scopes: tuple[str, ...] = (),
     ) -> User | None:
         """The user if the password is right, None if not; StoreUnavailable if unsure."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the repository answers."""
+
+    async def close(self) -> None:
+        """Release connections."""

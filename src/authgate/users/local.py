@@ -20,6 +20,7 @@ class LocalUsers:
         *,
         client_id: str,
         attributes: MutableMapping[str, Any],
+        scopes: tuple[str, ...] = (),
     ) -> User | None:
         password_hash = await self.registry.user_password_hash(username)
         # An unknown user costs one argon2 verification too, so timing reveals nothing.
@@ -29,3 +30,6 @@ class LocalUsers:
 
     async def ping(self) -> None:
         await self.registry.ping()
+
+    async def close(self) -> None:
+        return None  # the registry belongs to Services

@@ -1,0 +1,225 @@
+"""The UserRepository contract, for the Local User Store and LDAP (a real slapd)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authgate.config import LdapSettings
+from authgate.db import create_engine, migrate
+from authgate.errors import StoreUnavailable
+from authgate.models import User
+from authgate.registry import Registry
+from authgate.users.base import UserRepository
+from authgate.users.local import LocalUsers
+from tests.slapd import PEOPLE, ROOT_DN, ROOT_PASSWORD, TWIN, TWIN_PASSWORD, USERS, WEIRD, Slapd
+from tests.slapd import start_slapd as _start_slapd
+
+Opener = Callable[[], contextlib.AbstractAsyncContextManager[UserRepository]]
+INJECTIONS = ["*)(uid=*", "*", "alice)(|(uid=*", "al*", "alice\x00", "(uid=alice)"]
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory: pytest.TempPathFactory):
+    with _start_slapd(tmp_path_factory.mktemp("slapd")) as directory:
+        yield directory
+
+
+def _ldap(url: str, **extra: Any) -> Any:
+    from authgate.users.ldap import LdapUsers
+
+    settings = {"url": url, "user_base": PEOPLE, "bind_dn": ROOT_DN,
+                "bind_password": ROOT_PASSWORD, "timeout": 1} | extra
+    return LdapUsers(LdapSettings(**settings))
+
+
+@pytest.fixture(params=["local", "ldap"])
+def open_users(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    if request.param == "ldap":
+        directory: Slapd = request.getfixturevalue("slapd")
+
+        @contextlib.asynccontextmanager
+        async def ldap() -> AsyncIterator[UserRepository]:
+            users = _ldap(directory.url)
+            try:
+                yield users
+            finally:
+                await users.close()
+
+        return ldap
+
+    @contextlib.asynccontextmanager
+    async def local() -> AsyncIterator[UserRepository]:
+        engine = create_engine(f"sqlite:///{tmp_path}/registry.db")
+        await migrate(engine)
+        registry = Registry(engine)
+        for username, password in USERS.items():
+            await registry.create_user(username, password)
+        try:
+            yield LocalUsers(registry)
+        finally:
+            await engine.dispose()
+
+    return local
+
+
+async def _authenticate(users: UserRepository, username: str, password: str) -> User | None:
+    return await users.authenticate(username, password, client_id="app", attributes={})
+
+
+def test_right_password_gives_the_login_name(open_users: Opener) -> None:
+    async def check() -> None:
+        async with open_users() as users:
+            await users.ping()
+            for username, password in USERS.items():
+                assert await _authenticate(users, username, password) == User(username, username)
+
+    asyncio.run(check())
+
+
+def test_wrong_unknown_and_empty_are_refused(open_users: Opener) -> None:
+    async def check() -> None:
+        async with open_users() as users:
+            assert await _authenticate(users, "alice", "wrong") is None
+            assert await _authenticate(users, "alice", USERS["bob"]) is None
+            assert await _authenticate(users, "nobody", "alice-password") is None
+            # RFC 4513 section 5.1.2: an empty password would be an unauthenticated bind.
+            assert await _authenticate(users, "alice", "") is None
+            assert await _authenticate(users, "", "") is None
+            # Two entries with one uid: ambiguous, so nobody.
+            assert await _authenticate(users, TWIN, TWIN_PASSWORD) is None
+
+    asyncio.run(check())
+
+
+def test_filter_metacharacters_are_escaped_rfc4515(open_users: Opener) -> None:
+    async def check() -> None:
+        async with open_users() as users:
+            assert await _authenticate(users, WEIRD, USERS[WEIRD]) == User(WEIRD, WEIRD)
+            for username in INJECTIONS:
+                for password in (USERS["alice"], TWIN_PASSWORD):
+                    assert await _authenticate(users, username, password) is None, username
+
+    asyncio.run(check())
+
+
+def test_concurrent_authentications_get_their_own_answers(open_users: Opener) -> None:
+    async def check() -> None:
+        async with open_users() as users:
+            attempts = [(name, password if i % 2 else "wrong")
+                        for i, (name, password) in enumerate(list(USERS.items()) * 4)]
+            answers = await asyncio.gather(*(_authenticate(users, n, p) for n, p in attempts))
+            for (name, password), answer in zip(attempts, answers, strict=True):
+                assert answer == (User(name, name) if password != "wrong" else None)
+
+    asyncio.run(check())
+
+
+# LDAP outages: never a verdict the directory did not give.
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@contextlib.contextmanager
+def _silent_server():
+    """Accepts connections and never answers: a hung directory."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def test_ldap_unreachable_is_store_unavailable() -> None:
+    async def check() -> None:
+        users = _ldap(f"ldap://127.0.0.1:{_closed_port()}")
+        try:
+            with pytest.raises(StoreUnavailable):
+                await _authenticate(users, "alice", "alice-password")
+            with pytest.raises(StoreUnavailable):
+                await users.ping()
+        finally:
+            await users.close()
+
+    asyncio.run(check())
+
+
+def test_ldap_hung_directory_times_out_as_store_unavailable() -> None:
+    async def check(port: int) -> None:
+        users = _ldap(f"ldap://127.0.0.1:{port}")
+        started = time.monotonic()
+        try:
+            with pytest.raises(StoreUnavailable):
+                await _authenticate(users, "alice", "alice-password")
+        finally:
+            await users.close()
+        assert time.monotonic() - started < 5
+
+    with _silent_server() as port:
+        asyncio.run(check(port))
+
+
+def test_ldap_stopped_directory_then_restarted(tmp_path: Path) -> None:
+    async def check(directory: Slapd) -> None:
+        users = _ldap(directory.url)
+        try:
+            assert await _authenticate(users, "alice", USERS["alice"]) is not None
+            directory.stop()
+            with pytest.raises(StoreUnavailable):
+                await _authenticate(users, "alice", USERS["alice"])
+            with pytest.raises(StoreUnavailable):
+                await _authenticate(users, "alice", "wrong")
+            directory.start()
+            assert await _authenticate(users, "alice", USERS["alice"]) is not None
+        finally:
+            await users.close()
+
+    with _start_slapd(tmp_path) as directory:
+        asyncio.run(check(directory))
+
+
+def test_ldaps_without_a_trusted_certificate_is_store_unavailable(slapd: Slapd) -> None:
+    async def check() -> None:
+        # slapd answers plain LDAP on this port: the TLS handshake fails, so no verdict.
+        users = _ldap(f"ldaps://127.0.0.1:{slapd.port}")
+        try:
+            with pytest.raises(StoreUnavailable):
+                await _authenticate(users, "alice", USERS["alice"])
+        finally:
+            await users.close()
+
+    asyncio.run(check())
