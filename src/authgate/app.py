@@ -20,11 +20,15 @@ from authgate.endpoints import authorize, introspect, metadata, revoke, token
 from authgate.endpoints.responses import oauth_error, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_flows
+from authgate.gateway import Gateway, gateway_routes
 from authgate.limits import BodyLimit
+from authgate.manager import manager_routes
+from authgate.monitoring import Monitor, MonitorMiddleware, metrics_endpoint
 from authgate.pages.sessions import SessionStore
 from authgate.pages.views import STATIC_DIR
 from authgate.services import Services
 from authgate.tokens import now
+from authgate.traffic import TrafficLog
 
 log = logging.getLogger("authgate")
 
@@ -64,6 +68,11 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         services = await Services.open(settings)
         app.state.services = services
         app.state.flows = build_flows(services)
+        monitor = app.state.monitor = Monitor(settings, services.events)
+        if settings.monitoring.enabled:
+            monitor.traffic = TrafficLog(services.registry.engine, settings.monitoring, monitor)
+            monitor.traffic.start()
+        app.state.gateway = Gateway(settings.gateway, services)
         if demo:
             app.state.demo = await playground.seed(services)
         purge = asyncio.create_task(_purge_forever(services))
@@ -71,6 +80,9 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             yield
         finally:
             purge.cancel()
+            await app.state.gateway.close()
+            if monitor.traffic is not None:
+                await monitor.traffic.close()
             await services.close()
 
     routes: list[BaseRoute] = [
@@ -81,14 +93,20 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         Route("/oauth2/revoke", revoke.revoke, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
+        Route("/metrics", metrics_endpoint),
+        *manager_routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if demo:
         routes += playground.routes()
+    routes += gateway_routes(settings.gateway)
     gateway_paths = [route.path for route in settings.gateway.routes]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BodyLimit, exempt_prefixes=gateway_paths)],
+        middleware=[
+            Middleware(MonitorMiddleware),
+            Middleware(BodyLimit, exempt_prefixes=gateway_paths),
+        ],
         exception_handlers={
             OAuthError: _on_oauth_error,
             StoreUnavailable: _on_unavailable,

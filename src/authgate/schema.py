@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -95,3 +96,51 @@ tokens = Table(
 Index("ix_tokens_grant_id", tokens.c.grant_id)
 Index("ix_tokens_client_id", tokens.c.client_id)
 Index("ix_tokens_expires_at", tokens.c.expires_at)
+
+# Traffic monitor: one row per transaction and per outbound call. Paths without query
+# strings, client identifiers, statuses and timings only: never a header, body or token.
+traffic = Table(
+    "traffic",
+    metadata,
+    Column("tx_id", String(32), primary_key=True),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("client", String(255), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("path", String(2000), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("outbound_count", Integer, nullable=False),
+)
+Index("ix_traffic_started_ms", traffic.c.started_ms)
+Index("ix_traffic_service", traffic.c.service)
+Index("ix_traffic_client", traffic.c.client)
+
+traffic_outbound = Table(
+    "traffic_outbound",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tx_id", String(32), nullable=False),
+    Column("tx_started_ms", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("target", String(2000), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("offset_ms", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("error", String(200), nullable=True),
+)
+Index("ix_traffic_outbound_tx_id", traffic_outbound.c.tx_id)
+Index("ix_traffic_outbound_tx_started_ms", traffic_outbound.c.tx_started_ms)
+
+# Sessions of the web manager's administrators, keyed by the digest of the cookie value.
+manager_sessions = Table(
+    "manager_sessions",
+    metadata,
+    Column("session_key", String(64), primary_key=True),
+    Column("username", String(255), nullable=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+Index("ix_manager_sessions_expires_at", manager_sessions.c.expires_at)

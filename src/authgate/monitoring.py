@@ -1,0 +1,340 @@
+"""Real-time monitoring: service usage per client, Prometheus metrics and the traffic monitor.
+
+Every request to a service context (an OAuth endpoint or grant, a gateway route's `service`)
+becomes a `Transaction`. When it ends, `Monitor` counts it per service and client (the client
+is the request attribute `[monitoring] client_attribute`), in Prometheus and in a 15-minute
+rolling window for the manager, and hands it to the traffic log. Flows never import this:
+it subscribes to their events. Code that calls out (the gateway's upstream, and later LDAP,
+policies, stores) wraps the call in `outbound_call` so the traffic monitor can show it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authgate.config import GRANT_TYPES, Settings
+from authgate.events import Events
+
+ANONYMOUS = "anonymous"  # no client attribute was set (the request failed before that)
+OTHER = "other"  # clients beyond `max_clients`
+MAX_OUTBOUND = 50  # outbound calls kept per transaction
+_OAUTH_ENDPOINTS = {"token", "introspect", "revoke", "authorize"}
+_FORM_PEEK_BYTES = 64 * 1024
+
+_current: ContextVar[Transaction | None] = ContextVar("authgate_transaction", default=None)
+
+
+def current_transaction() -> Transaction | None:
+    return _current.get()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundCall:
+    kind: str  # "http", "ldap", "policy", "store"
+    method: str
+    target: str  # scheme://host[:port]/path: no credentials, no query
+    status: int | None
+    duration: float  # seconds
+    error: str | None  # exception class name only: messages may quote secrets
+    offset: float  # seconds after the transaction started
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One request to a service context, as the traffic monitor records it."""
+
+    service: str
+    composite: str
+    method: str
+    path: str  # never the query string
+    record_outbound: bool
+    tx_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    started_at: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.perf_counter)
+    client: str = ANONYMOUS
+    status: int = 500
+    duration: float = 0.0
+    parts: list[tuple[str, bool]] = field(default_factory=list)
+    outbound: list[OutboundCall] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status < 400
+
+    def mark(self, part: str, *, passed: bool) -> None:
+        """A service context this transaction went through, and whether it passed."""
+        self.parts.append((part, passed))
+
+    @property
+    def composite_passed(self) -> bool:
+        """A composite context passes only if every part and the whole passed."""
+        return self.passed and all(ok for _, ok in self.parts)
+
+    def add_outbound(self, kind: str, method: str, target: str, status: int | None,
+                     duration: float, error: str | None) -> None:
+        if not self.record_outbound or len(self.outbound) >= MAX_OUTBOUND:
+            return
+        offset = time.perf_counter() - self.started - duration
+        self.outbound.append(
+            OutboundCall(kind, method, clean_target(target), status, duration, error,
+                         max(0.0, offset))
+        )
+
+
+def clean_target(target: str) -> str:
+    """A URL without user info, query or fragment: what is safe to keep in the log."""
+    parts = urlsplit(target)
+    if not parts.scheme:
+        return target.split("?", 1)[0][:500]
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))[:500]
+
+
+@contextlib.asynccontextmanager
+async def outbound_call(kind: str, target: str, method: str = "") -> AsyncIterator[None]:
+    """Time a call to a dependency (LDAP, a policy, a store) for the traffic monitor."""
+    transaction = current_transaction()
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        yield
+    except BaseException as exc:
+        error = type(exc).__name__
+        raise
+    finally:
+        if transaction is not None:
+            transaction.add_outbound(kind, method, target, None,
+                                     time.perf_counter() - started, error)
+
+
+@dataclass(slots=True)
+class _Stat:
+    requests: int = 0
+    failures: int = 0
+    latency_sum: float = 0.0
+    latency_max: float = 0.0
+
+    def add(self, passed: bool, duration: float) -> None:
+        self.requests += 1
+        self.failures += 0 if passed else 1
+        self.latency_sum += duration
+        self.latency_max = max(self.latency_max, duration)
+
+    def merge(self, other: _Stat) -> None:
+        self.requests += other.requests
+        self.failures += other.failures
+        self.latency_sum += other.latency_sum
+        self.latency_max = max(self.latency_max, other.latency_max)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "requests": self.requests,
+            "successes": self.requests - self.failures,
+            "failures": self.failures,
+            "error_rate": self.failures / self.requests if self.requests else 0.0,
+            "latency_avg_ms": 1000 * self.latency_sum / self.requests if self.requests else 0.0,
+            "latency_max_ms": 1000 * self.latency_max,
+        }
+
+
+class Window:
+    """Counts per (service, client) in fixed buckets: the last `buckets * bucket_seconds`."""
+
+    def __init__(self, bucket_seconds: int = 10, buckets: int = 90) -> None:
+        self.bucket_seconds = bucket_seconds
+        self.buckets = buckets
+        self._data: dict[int, dict[tuple[str, str], _Stat]] = {}
+
+    def add(self, service: str, client: str, passed: bool, duration: float,
+            when: float) -> None:
+        index = int(when // self.bucket_seconds)
+        bucket = self._data.setdefault(index, {})
+        bucket.setdefault((service, client), _Stat()).add(passed, duration)
+        oldest = index - self.buckets + 1
+        for stale in [i for i in self._data if i < oldest]:
+            del self._data[stale]
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        last = int(now // self.bucket_seconds)
+        first = last - self.buckets + 1
+        services: dict[str, _Stat] = {}
+        clients: dict[tuple[str, str], _Stat] = {}
+        series: dict[str, list[int]] = {}
+        for index, bucket in self._data.items():
+            if index < first:
+                continue
+            for (service, client), stat in bucket.items():
+                services.setdefault(service, _Stat()).merge(stat)
+                clients.setdefault((service, client), _Stat()).merge(stat)
+                counts = series.setdefault(service, [0] * self.buckets)
+                counts[index - first] += stat.requests
+        return {
+            "now": now,
+            "bucket_seconds": self.bucket_seconds,
+            "window_seconds": self.bucket_seconds * self.buckets,
+            "services": [
+                {"service": name} | stat.as_dict() for name, stat in sorted(services.items())
+            ],
+            "clients": [
+                {"service": service, "client": client} | stat.as_dict()
+                for (service, client), stat in sorted(clients.items())
+            ],
+            "series": series,
+        }
+
+
+class Monitor:
+    """Per-application metrics (its own Prometheus registry: no module globals)."""
+
+    def __init__(self, settings: Settings, events: Events | None = None) -> None:
+        self.settings = settings.monitoring
+        self.routes = settings.gateway.routes
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.window = Window()
+        self.traffic: Any = None  # authgate.traffic.TrafficLog, attached when it runs
+        self._clients: set[str] = set()
+        labels = ("service", "client")
+        self.requests = Counter(
+            "authgate_service_requests", "Requests per service context, client and outcome",
+            (*labels, "outcome"), registry=self.registry,
+        )
+        self.latency = Summary(
+            "authgate_service_request_duration_seconds", "Request latency per service and client",
+            labels, registry=self.registry,
+        )
+        self.latency_buckets = Histogram(
+            "authgate_service_latency_seconds", "Request latency per service",
+            ("service",), registry=self.registry,
+        )
+        self.events = Counter(
+            "authgate_events", "Events emitted by flows and endpoints", ("event",),
+            registry=self.registry,
+        )
+        self.traffic_dropped = Counter(
+            "authgate_traffic_dropped", "Traffic records dropped (queue full or write failed)",
+            registry=self.registry,
+        )
+        if events is not None:
+            events.subscribe(self.on_event)
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def on_event(self, name: str, fields: Mapping[str, Any]) -> None:
+        self.events.labels(event=name[:64]).inc()
+
+    def client_label(self, client: str) -> str:
+        """Bound the label cardinality: the first `max_clients` clients, then "other"."""
+        client = client[:200] or ANONYMOUS
+        if client in self._clients or client == ANONYMOUS:
+            return client
+        if len(self._clients) >= self.settings.max_clients:
+            return OTHER
+        self._clients.add(client)
+        return client
+
+    def service_for(self, path: str) -> tuple[str, str] | None:
+        """(service, composite) of a request path; None for paths that are not services."""
+        for route in self.routes:
+            if route.path == "/" or path == route.path or path.startswith(route.path + "/"):
+                return route.service_name, route.composite
+        if path.startswith("/oauth2/"):
+            endpoint = path[len("/oauth2/"):]
+            if endpoint in _OAUTH_ENDPOINTS:
+                return f"oauth2.{endpoint}", ""
+        return None
+
+    def finish(self, transaction: Transaction) -> None:
+        client = self.client_label(transaction.client)
+        transaction.client = client
+        self._count(transaction.service, client, transaction.passed, transaction)
+        if transaction.composite:
+            self._count(transaction.composite, client, transaction.composite_passed, transaction)
+        if self.traffic is not None:
+            self.traffic.submit(transaction)
+
+    def _count(self, service: str, client: str, passed: bool, tx: Transaction) -> None:
+        outcome = "success" if passed else "failure"
+        self.requests.labels(service=service, client=client, outcome=outcome).inc()
+        self.latency.labels(service=service, client=client).observe(tx.duration)
+        self.latency_buckets.labels(service=service).observe(tx.duration)
+        self.window.add(service, client, passed, tx.duration, tx.started_at)
+
+    def metrics(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _grant_service(body: bytes) -> str:
+    grant_type = dict(parse_qsl(body.decode("latin-1"))).get("grant_type", "")
+    return f"oauth2.token.{grant_type}" if grant_type in GRANT_TYPES else "oauth2.token"
+
+
+class MonitorMiddleware:
+    """Wraps every request to a service context in a Transaction (pure ASGI: it streams)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        monitor: Monitor | None = getattr(scope["app"].state, "monitor", None) \
+            if scope["type"] == "http" and "app" in scope else None
+        context = monitor.service_for(scope["path"]) if monitor and monitor.enabled else None
+        if monitor is None or context is None:
+            await self.app(scope, receive, send)
+            return
+        service, composite = context
+        transaction = Transaction(
+            service, composite, scope["method"], scope["path"][:2000],
+            record_outbound=monitor.settings.record_outbound,
+        )
+        peek: list[bytes] = []
+        peek_size = 0
+
+        async def watched_receive() -> Message:
+            nonlocal peek_size
+            message = await receive()
+            if service == "oauth2.token" and peek_size < _FORM_PEEK_BYTES:
+                chunk = message.get("body", b"")
+                peek.append(chunk)
+                peek_size += len(chunk)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                transaction.status = message["status"]
+            await send(message)
+
+        state = scope.setdefault("state", {})
+        token = _current.set(transaction)
+        try:
+            await self.app(scope, watched_receive, watched_send)
+        finally:
+            _current.reset(token)
+            transaction.duration = time.perf_counter() - transaction.started
+            attributes = state.get("attributes") or {}
+            transaction.client = str(attributes.get(monitor.settings.client_attribute)
+                                     or ANONYMOUS)
+            if service == "oauth2.token":
+                transaction.service = _grant_service(b"".join(peek))
+            monitor.finish(transaction)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """GET /metrics in the Prometheus text format."""
+    monitor: Monitor = request.app.state.monitor
+    return Response(monitor.metrics(), media_type=CONTENT_TYPE_LATEST)

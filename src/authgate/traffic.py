@@ -1,0 +1,195 @@
+"""The traffic monitor: each transaction (and its outbound calls) kept in the registry database.
+
+Requests never wait for the database: `submit` puts a row on a bounded queue (a full queue
+drops the row and counts it) and one background task writes batches. Old rows go by age
+(`traffic_retention`) and by count (`traffic_max_rows`). What is kept is chosen so nothing
+secret can land here: the path without its query, the client's identifier, never a header
+or a body, and for outbound calls a URL without user info or query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, desc, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authgate.config import MonitoringSettings
+from authgate.monitoring import Monitor, Transaction
+from authgate.schema import traffic, traffic_outbound
+
+log = logging.getLogger("authgate.traffic")
+
+BATCH = 500  # rows per write
+RETENTION_EVERY = 60.0  # seconds between retention passes
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficFilter:
+    service: str = ""
+    client: str = ""
+    status: str = ""  # "404", "4xx", "failed" or "" for any
+    limit: int = 100
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+class TrafficLog:
+    def __init__(self, engine: AsyncEngine, settings: MonitoringSettings, monitor: Monitor) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.monitor = monitor
+        self.queue: asyncio.Queue[Transaction] = asyncio.Queue(maxsize=settings.queue_size)
+        self.dropped = 0
+        self._task: asyncio.Task[None] | None = None
+        self._last_retention = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write_forever())
+
+    async def close(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.queue.join(), timeout=5)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def submit(self, transaction: Transaction) -> None:
+        """Never blocks: a full queue drops the record and counts it."""
+        try:
+            self.queue.put_nowait(transaction)
+        except asyncio.QueueFull:
+            self._drop(1)
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        self.monitor.traffic_dropped.inc(count)
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written (tests, shutdown)."""
+        await self.queue.join()
+
+    async def _write_forever(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self._write(batch)
+                if time.monotonic() - self._last_retention > RETENTION_EVERY:
+                    self._last_retention = time.monotonic()
+                    await self.apply_retention()
+            except Exception as exc:  # the database is down: drop, count, keep serving
+                log.warning("traffic batch of %d dropped: %s", len(batch), type(exc).__name__)
+                self._drop(len(batch))
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def _write(self, batch: list[Transaction]) -> None:
+        rows = [
+            {
+                "tx_id": tx.tx_id,
+                "started_ms": _ms(tx.started_at),
+                "service": tx.service[:200],
+                "client": tx.client[:255],
+                "method": tx.method[:16],
+                "path": tx.path[:2000],
+                "status": tx.status,
+                "duration_ms": round(tx.duration * 1000, 3),
+                "outbound_count": len(tx.outbound),
+            }
+            for tx in batch
+        ]
+        calls = [
+            {
+                "tx_id": tx.tx_id,
+                "tx_started_ms": _ms(tx.started_at),
+                "seq": seq,
+                "kind": call.kind[:20],
+                "method": call.method[:16],
+                "target": call.target[:2000],
+                "status": call.status,
+                "offset_ms": round(call.offset * 1000, 3),
+                "duration_ms": round(call.duration * 1000, 3),
+                "error": call.error[:200] if call.error else None,
+            }
+            for tx in batch
+            for seq, call in enumerate(tx.outbound)
+        ]
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(traffic), rows)
+            if calls:
+                await conn.execute(insert(traffic_outbound), calls)
+
+    async def apply_retention(self, now: float | None = None) -> None:
+        """Delete transactions older than the retention, then all but the newest max_rows."""
+        cutoff = _ms((now or time.time()) - self.settings.traffic_retention)
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(traffic.c.started_ms)
+                    .order_by(desc(traffic.c.started_ms))
+                    .offset(self.settings.traffic_max_rows)
+                    .limit(1)
+                )
+            ).first()
+            if row is not None:
+                cutoff = max(cutoff, row.started_ms + 1)
+            await conn.execute(delete(traffic).where(traffic.c.started_ms < cutoff))
+            await conn.execute(
+                delete(traffic_outbound).where(traffic_outbound.c.tx_started_ms < cutoff)
+            )
+
+    async def search(self, query: TrafficFilter) -> list[dict[str, Any]]:
+        statement = select(traffic).order_by(desc(traffic.c.started_ms)).limit(query.limit)
+        if query.service:
+            statement = statement.where(traffic.c.service == query.service)
+        if query.client:
+            statement = statement.where(traffic.c.client == query.client)
+        status = query.status.strip().lower()
+        if status.isdigit():
+            statement = statement.where(traffic.c.status == int(status))
+        elif len(status) == 3 and status[0] in "12345" and status[1:] == "xx":
+            low = int(status[0]) * 100
+            statement = statement.where(traffic.c.status >= low, traffic.c.status < low + 100)
+        elif status == "failed":
+            statement = statement.where(traffic.c.status >= 400)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        return [dict(row) for row in rows]
+
+    async def detail(self, tx_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(traffic).where(traffic.c.tx_id == tx_id))
+            ).mappings().first()
+            if row is None:
+                return None
+            calls = (
+                await conn.execute(
+                    select(traffic_outbound)
+                    .where(traffic_outbound.c.tx_id == tx_id)
+                    .order_by(traffic_outbound.c.seq)
+                )
+            ).mappings().all()
+        return dict(row) | {"outbound": [dict(call) for call in calls]}
+
+    async def services_and_clients(self) -> tuple[list[str], list[str]]:
+        """Distinct values for the filter drop-downs (bounded)."""
+        async with self.engine.connect() as conn:
+            services = (
+                await conn.execute(select(traffic.c.service).distinct().limit(200))
+            ).scalars().all()
+            clients = (
+                await conn.execute(select(traffic.c.client).distinct().limit(200))
+            ).scalars().all()
+        return sorted(services), sorted(clients)

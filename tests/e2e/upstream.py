@@ -1,0 +1,140 @@
+"""Gateway test kit: a real upstream API (Starlette under uvicorn in a thread), a route table
+and helpers that mint tokens straight into the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from authgate.models import TokenRecord
+from authgate.tokens import digest, generate_token, new_grant_id
+from tests.e2e.server import RunningServer, free_port
+
+CHUNK = b"x" * 65536
+
+
+@dataclass
+class Upstream:
+    url: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _app(upstream: Upstream) -> Starlette:
+    async def echo(request: Request) -> Response:
+        digest = hashlib.sha256()
+        size = 0
+        async for chunk in request.stream():
+            digest.update(chunk)
+            size += len(chunk)
+        call = {
+            "method": request.method,
+            "raw_path": request.scope["raw_path"].decode("latin-1"),
+            "query": request.scope["query_string"].decode("latin-1"),
+            "headers": [(k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in request.headers.raw],
+            "body_size": size,
+            "body_sha256": digest.hexdigest(),
+        }
+        upstream.calls.append(call)
+        return JSONResponse(call, status_code=int(request.query_params.get("status", "200")),
+                            headers={"X-Upstream": "yes"})
+
+    async def big(request: Request) -> Response:
+        size = int(request.query_params.get("mb", "50")) * 1024 * 1024
+
+        async def body() -> AsyncIterator[bytes]:
+            for _ in range(size // len(CHUNK)):
+                yield CHUNK
+
+        upstream.calls.append({"method": request.method, "raw_path": "/big"})
+        return StreamingResponse(body(), media_type="application/octet-stream",
+                                 headers={"Content-Length": str(size)})
+
+    async def slow(request: Request) -> Response:
+        upstream.calls.append({"method": request.method, "raw_path": "/slow"})
+        await asyncio.sleep(3)
+        return Response("late")
+
+    return Starlette(routes=[
+        Route("/big", big),
+        Route("/slow/{rest:path}", slow),
+        Route("/{rest:path}", echo, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+    ])
+
+
+@contextlib.contextmanager
+def run_upstream() -> Iterator[Upstream]:
+    port = free_port()
+    upstream = Upstream(url=f"http://127.0.0.1:{port}")
+    server = uvicorn.Server(
+        uvicorn.Config(_app(upstream), host="127.0.0.1", port=port, log_level="warning",
+                       lifespan="off")
+    )
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),),
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("upstream did not start")
+        time.sleep(0.02)
+    try:
+        yield upstream
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        loop.close()
+
+
+def routes(upstream: str, **extra: Any) -> str:
+    refused = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    table = [
+        {"path": "/api/photos", "upstream": upstream, "scopes": ["photos.read"],
+         "service": "photos", "composite": "media"},
+        {"path": "/api/videos", "upstream": upstream, "scopes": ["videos.read"],
+         "service": "videos", "composite": "media"},
+        {"path": "/api/strip", "upstream": upstream + "/base", "strip_prefix": True,
+         "service": "strip", "header_prefix": "X-Gw-"},
+        {"path": "/api/slow", "upstream": upstream + "/slow", "strip_prefix": True,
+         "timeout": 0.5, "service": "slow"},
+        {"path": "/api/down", "upstream": refused, "service": "down"},
+        {"path": "/big", "upstream": upstream, "service": "big"},
+    ]
+    return json.dumps(table)
+
+
+def issue(server: RunningServer, *, subject: str | None = "alice", client_id: str = "app",
+          scopes: tuple[str, ...] = ("photos.read",), metadata: dict[str, str] | None = None,
+          expires_in: int = 3600, kind: str = "access_token") -> str:
+    value = generate_token(54)
+    issued = int(time.time())
+    record = TokenRecord(
+        kind=kind,  # type: ignore[arg-type]
+        client_id=client_id, grant_id=new_grant_id(), scopes=scopes, issued_at=issued,
+        expires_at=issued + expires_in, subject=subject, username=subject,
+        metadata=metadata or {},
+    )
+    server.run(server.services.tokens.put([(digest(value), record)]))
+    return value
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def flush(server: RunningServer) -> None:
+    server.run(server._app.state.monitor.traffic.flush())  # type: ignore[attr-defined]
