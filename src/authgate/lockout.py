@@ -31,9 +31,12 @@ def _now() -> int:
 
 
 def _key(username: str) -> str:
-    if len(username) <= MAX_NAME and len(username.encode()) <= MAX_NAME:
-        return username
-    return "sha256:" + hashlib.sha256(username.encode()).hexdigest()
+    """The name as a directory compares it (caseIgnoreMatch: case and extra spaces do not
+    count), so `Alice ` cannot buy another `max_failures` tries for `alice`."""
+    name = " ".join(username.split()).casefold()
+    if len(name) <= MAX_NAME and len(name.encode()) <= MAX_NAME:
+        return name
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
 
 
 class Lockout:
