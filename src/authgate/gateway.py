@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
+import anyio
 import httpx
 from starlette.requests import Request
 from starlette.responses import Response
@@ -113,8 +114,9 @@ class Gateway:
                       body: bytes | None) -> Response:
         headers = upstream_headers(request, route, record)
         content: bytes | AsyncIterator[bytes] | None = body
+        streamed = _Streamed(request)
         if body is None and _has_body(request):
-            content = request.stream()
+            content = streamed.chunks()
         url = upstream_url(request, route)
         transaction = current_transaction()
         started = time.perf_counter()
@@ -134,14 +136,17 @@ class Gateway:
             _outbound(transaction, url, request.method, None, started, type(exc).__name__)
             return _gateway_error(502, "bad_gateway", "the upstream could not be reached")
         _outbound(transaction, url, request.method, response.status_code, started, None)
-        return StreamedResponse(response)
+        body_read = content is None or isinstance(content, bytes) or streamed.is_done
+        return StreamedResponse(response, watch_disconnect=body_read)
 
 
 class StreamedResponse(Response):
     """The upstream's answer, passed on chunk by chunk and never held whole."""
 
-    def __init__(self, upstream: httpx.Response) -> None:
+    def __init__(self, upstream: httpx.Response, *, watch_disconnect: bool) -> None:
         self.upstream = upstream
+        # Only once the request body is read whole may `receive` be watched for a disconnect.
+        self.watch_disconnect = watch_disconnect
         self.status_code = upstream.status_code
         self.background = None
         connection = {
@@ -154,6 +159,21 @@ class StreamedResponse(Response):
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.watch_disconnect:
+            await self._relay(scope, send)
+            return
+        async with anyio.create_task_group() as group:
+
+            async def relay() -> None:
+                await self._relay(scope, send)
+                group.cancel_scope.cancel()
+
+            group.start_soon(relay)
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()  # the client left: stop reading the upstream
+
+    async def _relay(self, scope: Scope, send: Send) -> None:
         try:
             await send(
                 {
@@ -174,7 +194,8 @@ class StreamedResponse(Response):
                 raise
             await send({"type": "http.response.body", "body": b""})
         finally:
-            await self.upstream.aclose()
+            with anyio.CancelScope(shield=True):  # close the upstream even when cancelled
+                await self.upstream.aclose()
 
 
 def _outbound(transaction: Transaction | None, url: str, method: str,
@@ -182,6 +203,19 @@ def _outbound(transaction: Transaction | None, url: str, method: str,
     if transaction is not None:  # the URL is cleaned of credentials and query there
         transaction.add_outbound("http", method, url, status, time.perf_counter() - started,
                                  error)
+
+
+class _Streamed:
+    """The request body passed on chunk by chunk, remembering whether it was read to the end."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.is_done = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self.request.stream():
+            yield chunk
+        self.is_done = True
 
 
 def _has_body(request: Request) -> bool:

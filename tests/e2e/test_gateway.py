@@ -305,6 +305,18 @@ def test_streams_50mb_response_without_buffering(gw):
     assert growth_mib < 15, f"peak RSS grew by {growth_mib:.1f} MiB"
 
 
+def test_client_leaving_stops_the_upstream_stream(gw, upstream):
+    token = issue(gw, scopes=())
+    with httpx.stream("GET", f"{gw.url}/big?mb=1000", headers=bearer(token), timeout=60) as r:
+        next(r.iter_raw())
+        call = upstream.calls[-1]
+    deadline = time.monotonic() + 5
+    while not call["left"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert call["left"], "the gateway kept reading after its client left"
+    assert call["sent"] < 500 * 1024 * 1024
+
+
 def test_streams_50mb_request_body_without_buffering(gw):
     token = issue(gw)
     block = b"y" * 65536

@@ -55,11 +55,17 @@ def _app(upstream: Upstream) -> Starlette:
     async def big(request: Request) -> Response:
         size = int(request.query_params.get("mb", "50")) * 1024 * 1024
 
-        async def body() -> AsyncIterator[bytes]:
-            for _ in range(size // len(CHUNK)):
-                yield CHUNK
+        call = {"method": request.method, "raw_path": "/big", "sent": 0, "left": False}
 
-        upstream.calls.append({"method": request.method, "raw_path": "/big"})
+        async def body() -> AsyncIterator[bytes]:
+            for index in range(size // len(CHUNK)):
+                if index % 16 == 0 and await request.is_disconnected():
+                    call["left"] = True  # the gateway hung up
+                    return
+                yield CHUNK
+                call["sent"] += len(CHUNK)
+
+        upstream.calls.append(call)
         return StreamingResponse(body(), media_type="application/octet-stream",
                                  headers={"Content-Length": str(size)})
 
