@@ -13,7 +13,9 @@ import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 
+from authgate.flows.authorization_code import s256
 from tests import policies
+from tests.e2e.browser import Browser, only_form
 from tests.e2e.oauth import (
     Introspector,
     assert_error,
@@ -26,6 +28,7 @@ from tests.e2e.server import RunningServer, run_server
 from tests.slapd import PEOPLE, ROOT_DN, ROOT_PASSWORD, TWIN, TWIN_PASSWORD, WEIRD, start_slapd
 
 GRANTS = ["password", "refresh_token"]
+REDIRECT = "https://app.example/cb"
 
 
 def password_client(server: RunningServer, scopes=("read", "write"), grants=GRANTS):
@@ -329,6 +332,28 @@ async def _lockout_row(server, username):
             select(lockouts.c.locked_until).where(lockouts.c.username == username)
         )).first()
     return tuple(row) if row else None
+
+
+def test_login_page_and_password_grant_share_one_count(tmp_path):
+    with lockout_server(tmp_path, wait="600") as server:
+        server.create_user("alice", "alice-password")
+        auth = password_client(server)
+        web, _ = server.create_client("web", redirect_uris=[REDIRECT], scopes=["read"],
+                                      is_public=True)
+        challenge = s256("v" * 43)
+        with Browser(server.url) as browser:
+            page = browser.authorize(response_type="code", client_id=web.client_id,
+                                     redirect_uri=REDIRECT, scope="read", state="s",
+                                     code_challenge=challenge, code_challenge_method="S256")
+            for _ in range(2):
+                page = browser.login(page, "alice", "wrong")
+                assert "Incorrect username or password." in page.text
+            fail(server, auth)  # the third failure in a row locks alice everywhere
+            assert_error(password_grant(server, auth, "alice", "alice-password"),
+                         "invalid_grant")
+            locked = browser.login(page, "alice", "alice-password")
+            assert "Incorrect username or password." in locked.text
+            assert "password" in only_form(locked).fields
 
 
 def test_unlock_from_the_command_line(tmp_path):

@@ -251,3 +251,17 @@ def test_grace_period_ends(tmp_path):
         time.sleep(2.1)
         assert_error(refresh(server, auth, first["refresh_token"]), "invalid_grant")
         assert not Introspector(server).active(second["refresh_token"])
+
+
+def test_rotation_replay_and_grace_on_the_memory_store(tmp_path):
+    config = {"storage.tokens": "memory://",
+              "flows.refresh_token.tokens.refresh_grace_period": "30"}
+    with run_server(tmp_path, config) as server:
+        auth, first = setup(server)
+        second = assert_tokens(refresh(server, auth, first["refresh_token"]))
+        assert assert_tokens(refresh(server, auth, first["refresh_token"]))["refresh_token"] == (
+            second["refresh_token"]
+        )
+        assert_tokens(refresh(server, auth, second["refresh_token"]))
+        assert_error(refresh(server, auth, first["refresh_token"]), "invalid_grant")
+        assert_error(refresh(server, auth, second["refresh_token"]), "invalid_grant")
