@@ -20,7 +20,7 @@ demo: install ## run the demo server with the playground on http://127.0.0.1:808
 	$(BIN)/authgate serve --demo
 
 lint: install ## ruff
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 
 typecheck: install ## mypy, strict on src/
 	$(BIN)/mypy
@@ -34,7 +34,7 @@ unit: install ## only the fast tests
 check: test ## what CI runs
 
 fmt: install ## fix what ruff can fix
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff check --fix src tests $(wildcard bench)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
