@@ -10,6 +10,7 @@ policies, stores) wraps the call in `outbound_call` so the traffic monitor can s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -205,6 +206,9 @@ class Monitor:
         self.routes = settings.gateway.routes
         self.registry = CollectorRegistry(auto_describe=True)
         self.window = Window()
+        self.in_flight = 0  # transactions begun but not yet handed to finish()
+        self.idle = asyncio.Event()  # set while in_flight is 0
+        self.idle.set()
         self.traffic: Any = None  # authgate.traffic.TrafficLog, attached when it runs
         self._clients: set[str] = set()
         labels = ("service", "client")
@@ -258,6 +262,12 @@ class Monitor:
             if endpoint in _OAUTH_ENDPOINTS:
                 return f"oauth2.{endpoint}", ""
         return None
+
+    async def settle(self) -> None:
+        """Wait until every request under way is finished and its record written (tests)."""
+        await self.idle.wait()
+        if self.traffic is not None:
+            await self.traffic.flush()
 
     def finish(self, transaction: Transaction) -> None:
         client = self.client_label(transaction.client)
@@ -321,6 +331,8 @@ class MonitorMiddleware:
 
         state = scope.setdefault("state", {})
         token = _current.set(transaction)
+        monitor.in_flight += 1
+        monitor.idle.clear()
         try:
             await self.app(scope, watched_receive, watched_send)
         finally:
@@ -331,6 +343,9 @@ class MonitorMiddleware:
                                      or ANONYMOUS)
             if service == "oauth2.token":
                 transaction.service = _grant_service(b"".join(peek))
+            monitor.in_flight -= 1
+            if not monitor.in_flight:
+                monitor.idle.set()
             monitor.finish(transaction)
 
 

@@ -143,4 +143,5 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def flush(server: RunningServer) -> None:
-    server.run(server._app.state.monitor.traffic.flush())  # type: ignore[attr-defined]
+    # The record of a request is handed over after its response is sent: wait for both.
+    server.run(server._app.state.monitor.settle())  # type: ignore[attr-defined]
