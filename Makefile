@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test unit e2e lint typecheck check fmt clean
+.PHONY: help install demo test unit e2e lint typecheck check fmt clean bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,9 @@ check: test ## what CI runs
 
 fmt: install ## fix what ruff can fix
 	$(BIN)/ruff check --fix src tests $(wildcard bench)
+
+bench: install ## authgate vs node-oidc-provider with wrk, about 10 minutes (docs/performance.md)
+	$(BIN)/python bench/run.py
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,91 @@
+"""Where authgate spends a request: py-spy on the server while wrk drives one endpoint.
+
+    .venv/bin/pip install py-spy            # not a project dependency
+    .venv/bin/python bench/hotpath.py [--store sqlite] [--seconds 10]
+
+Starts `authgate serve` on core 0 with the given store, runs wrk (core 1) on
+client_credentials and then introspection while `py-spy record` samples the server, and
+prints the top frames by own time and by inclusive time for each, plus the raw collapsed
+stacks under bench/results/profile-<endpoint>-<store>.txt. Only the thread holding the GIL
+is sampled (`--gil`): idle threads (aiosqlite's waiting workers, the event loop in epoll)
+would otherwise fill the top of the list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import run  # bench/run.py: Python puts the script's own folder first on sys.path
+
+TOP = 25
+
+
+def summarize(collapsed: Path, top: int = TOP) -> str:
+    """Own and inclusive sample shares per frame, from py-spy's collapsed stacks."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        if frames:
+            own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    lines = [f"{total} samples", "", "own time:"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    lines += ["", "inclusive time:"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def profile(server: run.Authgate, script: str, env: dict[str, str], seconds: int,
+            out: Path) -> str:
+    spy = shutil.which("py-spy", path=str(run.BIN)) or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("profile: py-spy is not installed (.venv/bin/pip install py-spy)")
+    record = [spy, "record", "--pid", str(server.process.pid), "--duration", str(seconds),
+              "--format", "raw", "--output", str(out), "--rate", "250", "--gil"]
+    load = threading.Thread(target=run.wrk, args=(script, server.port, seconds + 1, env))
+    load.start()
+    subprocess.run(record, check=True, capture_output=True, timeout=seconds + 60)
+    load.join()
+    return summarize(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default="sqlite", choices=["memory", "sqlite"])
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    bench = run.Bench(argparse.Namespace(duration=args.seconds, runs=1, budget=600))
+    store = run.Store(args.store, "memory://" if args.store == "memory" else "")
+    run.RESULTS.mkdir(exist_ok=True)
+    try:
+        server = run.Authgate(bench, store, f"profile-{args.store}")
+        with run.started(server.process):
+            server.ready()
+            token = server.access_token()
+            run.wrk("client_credentials.lua", server.port, 2, server.env())  # warm-up
+            for endpoint, script, env in (
+                ("client_credentials", "client_credentials.lua", server.env()),
+                ("introspection", "introspect.lua", server.env(BENCH_TOKEN=token)),
+            ):
+                out = run.RESULTS / f"profile-{endpoint}-{args.store}.txt"
+                print(f"== {endpoint} ({args.store}) ==")
+                print(profile(server, script, env, args.seconds, out))
+                print()
+    finally:
+        shutil.rmtree(bench.work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

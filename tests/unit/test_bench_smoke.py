@@ -1,0 +1,47 @@
+"""The benchmark harness (bench/run.py) runs end to end: one 1-second run per endpoint.
+
+No timing is asserted: the machine may be busy. Skipped without wrk or taskset, unless
+AUTHGATE_REQUIRE_BACKENDS=1 makes a missing tool a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def require(tool: str) -> None:
+    if shutil.which(tool) is None:
+        if os.environ.get("AUTHGATE_REQUIRE_BACKENDS") == "1":
+            pytest.fail(f"{tool} is not installed (AUTHGATE_REQUIRE_BACKENDS=1)")
+        pytest.skip(f"{tool} is not installed")
+
+
+def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path: Path) -> None:
+    require("wrk")
+    require("taskset")
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    rows = {row["endpoint"]: row for row in report["rows"]}
+    for endpoint in ("client_credentials", "introspection", "refresh_token",
+                     "authorization_code"):
+        row = rows[endpoint]
+        assert row["server"] == "authgate"
+        assert not row["note"].startswith("skipped"), row["note"]
+        assert row["rps"] > 0
+        assert row["runs"][0]["requests"] > 0
+        assert row["peak_rss_mb"] > 0
+    assert "| client_credentials | authgate | memory |" in done.stdout
