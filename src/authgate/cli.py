@@ -12,11 +12,10 @@ from typing import Any, NoReturn
 
 from authgate.config import GRANT_TYPES, GrantType, Settings, load_settings
 from authgate.errors import ConfigError, OAuthError, StoreUnavailable
-from authgate.models import TokenRecord
 from authgate.registry import AlreadyExists
 from authgate.scopes import ScopeResolver
 from authgate.services import Services
-from authgate.tokens import digest, mint, new_grant_id, now
+from authgate.tokens import digest, mint, new_grant, now
 
 
 class UserError(Exception):
@@ -150,18 +149,10 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
     if args.count < 1:
         raise UserError("--count must be at least 1")
     for _ in range(args.count):
-        base = TokenRecord(
-            kind="access_token",
-            client_id=client.client_id,
-            grant_id=new_grant_id(),
-            scopes=scopes,
-            issued_at=0,
-            expires_at=0,
-            subject=args.user,
-            username=args.user,
-        )
+        base = new_grant(client.client_id, scopes, subject=args.user or client.client_id,
+                         username=args.user)
         grant = mint(base, settings, with_refresh=with_refresh)
-        await services.tokens.put([(t.key, t.record) for t in grant.records])
+        await services.tokens.put(grant.entries)
         if args.json:
             _print_json(grant.response())
         else:

@@ -45,6 +45,26 @@ def now() -> int:
     return int(time.time())
 
 
+def new_grant(
+    client_id: str,
+    scopes: tuple[str, ...],
+    *,
+    subject: str | None = None,
+    username: str | None = None,
+) -> TokenRecord:
+    """The base record of a fresh grant family; `mint` sets kind, times and type."""
+    return TokenRecord(
+        kind="access_token",
+        client_id=client_id,
+        grant_id=new_grant_id(),
+        scopes=scopes,
+        issued_at=0,
+        expires_at=0,
+        subject=subject,
+        username=username,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
     """A freshly minted token: the value for the response and the record for the store."""
@@ -70,6 +90,11 @@ class TokenGrant:
     @property
     def records(self) -> list[IssuedToken]:
         return [self.access] + ([self.refresh] if self.refresh else [])
+
+    @property
+    def entries(self) -> list[tuple[str, TokenRecord]]:
+        """What a store keeps: (digest, record) of each token."""
+        return [(t.key, t.record) for t in self.records]
 
     def response(self) -> dict[str, object]:
         """The RFC 6749 section 5.1 body."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authgate.clients import read_credentials, verify_client
+from authgate.endpoints.client_request import read_client_request
 from authgate.endpoints.responses import oauth_json
 from authgate.errors import OAuthError
-from authgate.forms import parse_form_body
 from authgate.models import TokenRecord
 from authgate.services import Services
 from authgate.tokens import digest
@@ -36,10 +35,9 @@ def describe(record: TokenRecord) -> dict[str, object]:
 
 async def introspect(request: Request) -> Response:
     services: Services = request.app.state.services
-    form = parse_form_body(await request.body(), request.headers)
-    form.reject_repeated(("token", "token_type_hint"))
-    credentials = read_credentials(request.headers, form, services.settings.client_auth)
-    client = verify_client(await services.client(credentials.client_id), credentials)
+    form, client, credentials = await read_client_request(
+        request, services, ("token", "token_type_hint")
+    )
     if not client.can_introspect:
         headers = {"WWW-Authenticate": 'Basic realm="authgate"'} if credentials.via_header else None
         raise OAuthError("invalid_client", "client may not introspect", 401, headers=headers)

@@ -5,22 +5,18 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authgate.clients import read_credentials, verify_client
+from authgate.endpoints.client_request import read_client_request
 from authgate.endpoints.responses import oauth_json
 from authgate.errors import OAuthError
-from authgate.forms import parse_form_body
 from authgate.services import Services
 from authgate.tokens import digest
 
 
 async def revoke(request: Request) -> Response:
     services: Services = request.app.state.services
-    form = parse_form_body(await request.body(), request.headers)
-    form.reject_repeated(("token", "token_type_hint"))
     # RFC 7009 section 2.1: the client authenticates as at the token endpoint; a public
     # client identifies itself with its client_id.
-    credentials = read_credentials(request.headers, form, services.settings.client_auth)
-    client = verify_client(await services.client(credentials.client_id), credentials)
+    form, client, _ = await read_client_request(request, services, ("token", "token_type_hint"))
     token = form.get("token")
     if token is None:
         raise OAuthError("invalid_request", "token is required")

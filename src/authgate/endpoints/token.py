@@ -5,21 +5,17 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authgate.clients import read_credentials, verify_client
+from authgate.endpoints.client_request import read_client_request
 from authgate.endpoints.responses import oauth_json
 from authgate.errors import OAuthError
 from authgate.flows import Flow, TokenRequest
-from authgate.forms import parse_form_body
 from authgate.services import Services
 
 
 async def token(request: Request) -> Response:
     services: Services = request.app.state.services
     flows: dict[str, Flow] = request.app.state.flows
-    form = parse_form_body(await request.body(), request.headers)
-    form.reject_repeated(("grant_type", "scope"))
-    credentials = read_credentials(request.headers, form, services.settings.client_auth)
-    client = verify_client(await services.client(credentials.client_id), credentials)
+    form, client, _ = await read_client_request(request, services, ("grant_type", "scope"))
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise OAuthError("invalid_request", "grant_type is required")

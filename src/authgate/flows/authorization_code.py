@@ -94,7 +94,7 @@ class AuthorizationCodeFlow:
         return grant
 
     async def _exchange(self, key: str, grant: TokenGrant) -> bool:
-        entries = [(t.key, t.record) for t in grant.records]
+        entries = grant.entries
         if self.codes is self.tokens:
             return await self.codes.exchange(key, entries)  # one atomic step
         if not await self.codes.exchange(key, ()):

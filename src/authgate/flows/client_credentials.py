@@ -8,10 +8,9 @@ from authgate.config import TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest
-from authgate.models import TokenRecord
 from authgate.scopes import ScopeResolver, parse_scope
 from authgate.stores import TokenStore
-from authgate.tokens import TokenGrant, mint, new_grant_id
+from authgate.tokens import TokenGrant, mint, new_grant
 
 
 class ClientCredentialsFlow:
@@ -34,17 +33,10 @@ class ClientCredentialsFlow:
             raise OAuthError("unauthorized_client", "client may not use client_credentials")
         scopes = await self.scopes.resolve(parse_scope(req.form.get("scope")), client,
                                            req.attributes)
-        base = TokenRecord(
-            kind="access_token",
-            client_id=client.client_id,
-            grant_id=new_grant_id(),
-            scopes=scopes,
-            issued_at=0,
-            expires_at=0,
-            subject=client.client_id,  # the client acts on its own behalf (section 4.4)
-        )
+        # The client acts on its own behalf (section 4.4): it is the subject.
+        base = new_grant(client.client_id, scopes, subject=client.client_id)
         grant = mint(base, self.settings, with_refresh=self.settings.refresh != "none")
-        await self.tokens.put([(t.key, t.record) for t in grant.records])
+        await self.tokens.put(grant.entries)
         req.attributes["authentication.subject.id"] = client.client_id
         self.events.emit("token.issued", grant_type=self.grant_type, client_id=client.client_id)
         return grant

@@ -9,10 +9,10 @@ from authgate.config import TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest
-from authgate.models import TokenRecord, User
+from authgate.models import User
 from authgate.scopes import ScopeResolver, parse_scope
 from authgate.stores import TokenStore
-from authgate.tokens import TokenGrant, mint, new_grant_id
+from authgate.tokens import TokenGrant, mint, new_grant
 
 
 class Authenticate(Protocol):
@@ -67,19 +67,11 @@ class PasswordFlow:
             raise OAuthError("invalid_grant", "wrong username or password")
         scopes = await self.scopes.resolve(requested, client, req.attributes,
                                            username=user.username)
-        base = TokenRecord(
-            kind="access_token",
-            client_id=client.client_id,
-            grant_id=new_grant_id(),
-            scopes=scopes,
-            issued_at=0,
-            expires_at=0,
-            subject=user.subject,
-            username=user.username,
-        )
+        base = new_grant(client.client_id, scopes, subject=user.subject,
+                         username=user.username)
         with_refresh = client.allows_grant("refresh_token") and self.settings.refresh != "none"
         grant = mint(base, self.settings, with_refresh=with_refresh)
-        await self.tokens.put([(t.key, t.record) for t in grant.records])
+        await self.tokens.put(grant.entries)
         self.events.emit(
             "token.issued", grant_type=self.grant_type, client_id=client.client_id,
             subject=user.subject,

@@ -60,7 +60,7 @@ class RefreshTokenFlow:
         else:
             grant = mint(record, self.settings, with_refresh=self.settings.refresh == "new")
             grant = _with_scopes(grant, scopes)
-            entries = [(t.key, t.record) for t in grant.records]
+            entries = grant.entries
             if not await self.tokens.exchange(key, entries, successor=self._seal(grant, presented)):
                 # Another request rotated it first: this one is a reuse of a removed token.
                 current = await self.tokens.get(key)
