@@ -20,7 +20,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-import run  # bench/run.py: Python puts the script's own folder first on sys.path
+# bench/harness.py and bench/targets.py: Python puts the script's folder first on sys.path.
+from harness import BIN, RESULTS, Bench, started, wrk
+from targets import Authgate, Store
 
 TOP = 25
 
@@ -46,14 +48,14 @@ def summarize(collapsed: Path, top: int = TOP) -> str:
     return "\n".join(lines)
 
 
-def profile(server: run.Authgate, script: str, env: dict[str, str], seconds: int,
+def profile(server: Authgate, script: str, env: dict[str, str], seconds: int,
             out: Path) -> str:
-    spy = shutil.which("py-spy", path=str(run.BIN)) or shutil.which("py-spy")
+    spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("profile: py-spy is not installed (.venv/bin/pip install py-spy)")
     record = [spy, "record", "--pid", str(server.process.pid), "--duration", str(seconds),
               "--format", "raw", "--output", str(out), "--rate", "250", "--gil"]
-    load = threading.Thread(target=run.wrk, args=(script, server.port, seconds + 1, env))
+    load = threading.Thread(target=wrk, args=(script, server.port, seconds + 1, env))
     load.start()
     subprocess.run(record, check=True, capture_output=True, timeout=seconds + 60)
     load.join()
@@ -65,20 +67,20 @@ def main() -> int:
     parser.add_argument("--store", default="sqlite", choices=["memory", "sqlite"])
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
-    bench = run.Bench(argparse.Namespace(duration=args.seconds, runs=1, budget=600))
-    store = run.Store(args.store, "memory://" if args.store == "memory" else "")
-    run.RESULTS.mkdir(exist_ok=True)
+    bench = Bench(argparse.Namespace(duration=args.seconds, runs=1, budget=600))
+    store = Store(args.store, "memory://" if args.store == "memory" else "")
+    RESULTS.mkdir(exist_ok=True)
     try:
-        server = run.Authgate(bench, store, f"profile-{args.store}")
-        with run.started(server.process):
+        server = Authgate(bench, store, f"profile-{args.store}")
+        with started(server.process):
             server.ready()
             token = server.access_token()
-            run.wrk("client_credentials.lua", server.port, 2, server.env())  # warm-up
+            wrk("client_credentials.lua", server.port, 2, server.env())  # warm-up
             for endpoint, script, env in (
                 ("client_credentials", "client_credentials.lua", server.env()),
                 ("introspection", "introspect.lua", server.env(BENCH_TOKEN=token)),
             ):
-                out = run.RESULTS / f"profile-{endpoint}-{args.store}.txt"
+                out = RESULTS / f"profile-{endpoint}-{args.store}.txt"
                 print(f"== {endpoint} ({args.store}) ==")
                 print(profile(server, script, env, args.seconds, out))
                 print()
