@@ -21,6 +21,7 @@ from authgate.config import GrantType
 from authgate.errors import StoreUnavailable
 from authgate.models import Client
 from authgate.schema import admins, clients, consents, users
+from authgate.stores.sqlite import SqliteWorker
 from authgate.tokens import generate_token, now
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
@@ -62,25 +63,35 @@ async def verify_password(password: str, password_hash: str | None) -> bool:
     return await asyncio.to_thread(check)
 
 
-def _client_from_row(row: Any) -> Client:
+_CLIENT_COLUMNS = (
+    "client_id, name, secret_hash, redirect_uris, scopes, grant_types, is_public, "
+    "can_introspect, created_at"
+)
+
+
+def _client_from_row(row: Sequence[Any]) -> Client:
+    """A client from the columns of _CLIENT_COLUMNS, in that order."""
     return Client(
-        client_id=row.client_id,
-        name=row.name,
-        secret_hash=row.secret_hash,
-        redirect_uris=tuple(json.loads(row.redirect_uris)),
-        scopes=tuple(json.loads(row.scopes)),
-        grant_types=tuple(json.loads(row.grant_types)),
-        is_public=bool(row.is_public),
-        can_introspect=bool(row.can_introspect),
-        created_at=row.created_at,
+        client_id=row[0],
+        name=row[1],
+        secret_hash=row[2],
+        redirect_uris=tuple(json.loads(row[3])),
+        scopes=tuple(json.loads(row[4])),
+        grant_types=tuple(json.loads(row[5])),
+        is_public=bool(row[6]),
+        can_introspect=bool(row[7]),
+        created_at=row[8],
     )
 
 
 class Registry:
     """Clients, users, administrators and consents in the `storage.url` database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sqlite: SqliteWorker | None = None) -> None:
         self.engine = engine
+        # On SQLite the hot path (client lookup) goes through the file's worker thread, in the
+        # same batches as the token writes, instead of a connection and thread of its own.
+        self.sqlite = sqlite
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -142,15 +153,26 @@ class Registry:
     async def get_client(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 64:
             return None
+        if self.sqlite is not None:
+            query = f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE client_id = ?"  # noqa: S608
+            found = await self.sqlite.call(
+                lambda conn: conn.execute(query, (client_id,)).fetchone(), writes=False
+            )
+            return _client_from_row(found) if found else None
         async with self.transaction() as conn:
             row = (
-                await conn.execute(select(clients).where(clients.c.client_id == client_id))
+                await conn.execute(
+                    select(*(clients.c[n] for n in _CLIENT_COLUMNS.split(", "))).where(
+                        clients.c.client_id == client_id
+                    )
+                )
             ).first()
         return _client_from_row(row) if row else None
 
     async def list_clients(self) -> list[Client]:
         async with self.transaction() as conn:
-            rows = (await conn.execute(select(clients).order_by(clients.c.created_at))).all()
+            columns = (clients.c[n] for n in _CLIENT_COLUMNS.split(", "))
+            rows = (await conn.execute(select(*columns).order_by(clients.c.created_at))).all()
         return [_client_from_row(row) for row in rows]
 
     async def delete_client(self, client_id: str) -> bool:

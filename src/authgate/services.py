@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import MutableMapping
 from typing import Any
@@ -14,7 +15,8 @@ from authgate.events import Events
 from authgate.lockout import Lockout
 from authgate.models import Client, User
 from authgate.registry import Registry
-from authgate.stores import TokenStore, open_store
+from authgate.stores import SqliteWorker, TokenStore, open_store
+from authgate.stores.sqlite import sqlite_path
 from authgate.users import open_users
 from authgate.users.base import UserRepository
 
@@ -39,6 +41,7 @@ class Services:
         self.events = Events()
         self._engines = engines
         self._client_cache: dict[str, tuple[float, Client | None]] = {}
+        self._workers: dict[str, SqliteWorker] = {}
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate_embedded: bool = True) -> Services:
@@ -50,15 +53,24 @@ class Services:
                 if url.startswith("sqlite"):
                     engine = engines.setdefault(url, create_engine(url))
                     await migrate(engine)
-        registry = Registry(engines[storage.url])
-        tokens = open_store(storage.tokens_url, engines=engines, purge_batch=storage.purge_batch)
+        workers: dict[str, SqliteWorker] = {}
+        tokens = open_store(storage.tokens_url, engines=engines, workers=workers,
+                            purge_batch=storage.purge_batch)
         codes = (
             tokens
             if storage.codes_url == storage.tokens_url
-            else open_store(storage.codes_url, engines=engines, purge_batch=storage.purge_batch)
+            else open_store(storage.codes_url, engines=engines, workers=workers,
+                            purge_batch=storage.purge_batch)
         )
+        worker = None
+        if storage.url.startswith("sqlite:") and "+" not in storage.url.split(":", 1)[0]:
+            path = sqlite_path(storage.url)
+            worker = workers.setdefault(path, SqliteWorker(path))
+        registry = Registry(engines[storage.url], sqlite=worker)
         users = open_users(settings, registry)
-        return cls(settings, registry, tokens, codes, users, engines)
+        services = cls(settings, registry, tokens, codes, users, engines)
+        services._workers = workers
+        return services
 
     async def migrate(self) -> None:
         for engine in self._engines.values():
@@ -68,6 +80,8 @@ class Services:
         await self.users.close()
         for store in {id(self.tokens): self.tokens, id(self.codes): self.codes}.values():
             await store.close()
+        for worker in self._workers.values():
+            await asyncio.to_thread(worker.close)
         for engine in self._engines.values():
             await engine.dispose()
 

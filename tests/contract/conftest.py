@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from authgate.db import migrate
+from authgate.db import create_engine, migrate
 from authgate.schema import tokens
-from authgate.stores import MemoryStore, RedisStore, SqlStore, TokenStore, open_store
+from authgate.stores import (
+    MemoryStore,
+    RedisStore,
+    SqliteStore,
+    SqlStore,
+    TokenStore,
+    open_store,
+)
 from tests.backends import (
     closed_port,
     fresh_mysql,
@@ -52,6 +59,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         try:
             if isinstance(opened, SqlStore):
                 await migrate(opened.engine)
+            if isinstance(opened, SqliteStore):
+                engine = create_engine(url)
+                await migrate(engine)
+                await engine.dispose()
             yield opened
         finally:
             await opened.close()
@@ -89,6 +100,11 @@ async def raw_contents(store: TokenStore) -> str:
     """Everything the backend holds for tokens, as text, to search for leaked secrets."""
     if isinstance(store, MemoryStore):
         return repr(store._records)
+    if isinstance(store, SqliteStore):
+        rows = await store.worker.call(
+            lambda conn: conn.execute("SELECT * FROM tokens").fetchall(), writes=False
+        )
+        return "\n".join(repr(tuple(row)) for row in rows)
     if isinstance(store, SqlStore):
         async with store.engine.connect() as conn:
             rows = (await conn.execute(select(tokens))).all()

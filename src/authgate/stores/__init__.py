@@ -9,19 +9,37 @@ from authgate.stores.base import Entry, TokenStore
 from authgate.stores.memory import MemoryStore
 from authgate.stores.redis import RedisStore
 from authgate.stores.sql import SqlStore
+from authgate.stores.sqlite import SqliteStore, SqliteWorker, sqlite_path
 
-__all__ = ["Entry", "MemoryStore", "RedisStore", "SqlStore", "TokenStore", "open_store"]
+__all__ = [
+    "Entry",
+    "MemoryStore",
+    "RedisStore",
+    "SqlStore",
+    "SqliteStore",
+    "SqliteWorker",
+    "TokenStore",
+    "open_store",
+]
 
 
 def open_store(
     url: str,
     *,
     engines: dict[str, AsyncEngine] | None = None,
+    workers: dict[str, SqliteWorker] | None = None,
     purge_batch: int = 1000,
 ) -> TokenStore:
-    """The store a URL names. SQL stores share an engine with any other user of the same URL."""
+    """The store a URL names. SQL stores share an engine, and SQLite files their worker
+    thread, with any other user of the same URL in this process."""
     if url.startswith("memory:"):
         return MemoryStore()
+    if url.startswith("sqlite:") and "+" not in url.split(":", 1)[0]:
+        workers = {} if workers is None else workers
+        path = sqlite_path(url)
+        if path not in workers:
+            workers[path] = SqliteWorker(path)
+        return SqliteStore(workers[path], purge_batch=purge_batch)
     if is_sql_url(url):
         engines = {} if engines is None else engines
         if url not in engines:
