@@ -10,7 +10,6 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,8 +40,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     options: dict[str, Any] = {}
     if backend == "sqlite":
         # One file, many readers, one writer: WAL plus a busy timeout instead of "locked".
-        options["poolclass"] = NullPool if ":memory:" not in full else None
-        options = {k: v for k, v in options.items() if v is not None}
+        # Connections are pooled: each aiosqlite connection costs a thread to open.
         options["connect_args"] = {"timeout": 30}
     else:
         options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,

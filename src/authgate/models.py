@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from authgate.config import GrantType
@@ -69,7 +69,12 @@ class TokenRecord:
         return now >= self.expires_at
 
     def to_json(self) -> str:
-        data = {k: v for k, v in asdict(self).items() if v not in (None, {}, ())}
+        # By hand rather than dataclasses.asdict, which deep-copies: this runs for every token.
+        data = {}
+        for name in _RECORD_FIELDS:
+            value = getattr(self, name)
+            if value is not None and value != () and value != {}:
+                data[name] = value
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -77,6 +82,9 @@ class TokenRecord:
         data = json.loads(text)
         data["scopes"] = tuple(data.get("scopes", ()))
         return cls(**data)
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(TokenRecord) if f.name != "consumed")
 
 
 @dataclass(frozen=True, slots=True)

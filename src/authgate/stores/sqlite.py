@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -65,32 +65,35 @@ class SqliteWorker:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._jobs: deque[_Pending] = deque()
-        self._wake = threading.Condition()
+        # SimpleQueue is C code: a put from the event loop costs far less than a Condition.
+        self._jobs: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
 
-    def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="authgate-sqlite", daemon=True)
-        self._thread.start()
+    def _ensure_thread(self) -> None:
+        with self._starting:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="authgate-sqlite",
+                                                daemon=True)
+                self._thread.start()
 
     async def call(self, job: Callable[[sqlite3.Connection], T], *, writes: bool) -> T:
         """Run `job(connection)` on the thread, in a transaction committed before we return."""
         if self._closed:
             raise StoreUnavailable("token store")
+        if self._thread is None:
+            self._ensure_thread()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        with self._wake:
-            if self._thread is None:
-                self._start()
-            self._jobs.append(_Pending(job, writes, loop, future))
-            self._wake.notify()
+        self._jobs.put(_Pending(job, writes, loop, future))
         return await future
 
     def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)  # wakes the thread, which finishes the jobs before it and ends
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -104,13 +107,21 @@ class SqliteWorker:
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
-        while True:
-            with self._wake:
-                while not self._jobs and not self._closed:
-                    self._wake.wait()
-                if self._closed and not self._jobs:
+        running = True
+        while running:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
                     break
-                batch = [self._jobs.popleft() for _ in range(min(len(self._jobs), MAX_BATCH))]
+                if more is None:
+                    running = False
+                    break
+                batch.append(more)
             try:
                 if conn is None:
                     conn = self._connect()
