@@ -13,17 +13,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from authgate import playground
 from authgate.config import Settings
 from authgate.endpoints import authorize, introspect, metadata, revoke, token
+from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import oauth_error, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_flows
 from authgate.gateway import Gateway, gateway_routes
 from authgate.limits import BodyLimit
 from authgate.manager import manager_routes
-from authgate.monitoring import Monitor, MonitorMiddleware, metrics_endpoint
+from authgate.monitoring import Monitor, MonitorMiddleware, metrics_endpoint, observe
 from authgate.pages.sessions import SessionStore
 from authgate.pages.views import STATIC_DIR
 from authgate.services import Services
@@ -62,6 +64,26 @@ async def _on_crash(request: Request, exc: Exception) -> Response:
     return server_error()
 
 
+_FAST_PATHS = {
+    "/oauth2/token": json_endpoint(token.token),
+    "/oauth2/introspect": json_endpoint(introspect.introspect),
+    "/oauth2/revoke": json_endpoint(revoke.revoke),
+}
+
+
+class AuthgateApp(Starlette):
+    """Starlette, with the hot-path endpoints answered before the router (see fast_lane)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            fast = _FAST_PATHS.get(scope["path"])
+            if fast is not None:
+                scope["app"] = self
+                await observe(self.state.monitor, fast, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -88,9 +110,6 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
         Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
-        Route("/oauth2/token", token.token, methods=["POST"]),
-        Route("/oauth2/introspect", introspect.introspect, methods=["POST"]),
-        Route("/oauth2/revoke", revoke.revoke, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),
@@ -101,7 +120,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         routes += playground.routes()
     routes += gateway_routes(settings.gateway)
     gateway_paths = [route.path for route in settings.gateway.routes]
-    return Starlette(
+    return AuthgateApp(
         routes=routes,
         middleware=[
             Middleware(MonitorMiddleware),

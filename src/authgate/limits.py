@@ -1,4 +1,4 @@
-"""ASGI middleware that refuses request bodies over 64 KiB on every OAuth endpoint and page.
+"""The 64 KiB limit on request bodies of every OAuth endpoint and page.
 
 Gateway routes are exempt: they stream bodies of any size to their upstream.
 """
@@ -17,6 +17,53 @@ _TOO_LARGE = json.dumps(
 ).encode()
 
 
+class BodyTooLarge(Exception):
+    """The declared or received body is over MAX_BODY_BYTES."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived."""
+
+
+async def read_body(scope: Scope, receive: Receive) -> bytes:
+    """The whole (small) body, read before any endpoint acts on part of it."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                declared = MAX_BODY_BYTES + 1
+            if declared > MAX_BODY_BYTES:
+                raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands over `body` once, then whatever the client sends next."""
+    delivered = False
+
+    async def replayed() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
 class BodyLimit:
     def __init__(self, app: ASGIApp, exempt_prefixes: Sequence[str] = ()) -> None:
         self.app = app
@@ -26,48 +73,20 @@ class BodyLimit:
         return any(path == p or path.startswith(p + "/") for p in self.exempt_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._is_exempt(scope["path"]):
+        if scope["type"] != "http" or (self.exempt_prefixes and self._is_exempt(scope["path"])):
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = MAX_BODY_BYTES + 1
-                if declared > MAX_BODY_BYTES:
-                    await _refuse(send)
-                    return
-        # Read the whole (small) body first, so an oversized chunked body is refused before
-        # any endpoint acts on part of it.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                await _refuse(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        delivered = False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        try:
+            body = await read_body(scope, receive)
+        except BodyTooLarge:
+            await refuse_too_large(send)
+            return
+        except ClientGone:
+            return
+        await self.app(scope, replay(body, receive), send)
 
 
-async def _refuse(send: Send) -> None:
+async def refuse_too_large(send: Send) -> None:
     await send(
         {
             "type": "http.response.start",

@@ -303,50 +303,59 @@ class MonitorMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         monitor: Monitor | None = getattr(scope["app"].state, "monitor", None) \
             if scope["type"] == "http" and "app" in scope else None
-        context = monitor.service_for(scope["path"]) if monitor and monitor.enabled else None
-        if monitor is None or context is None:
+        if monitor is None:
             await self.app(scope, receive, send)
             return
-        service, composite = context
-        transaction = Transaction(
-            service, composite, scope["method"], scope["path"][:2000],
-            record_outbound=monitor.settings.record_outbound,
-        )
-        peek: list[bytes] = []
-        peek_size = 0
+        await observe(monitor, self.app, scope, receive, send)
 
-        async def watched_receive() -> Message:
-            nonlocal peek_size
-            message = await receive()
-            if service == "oauth2.token" and peek_size < _FORM_PEEK_BYTES:
-                chunk = message.get("body", b"")
-                peek.append(chunk)
-                peek_size += len(chunk)
-            return message
 
-        async def watched_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                transaction.status = message["status"]
-            await send(message)
+async def observe(monitor: Monitor, app: ASGIApp, scope: Scope, receive: Receive,
+                  send: Send) -> None:
+    """Run `app` for one request, counted in its service context (if it has one)."""
+    context = monitor.service_for(scope["path"]) if monitor.enabled else None
+    if context is None:
+        await app(scope, receive, send)
+        return
+    service, composite = context
+    transaction = Transaction(
+        service, composite, scope["method"], scope["path"][:2000],
+        record_outbound=monitor.settings.record_outbound,
+    )
+    peek: list[bytes] = []
+    peek_size = 0
 
-        state = scope.setdefault("state", {})
-        token = _current.set(transaction)
-        monitor.in_flight += 1
-        monitor.idle.clear()
-        try:
-            await self.app(scope, watched_receive, watched_send)
-        finally:
-            _current.reset(token)
-            transaction.duration = time.perf_counter() - transaction.started
-            attributes = state.get("attributes") or {}
-            transaction.client = str(attributes.get(monitor.settings.client_attribute)
-                                     or ANONYMOUS)
-            if service == "oauth2.token":
-                transaction.service = _grant_service(b"".join(peek))
-            monitor.in_flight -= 1
-            if not monitor.in_flight:
-                monitor.idle.set()
-            monitor.finish(transaction)
+    async def watched_receive() -> Message:
+        nonlocal peek_size
+        message = await receive()
+        if service == "oauth2.token" and peek_size < _FORM_PEEK_BYTES:
+            chunk = message.get("body", b"")
+            peek.append(chunk)
+            peek_size += len(chunk)
+        return message
+
+    async def watched_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            transaction.status = message["status"]
+        await send(message)
+
+    state = scope.setdefault("state", {})
+    token = _current.set(transaction)
+    monitor.in_flight += 1
+    monitor.idle.clear()
+    try:
+        await app(scope, watched_receive, watched_send)
+    finally:
+        _current.reset(token)
+        transaction.duration = time.perf_counter() - transaction.started
+        attributes = state.get("attributes") or {}
+        transaction.client = str(attributes.get(monitor.settings.client_attribute)
+                                 or ANONYMOUS)
+        if service == "oauth2.token":
+            transaction.service = _grant_service(b"".join(peek))
+        monitor.in_flight -= 1
+        if not monitor.in_flight:
+            monitor.idle.set()
+        monitor.finish(transaction)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -95,3 +95,12 @@ def test_error_responses_carry_no_store_and_pragma(server):
     assert answer.headers["pragma"] == "no-cache"
     # only invalid_client via the Authorization header carries WWW-Authenticate
     assert "www-authenticate" not in answer.headers
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_other_methods_are_a_json_405(server, path):
+    answer = httpx.get(f"{server.url}{path}")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.json()["error"] == "invalid_request"

@@ -1,0 +1,50 @@
+"""The JSON endpoints of the hot path (token, introspection, revocation) without the router
+and middleware stack: the same handlers and error answers as through Starlette, but no route
+matching, no middleware wrapping each `send`, one body read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from authgate.endpoints.responses import oauth_error, oauth_json, server_error, unavailable
+from authgate.errors import OAuthError, StoreUnavailable
+from authgate.limits import BodyTooLarge, ClientGone, read_body, refuse_too_large, replay
+
+log = logging.getLogger("authgate.endpoints")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+_POST_ONLY = {"error": "invalid_request", "error_description": "this endpoint takes POST"}
+
+
+def json_endpoint(endpoint: Endpoint) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An ASGI app answering `POST` with `endpoint` and every failure with RFC 6749 JSON."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await oauth_json(_POST_ONLY, 405, {"Allow": "POST"})(scope, receive, send)
+            return
+        try:
+            body = await read_body(scope, receive)
+        except BodyTooLarge:
+            await refuse_too_large(send)
+            return
+        except ClientGone:
+            return
+        try:
+            response = await endpoint(Request(scope, replay(body, receive)))
+        except OAuthError as exc:
+            response = oauth_error(exc)
+        except StoreUnavailable as exc:
+            response = unavailable(exc)
+        except Exception as exc:
+            log.error("unhandled error on %s", scope["path"], exc_info=exc)
+            response = server_error()
+        await response(scope, receive, send)
+
+    return app
