@@ -92,7 +92,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         app.state.flows = build_flows(services)
         monitor = app.state.monitor = Monitor(settings, services.events)
         if settings.monitoring.enabled:
-            monitor.traffic = TrafficLog(services.registry.engine, settings.monitoring, monitor)
+            monitor.traffic = TrafficLog(services.registry.engine, settings.monitoring, monitor,
+                                         sqlite=services.registry.sqlite)
             monitor.traffic.start()
         app.state.gateway = Gateway(settings.gateway, services)
         if demo:

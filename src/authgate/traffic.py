@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authgate.config import MonitoringSettings
 from authgate.monitoring import Monitor, Transaction
 from authgate.schema import traffic, traffic_outbound
+from authgate.stores.sqlite import SqliteWorker
 
 log = logging.getLogger("authgate.traffic")
 
@@ -41,9 +42,24 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+def _insert_sql(table: str, rows: list[dict[str, Any]]) -> str:
+    names = list(rows[0])
+    columns = ", ".join(names)
+    values = ", ".join(f":{name}" for name in names)
+    return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 - our own names
+
+
 class TrafficLog:
-    def __init__(self, engine: AsyncEngine, settings: MonitoringSettings, monitor: Monitor) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: MonitoringSettings,
+        monitor: Monitor,
+        sqlite: SqliteWorker | None = None,
+    ) -> None:
         self.engine = engine
+        # On SQLite, batches go through the file's worker thread (one writer per process).
+        self.sqlite = sqlite
         self.settings = settings
         self.monitor = monitor
         self.queue: asyncio.Queue[Transaction] = asyncio.Queue(maxsize=settings.queue_size)
@@ -125,6 +141,17 @@ class TrafficLog:
             for tx in batch
             for seq, call in enumerate(tx.outbound)
         ]
+        if self.sqlite is not None:
+            statements: list[tuple[str, list[dict[str, Any]]]] = [
+                (_insert_sql("traffic", rows), rows)
+            ]
+            if calls:
+                statements.append((_insert_sql("traffic_outbound", calls), calls))
+            await self.sqlite.call(
+                lambda conn: [conn.executemany(sql, params) for sql, params in statements],
+                writes=True,
+            )
+            return
         async with self.engine.begin() as conn:
             await conn.execute(insert(traffic), rows)
             if calls:
