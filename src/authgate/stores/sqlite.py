@@ -30,6 +30,7 @@ Job = Callable[[sqlite3.Connection], Any]
 
 MAX_BATCH = 256  # jobs in one transaction at the most
 BUSY_TIMEOUT_MS = 10_000
+CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, which run off the writer thread
 
 
 def sqlite_path(url: str) -> str:
@@ -70,6 +71,7 @@ class SqliteWorker:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
+        self._stop_checkpoints = threading.Event()
 
     def _ensure_thread(self) -> None:
         with self._starting:
@@ -77,6 +79,27 @@ class SqliteWorker:
                 self._thread = threading.Thread(target=self._run, name="authgate-sqlite",
                                                 daemon=True)
                 self._thread.start()
+                if self.path != ":memory:":
+                    threading.Thread(target=self._checkpoint_forever,
+                                     name="authgate-sqlite-checkpoint", daemon=True).start()
+
+    def _checkpoint_forever(self) -> None:
+        """Copy the WAL into the database file (and fsync it) here, not in the writer.
+
+        A checkpoint is most of the cost of a write when SQLite runs it inside a commit; a
+        PASSIVE checkpoint on a connection of its own never blocks the writer or readers.
+        """
+        conn: sqlite3.Connection | None = None
+        while not self._stop_checkpoints.wait(CHECKPOINT_EVERY):
+            try:
+                conn = conn or self._connect()
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                if conn is not None:
+                    conn.close()
+                conn = None  # the next round tries again; the WAL only grows meanwhile
+        if conn is not None:
+            conn.close()
 
     async def call(self, job: Callable[[sqlite3.Connection], T], *, writes: bool) -> T:
         """Run `job(connection)` on the thread, in a transaction committed before we return."""
@@ -93,6 +116,7 @@ class SqliteWorker:
         if self._closed:
             return
         self._closed = True
+        self._stop_checkpoints.set()
         self._jobs.put(None)  # wakes the thread, which finishes the jobs before it and ends
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -103,6 +127,9 @@ class SqliteWorker:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # Checkpoints run in _checkpoint_forever; the other connections to the file (the
+        # registry's engine) keep SQLite's default and still checkpoint if the WAL grows.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
     def _run(self) -> None:
