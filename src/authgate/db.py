@@ -66,7 +66,29 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+# Any fixed number: the key of the PostgreSQL advisory lock that serialises migrations.
+_MIGRATION_LOCK = 0x61757468676174
+_MYSQL_LOCK = "authgate.migrate"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Create or upgrade the schema to the newest revision."""
+    """Create or upgrade the schema to the newest revision.
+
+    Several processes may migrate at once (the workers of `serve --workers N` on a fresh SQLite
+    file, two `authgate migrate` in a deployment): each takes a database-wide lock before
+    Alembic reads the version, so the later ones wait and then find the schema at head.
+    """
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        backend = conn.dialect.name
+        if backend == "sqlite":
+            # pysqlite starts no transaction for DDL; an immediate one takes the write lock now.
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif backend == "postgresql":
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+        elif backend in ("mysql", "mariadb"):
+            await conn.exec_driver_sql(f"SELECT GET_LOCK('{_MYSQL_LOCK}', 60)")
+        try:
+            await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        finally:
+            if backend in ("mysql", "mariadb"):
+                await conn.exec_driver_sql(f"SELECT RELEASE_LOCK('{_MYSQL_LOCK}')")
