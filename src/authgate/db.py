@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -59,11 +57,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _alembic_config(connection: Connection) -> Config:
+def _upgrade_to_head(connection: Connection) -> None:
+    # Imported here: Alembic costs every server process about 10 MB it needs only to migrate.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    return config
+    command.upgrade(config, "head")
 
 
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises migrations.
@@ -88,7 +90,7 @@ async def migrate(engine: AsyncEngine) -> None:
         elif backend in ("mysql", "mariadb"):
             await conn.exec_driver_sql(f"SELECT GET_LOCK('{_MYSQL_LOCK}', 60)")
         try:
-            await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+            await conn.run_sync(_upgrade_to_head)
         finally:
             if backend in ("mysql", "mariadb"):
                 await conn.exec_driver_sql(f"SELECT RELEASE_LOCK('{_MYSQL_LOCK}')")

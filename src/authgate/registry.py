@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -24,9 +25,16 @@ from authgate.schema import admins, clients, consents, users
 from authgate.stores.sqlite import SqliteWorker
 from authgate.tokens import generate_token, now
 
-_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
-# Verified against when the user does not exist, so timing does not reveal who exists.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane): each verification holds its
+# memory for its duration, and the library default of 64 MiB per concurrent login would set
+# the size of a worker. Hashes made with other parameters still verify.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so timing does not reveal who exists."""
+    return _hasher.hash(secrets.token_hex(16))
 
 CLIENT_ID_LENGTH = 32
 CLIENT_SECRET_LENGTH = 48  # 48 characters of 62 symbols: 285 bits
@@ -56,7 +64,7 @@ async def verify_password(password: str, password_hash: str | None) -> bool:
 
     def check() -> bool:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+            return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
         except (VerificationError, InvalidHashError):
             return False
 

@@ -13,12 +13,12 @@ from authgate.db import create_engine, migrate
 from authgate.schema import tokens
 from authgate.stores import (
     MemoryStore,
-    RedisStore,
     SqliteStore,
     SqlStore,
     TokenStore,
     open_store,
 )
+from authgate.stores.redis import RedisStore
 from tests.backends import (
     closed_port,
     fresh_mysql,

@@ -10,11 +10,14 @@ from authgate.errors import ConfigError
 def test_public_names_match_all():
     import types
 
+    helpers = {"TYPE_CHECKING", "Any"}
     exported = {
         name for name, value in vars(authgate).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
-    }
-    assert exported == set(authgate.__all__) - {"__version__"}
+    } - helpers - {"create_app"}  # create_app is loaded on first use
+    assert exported == set(authgate.__all__) - {"__version__", "create_app"}
+    assert all(getattr(authgate, name) is not None for name in authgate.__all__)
+    assert authgate.create_app.__module__ == "authgate.app"
 
 
 def test_defaults_are_the_seeds():

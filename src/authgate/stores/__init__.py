@@ -7,14 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authgate.db import create_engine, is_sql_url
 from authgate.stores.base import Entry, TokenStore
 from authgate.stores.memory import MemoryStore
-from authgate.stores.redis import RedisStore
 from authgate.stores.sql import SqlStore
 from authgate.stores.sqlite import SqliteStore, SqliteWorker, sqlite_path
 
 __all__ = [
     "Entry",
     "MemoryStore",
-    "RedisStore",
     "SqlStore",
     "SqliteStore",
     "SqliteWorker",
@@ -46,5 +44,8 @@ def open_store(
             engines[url] = create_engine(url)
         return SqlStore(engines[url], purge_batch=purge_batch)
     if url.startswith(("redis://", "rediss://", "redis+cluster://")):
+        # Imported here: redis-py costs a server that does not use it several MB.
+        from authgate.stores.redis import RedisStore
+
         return RedisStore.from_url(url)
     raise ValueError(f"unsupported store URL {url!r}")
