@@ -50,6 +50,17 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
             return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
+async def read_body_or_refuse(scope: Scope, receive: Receive, send: Send) -> bytes | None:
+    """The body, or None once a 413 is sent (too large) or the client is gone."""
+    try:
+        return await read_body(scope, receive)
+    except BodyTooLarge:
+        await refuse_too_large(send)
+    except ClientGone:
+        pass
+    return None
+
+
 def replay(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands over `body` once, then whatever the client sends next."""
     delivered = False
@@ -76,14 +87,9 @@ class BodyLimit:
         if scope["type"] != "http" or (self.exempt_prefixes and self._is_exempt(scope["path"])):
             await self.app(scope, receive, send)
             return
-        try:
-            body = await read_body(scope, receive)
-        except BodyTooLarge:
-            await refuse_too_large(send)
-            return
-        except ClientGone:
-            return
-        await self.app(scope, replay(body, receive), send)
+        body = await read_body_or_refuse(scope, receive, send)
+        if body is not None:
+            await self.app(scope, replay(body, receive), send)
 
 
 async def refuse_too_large(send: Send) -> None:

@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from authgate.endpoints.responses import oauth_error, oauth_json, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
-from authgate.limits import BodyTooLarge, ClientGone, read_body, refuse_too_large, replay
+from authgate.limits import read_body_or_refuse, replay
 
 log = logging.getLogger("authgate.endpoints")
 
@@ -29,12 +29,8 @@ def json_endpoint(endpoint: Endpoint) -> Callable[[Scope, Receive, Send], Awaita
         if scope["method"] != "POST":
             await oauth_json(_POST_ONLY, 405, {"Allow": "POST"})(scope, receive, send)
             return
-        try:
-            body = await read_body(scope, receive)
-        except BodyTooLarge:
-            await refuse_too_large(send)
-            return
-        except ClientGone:
+        body = await read_body_or_refuse(scope, receive, send)
+        if body is None:
             return
         try:
             response = await endpoint(Request(scope, replay(body, receive)))
