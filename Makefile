@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test unit e2e lint typecheck check fmt clean bench
+.PHONY: help install demo test unit e2e lint typecheck check fmt clean bench bench-memory
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,9 @@ fmt: install ## fix what ruff can fix
 
 bench: install ## authgate vs node-oidc-provider with wrk, about 10 minutes (docs/performance.md)
 	$(BIN)/python bench/run.py
+
+bench-memory: install ## worker RSS with 1,000,000 SQLite tokens, memory-store bytes per token, about 2 minutes
+	$(BIN)/python bench/memory.py
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

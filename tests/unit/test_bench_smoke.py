@@ -45,3 +45,27 @@ def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path
         assert row["runs"][0]["requests"] > 0
         assert row["peak_rss_mb"] > 0
     assert "| client_credentials | authgate | memory |" in done.stdout
+
+
+def test_memory_smoke_run_reads_the_server_and_sizes_the_memory_store(tmp_path: Path) -> None:
+    require("wrk")
+    require("taskset")
+    out = tmp_path / "memory.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "memory.py"), "--smoke", "--out", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert not report["notes"], report["notes"]
+    states = [row["state"] for row in report["server"]]
+    assert sum(s.endswith(" s introspection") for s in states) == 2
+    assert sum(s.endswith(" s client_credentials") for s in states) == 2
+    for row in report["server"]:
+        assert row["VmRSS"] > 0 and row["VmHWM"] >= row["VmRSS"]
+    big = [row for row in report["server"] if row["store"] == "sqlite 20,000"]
+    assert big[0]["tokens"] == 20_000 and big[-1]["tokens"] > 20_000
+    assert {r["method"] for r in report["memory_store"]} == {"tracemalloc", "RSS delta"}
+    assert all(r["bytes_per_record"] > 100 for r in report["memory_store"])
+    assert report["import_floor"][-1]["VmRSS"] > report["import_floor"][0]["VmRSS"]
+    assert "| sqlite 20,000 |" in done.stdout
