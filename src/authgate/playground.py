@@ -11,10 +11,9 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 from sqlalchemy import update
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,6 +25,9 @@ from authgate.registry import AlreadyExists, hash_password, hash_secret
 from authgate.schema import clients, users
 from authgate.services import Services
 from authgate.tokens import generate_token
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("authgate.playground")
 
@@ -196,6 +198,8 @@ async def _exchange(services: Services, demo: Demo, code: str, verifier: str) ->
     auth = _client_auth(services, demo)
     form = {"grant_type": "authorization_code", "code": code,
             "redirect_uri": demo.redirect_uri, "code_verifier": verifier}
+    import httpx  # here: only a demo server pays for the HTTP client
+
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             token = await _post(http, f"{services.issuer}/oauth2/token", form, auth)
