@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,7 +23,7 @@ from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import oauth_error, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_flows
-from authgate.gateway import Gateway, gateway_routes
+from authgate.gateway import Gateway, GatewayLane, gateway_routes
 from authgate.limits import BodyLimit
 from authgate.manager import manager_routes
 from authgate.monitoring import Monitor, MonitorMiddleware, metrics_endpoint, observe
@@ -74,12 +75,21 @@ _FAST_PATHS = {
 class AuthgateApp(Starlette):
     """Starlette, with the hot-path endpoints answered before the router (see fast_lane)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gateway_lane = GatewayLane(self.routes)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             fast = _FAST_PATHS.get(scope["path"])
             if fast is not None:
                 scope["app"] = self
                 await observe(self.state.monitor, fast, scope, receive, send)
+                return
+            proxy = self.gateway_lane.match(scope)
+            if proxy is not None:
+                scope["app"] = self
+                await observe(self.state.monitor, proxy.serve, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socketserver
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from authgate.errors import StoreUnavailable
 from authgate.tokens import digest, generate_token
-from tests.e2e.server import RunningServer, run_server
+from tests.e2e.server import RunningServer, free_port, run_server
 from tests.e2e.upstream import Upstream, bearer, flush, issue, routes, run_upstream
 
 
@@ -482,3 +484,93 @@ def test_traffic_retention_by_count_and_age(tmp_path, upstream):
         assert len(traffic(server)) == 3
         server.run(log.apply_retention(time.time() + 8 * 86400))
         assert traffic(server) == []
+
+
+# Upstreams that stream in chunks, keep connections alive, or stop halfway
+
+
+class RawUpstream(socketserver.ThreadingTCPServer):
+    """Hand-written HTTP/1.1 answers, by path: `/chunked`, `/cut`, `/cut-chunked`, else 2 bytes."""
+
+    daemon_threads = True
+    connections = 0
+
+
+class _RawHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server: RawUpstream = self.server  # type: ignore[assignment]
+        server.connections += 1
+        pending = b""
+        while True:
+            while b"\r\n\r\n" not in pending:
+                data = self.request.recv(65536)
+                if not data:
+                    return
+                pending += data
+            head, pending = pending.split(b"\r\n\r\n", 1)
+            path = head.split(b" ")[1]
+            if path.startswith(b"/api/raw/chunked"):
+                self.request.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                for index in range(50):
+                    part = b"%04d" % index * 1000
+                    self.request.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+                self.request.sendall(b"0\r\n\r\n")
+            elif path.startswith(b"/api/raw/cut-chunked"):
+                self.request.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                                     b"5\r\nhello\r\n")
+                return
+            elif path.startswith(b"/api/raw/cut"):
+                self.request.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n"
+                                     + b"x" * 1000)
+                return
+            else:
+                self.request.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+
+@pytest.fixture(scope="module")
+def raw_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, RawUpstream]]:
+    upstream = RawUpstream(("127.0.0.1", free_port()), _RawHandler)
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    port = upstream.server_address[1]
+    table = json.dumps([{"path": "/api/raw", "upstream": f"http://127.0.0.1:{port}",
+                         "service": "raw"}])
+    try:
+        with run_server(tmp_path_factory.mktemp("raw"), {"gateway.routes": table}) as server:
+            yield server, upstream
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def test_chunked_upstream_answer_is_passed_on_whole(raw_gw):
+    gw, _ = raw_gw
+    answer = httpx.get(f"{gw.url}/api/raw/chunked", headers=bearer(issue(gw, scopes=())))
+    assert answer.status_code == 200
+    assert answer.content == b"".join(b"%04d" % i * 1000 for i in range(50))
+
+
+def test_upstream_connections_are_kept_alive(raw_gw):
+    gw, upstream = raw_gw
+    token = issue(gw, scopes=())
+    before = upstream.connections
+    with httpx.Client() as client:
+        for _ in range(20):
+            assert client.get(f"{gw.url}/api/raw/x", headers=bearer(token)).content == b"ok"
+    assert upstream.connections - before <= 1
+
+
+@pytest.mark.parametrize("path", ["cut", "cut-chunked"])
+def test_upstream_stopping_halfway_cuts_the_answer_short(raw_gw, path):
+    gw, _ = raw_gw
+    received = b""
+    with pytest.raises(httpx.RemoteProtocolError):  # not a hang, and not a clean end
+        with httpx.stream("GET", f"{gw.url}/api/raw/{path}",
+                          headers=bearer(issue(gw, scopes=())), timeout=10) as answer:
+            assert answer.status_code == 200
+            for chunk in answer.iter_raw():
+                received += chunk
+    assert received == (b"x" * 1000 if path == "cut" else b"hello")
+    # The gateway is still fine, and so is the pool.
+    ok = httpx.get(f"{gw.url}/api/raw/x", headers=bearer(issue(gw, scopes=())))
+    assert ok.content == b"ok"
