@@ -533,8 +533,11 @@ def raw_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
     thread = threading.Thread(target=upstream.serve_forever, daemon=True)
     thread.start()
     port = upstream.server_address[1]
-    table = json.dumps([{"path": "/api/raw", "upstream": f"http://127.0.0.1:{port}",
-                         "service": "raw"}])
+    table = json.dumps([
+        {"path": "/api/raw", "upstream": f"http://127.0.0.1:{port}", "service": "raw"},
+        # Under `/manager`: the router, not the lane past it, decides who answers.
+        {"path": "/manager/ext", "upstream": f"http://127.0.0.1:{port}", "service": "ext"},
+    ])
     try:
         with run_server(tmp_path_factory.mktemp("raw"), {"gateway.routes": table}) as server:
             yield server, upstream
@@ -574,3 +577,15 @@ def test_upstream_stopping_halfway_cuts_the_answer_short(raw_gw, path):
     # The gateway is still fine, and so is the pool.
     ok = httpx.get(f"{gw.url}/api/raw/x", headers=bearer(issue(gw, scopes=())))
     assert ok.content == b"ok"
+
+
+def test_route_overlapping_a_page_goes_through_the_router(raw_gw):
+    gw, _ = raw_gw
+    app = gw._app  # type: ignore[attr-defined]
+    assert app.gateway_lane.match({"path": "/manager/ext/x", "root_path": ""}) is None
+    answer = httpx.get(f"{gw.url}/manager/ext/x", headers=bearer(issue(gw, scopes=())))
+    assert (answer.status_code, answer.content) == (200, b"ok")
+    refused = httpx.get(f"{gw.url}/manager/ext/x")
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'Bearer realm="authgate"'
+    assert httpx.get(f"{gw.url}/manager/login").status_code == 200
