@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -42,6 +43,16 @@ def current_transaction() -> Transaction | None:
     return _current.get()
 
 
+_TX_PREFIX = secrets.token_hex(6)  # this process
+_tx_numbers = itertools.count(time.time_ns() // 1000)
+
+
+def _next_tx_id() -> str:
+    """Unique across processes (random prefix) and rising within one, so the traffic table's
+    key grows at its end instead of at random places; no secret: only administrators see it."""
+    return f"{_TX_PREFIX}{next(_tx_numbers):020x}"
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundCall:
     kind: str  # "http", "ldap", "policy", "store"
@@ -62,7 +73,7 @@ class Transaction:
     method: str
     path: str  # never the query string
     record_outbound: bool
-    tx_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    tx_id: str = field(default_factory=_next_tx_id)
     started_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
     client: str = ANONYMOUS
@@ -163,11 +174,16 @@ class Window:
     def add(self, service: str, client: str, passed: bool, duration: float,
             when: float) -> None:
         index = int(when // self.bucket_seconds)
-        bucket = self._data.setdefault(index, {})
-        bucket.setdefault((service, client), _Stat()).add(passed, duration)
-        oldest = index - self.buckets + 1
-        for stale in [i for i in self._data if i < oldest]:
-            del self._data[stale]
+        bucket = self._data.get(index)
+        if bucket is None:
+            bucket = self._data[index] = {}
+            oldest = index - self.buckets + 1  # a new bucket: drop the ones out of the window
+            for stale in [i for i in self._data if i < oldest]:
+                del self._data[stale]
+        stat = bucket.get((service, client))
+        if stat is None:
+            stat = bucket[(service, client)] = _Stat()
+        stat.add(passed, duration)
 
     def snapshot(self, now: float) -> dict[str, Any]:
         last = int(now // self.bucket_seconds)
@@ -211,6 +227,9 @@ class Monitor:
         self.idle.set()
         self.traffic: Any = None  # authgate.traffic.TrafficLog, attached when it runs
         self._clients: set[str] = set()
+        # The labelled children of each (service, client): labels() takes a lock and builds a
+        # key on every call, and this runs for every request.
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         labels = ("service", "client")
         self.requests = Counter(
             "authgate_service_requests", "Requests per service context, client and outcome",
@@ -279,10 +298,18 @@ class Monitor:
             self.traffic.submit(transaction)
 
     def _count(self, service: str, client: str, passed: bool, tx: Transaction) -> None:
-        outcome = "success" if passed else "failure"
-        self.requests.labels(service=service, client=client, outcome=outcome).inc()
-        self.latency.labels(service=service, client=client).observe(tx.duration)
-        self.latency_buckets.labels(service=service).observe(tx.duration)
+        children = self._children.get((service, client))
+        if children is None:
+            children = self._children[(service, client)] = (
+                self.requests.labels(service=service, client=client, outcome="success"),
+                self.requests.labels(service=service, client=client, outcome="failure"),
+                self.latency.labels(service=service, client=client),
+                self.latency_buckets.labels(service=service),
+            )
+        successes, failures, latency, latency_buckets = children
+        (successes if passed else failures).inc()
+        latency.observe(tx.duration)
+        latency_buckets.observe(tx.duration)
         self.window.add(service, client, passed, tx.duration, tx.started_at)
 
     def metrics(self) -> bytes:
