@@ -17,6 +17,8 @@ from authgate.scopes import ScopeResolver
 from authgate.services import Services
 from authgate.tokens import digest, mint, new_grant, now
 
+TOKEN_BATCH = 500  # tokens `token create --count N` stores per transaction
+
 
 class UserError(Exception):
     """A mistake of the caller: one line on stderr, exit status 2."""
@@ -148,15 +150,21 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
     )
     if args.count < 1:
         raise UserError("--count must be at least 1")
-    for _ in range(args.count):
-        base = new_grant(client.client_id, scopes, subject=args.user or client.client_id,
-                         username=args.user)
-        grant = mint(base, settings, with_refresh=with_refresh)
-        await services.tokens.put(grant.entries)
-        if args.json:
-            _print_json(grant.response())
-        else:
-            print(grant.access.value)
+    remaining = args.count
+    while remaining:
+        # Stored in batches (one transaction each), printed only once stored.
+        batch = [
+            mint(new_grant(client.client_id, scopes, subject=args.user or client.client_id,
+                           username=args.user), settings, with_refresh=with_refresh)
+            for _ in range(min(remaining, TOKEN_BATCH))
+        ]
+        await services.tokens.put([entry for grant in batch for entry in grant.entries])
+        for grant in batch:
+            if args.json:
+                _print_json(grant.response())
+            else:
+                print(grant.access.value)
+        remaining -= len(batch)
     return 0
 
 

@@ -105,6 +105,15 @@ def test_environment_names_the_configuration(tmp_path):
     assert not (tmp_path / "authgate.db").exists()
 
 
+def test_token_create_many_spans_several_batches(tmp_path):
+    created = json.loads(ok(authgate(
+        tmp_path, "client", "create", "--name", "bench", "--grant-type", "client_credentials",
+        "--json")))
+    lines = ok(authgate(tmp_path, "token", "create", "--client", created["client_id"],
+                        "--count", "1201", "--json")).splitlines()
+    assert len({json.loads(line)["access_token"] for line in lines}) == 1201
+
+
 def test_unknown_client_is_a_user_error(tmp_path):
     result = authgate(tmp_path, "token", "create", "--client", "nobody")
     assert result.returncode == 2
