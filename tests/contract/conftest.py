@@ -18,6 +18,7 @@ from authgate.stores import (
     TokenStore,
     open_store,
 )
+from authgate.stores.postgres import PostgresStore
 from authgate.stores.redis import RedisStore
 from tests.backends import (
     closed_port,
@@ -59,7 +60,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         try:
             if isinstance(opened, SqlStore):
                 await migrate(opened.engine)
-            if isinstance(opened, SqliteStore):
+            if isinstance(opened, SqliteStore | PostgresStore):
                 engine = create_engine(url)
                 await migrate(engine)
                 await engine.dispose()
@@ -105,6 +106,11 @@ async def raw_contents(store: TokenStore) -> str:
             lambda conn: conn.execute("SELECT * FROM tokens").fetchall(), writes=False
         )
         return "\n".join(repr(tuple(row)) for row in rows)
+    if isinstance(store, PostgresStore):
+        pool = await store._get_pool()
+        async with pool.acquire() as conn:
+            records = await conn.fetch("SELECT * FROM tokens")
+        return "\n".join(repr(tuple(record)) for record in records)
     if isinstance(store, SqlStore):
         async with store.engine.connect() as conn:
             rows = (await conn.execute(select(tokens))).all()

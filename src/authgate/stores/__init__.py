@@ -29,7 +29,8 @@ def open_store(
     purge_batch: int = 1000,
 ) -> TokenStore:
     """The store a URL names. SQL stores share an engine, and SQLite files their worker
-    thread, with any other user of the same URL in this process."""
+    thread, with any other user of the same URL in this process. PostgreSQL stores talk to
+    asyncpg directly; their URL still gets an engine in `engines`, for migrations."""
     if url.startswith("memory:"):
         return MemoryStore()
     if url.startswith("sqlite:") and "+" not in url.split(":", 1)[0]:
@@ -38,6 +39,13 @@ def open_store(
         if path not in workers:
             workers[path] = SqliteWorker(path)
         return SqliteStore(workers[path], purge_batch=purge_batch)
+    if url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres"):
+        if engines is not None and url not in engines:
+            engines[url] = create_engine(url)  # connects only if asked to migrate
+        # Imported here, as redis below: a server without PostgreSQL need not load asyncpg.
+        from authgate.stores.postgres import PostgresStore
+
+        return PostgresStore(url, purge_batch=purge_batch)
     if is_sql_url(url):
         engines = {} if engines is None else engines
         if url not in engines:
