@@ -1,4 +1,7 @@
-"""`sqlite:///`, `postgresql://`, `mysql://`: the token table of authgate.schema."""
+"""`mysql://` (MariaDB, MySQL): the token table of authgate.schema through SQLAlchemy Core.
+
+SQLite and PostgreSQL have stores of their own (stores/sqlite.py, stores/postgres.py) that
+skip SQLAlchemy on the hot path; this one serves any other SQL URL with the same contract."""
 
 from __future__ import annotations
 
