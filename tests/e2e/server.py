@@ -60,6 +60,31 @@ class RunningServer:
 
 
 @contextlib.contextmanager
+def serve_in_thread(
+    app: Any, port: int, *, lifespan: str = "on"
+) -> Iterator[asyncio.AbstractEventLoop]:
+    """Run an ASGI app with uvicorn on 127.0.0.1:`port` in a thread; yields its event loop."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
+    )
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),),
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server on port {port} did not start")
+        time.sleep(0.02)
+    try:
+        yield loop
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        loop.close()
+
+
+@contextlib.contextmanager
 def run_server(
     tmp_path: Path, config: dict[str, str] | None = None, *, demo: bool = False
 ) -> Iterator[RunningServer]:
@@ -73,23 +98,7 @@ def run_server(
         environ["AUTHGATE_" + key.upper().replace(".", "__")] = value
     settings = load_settings(environ=environ)
     app = create_app(settings, demo=demo)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),),
-                              daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("authgate did not start")
-        time.sleep(0.02)
-    running = RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop)
-    running._app = app  # type: ignore[attr-defined]
-    try:
+    with serve_in_thread(app, port) as loop:
+        running = RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop)
+        running._app = app  # type: ignore[attr-defined]
         yield running
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        loop.close()

@@ -7,13 +7,11 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -21,7 +19,7 @@ from starlette.routing import Route
 
 from authgate.models import TokenRecord
 from authgate.tokens import digest, generate_token, new_grant_id
-from tests.e2e.server import RunningServer, free_port
+from tests.e2e.server import RunningServer, free_port, serve_in_thread
 
 CHUNK = b"x" * 65536
 
@@ -85,25 +83,8 @@ def _app(upstream: Upstream) -> Starlette:
 def run_upstream() -> Iterator[Upstream]:
     port = free_port()
     upstream = Upstream(url=f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(
-        uvicorn.Config(_app(upstream), host="127.0.0.1", port=port, log_level="warning",
-                       lifespan="off")
-    )
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),),
-                              daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("upstream did not start")
-        time.sleep(0.02)
-    try:
+    with serve_in_thread(_app(upstream), port, lifespan="off"):
         yield upstream
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        loop.close()
 
 
 def routes(upstream: str, **extra: Any) -> str:
