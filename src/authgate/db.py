@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -68,6 +69,20 @@ def _upgrade_to_head(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+# The newest revision in migrations/versions (tests/unit/test_db.py checks it against Alembic).
+HEAD_REVISION = "0002"
+
+
+async def is_at_head(engine: AsyncEngine) -> bool:
+    """Whether the schema is already at HEAD_REVISION, read without loading Alembic."""
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:  # no alembic_version table yet: a fresh database
+        return False
+    return [row[0] for row in rows] == [HEAD_REVISION]
+
+
 # Any fixed number: the key of the PostgreSQL advisory lock that serialises migrations.
 _MIGRATION_LOCK = 0x61757468676174
 _MYSQL_LOCK = "authgate.migrate"
@@ -79,7 +94,10 @@ async def migrate(engine: AsyncEngine) -> None:
     Several processes may migrate at once (the workers of `serve --workers N` on a fresh SQLite
     file, two `authgate migrate` in a deployment): each takes a database-wide lock before
     Alembic reads the version, so the later ones wait and then find the schema at head.
+    A schema already at head (every start but the first) is left alone without Alembic.
     """
+    if await is_at_head(engine):
+        return
     async with engine.begin() as conn:
         backend = conn.dialect.name
         if backend == "sqlite":
