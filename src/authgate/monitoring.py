@@ -230,6 +230,7 @@ class Monitor:
         # The labelled children of each (service, client): labels() takes a lock and builds a
         # key on every call, and this runs for every request.
         self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
+        self._event_counters: dict[str, Any] = {}  # event names are the code's own: bounded
         labels = ("service", "client")
         self.requests = Counter(
             "authgate_service_requests", "Requests per service context, client and outcome",
@@ -259,7 +260,10 @@ class Monitor:
         return self.settings.enabled
 
     def on_event(self, name: str, fields: Mapping[str, Any]) -> None:
-        self.events.labels(event=name[:64]).inc()
+        counter = self._event_counters.get(name)
+        if counter is None:
+            counter = self._event_counters[name] = self.events.labels(event=name[:64])
+        counter.inc()
 
     def client_label(self, client: str) -> str:
         """Bound the label cardinality: the first `max_clients` clients, then "other"."""
