@@ -29,7 +29,8 @@ from authgate.models import TokenRecord
 from authgate.monitoring import Transaction, current_transaction
 from authgate.services import Services
 from authgate.tokens import digest
-from authgate.upstream import Target, UpstreamError, UpstreamPool, UpstreamResponse, UpstreamTimeout
+from authgate.upstream import Target, UpstreamPool, UpstreamResponse
+from authgate.upstream_connection import UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("authgate.gateway")
 

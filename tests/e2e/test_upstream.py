@@ -13,14 +13,8 @@ from typing import Any
 import pytest
 import uvloop
 
-from authgate.upstream import (
-    HIGH_WATER,
-    Target,
-    UpstreamError,
-    UpstreamPool,
-    UpstreamResponse,
-    UpstreamTimeout,
-)
+from authgate.upstream import Target, UpstreamPool, UpstreamResponse
+from authgate.upstream_connection import HIGH_WATER, UpstreamError, UpstreamTimeout
 from tests.e2e.server import free_port
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
