@@ -78,9 +78,10 @@ class TokenRecord:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> TokenRecord:
+    def from_json(cls, text: str | bytes, *, consumed: bool = False) -> TokenRecord:
         data = json.loads(text)
         data["scopes"] = tuple(data.get("scopes", ()))
+        data["consumed"] = consumed or bool(data.get("consumed"))
         return cls(**data)
 
 

@@ -8,12 +8,21 @@ failed call leaves nothing half-written.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
 from authgate.models import TokenRecord
 
 Entry = tuple[str, TokenRecord]  # (key, record)
+
+
+def live_record(data: str, consumed: bool, expires_at: int) -> TokenRecord | None:
+    """The record of a stored row (its `data`, `consumed` and `expires_at` columns), or None
+    once it has expired: SQL stores keep expired rows until the next purge."""
+    if expires_at <= time.time():
+        return None
+    return TokenRecord.from_json(data, consumed=bool(consumed))
 
 
 class TokenStore(Protocol):

@@ -18,7 +18,7 @@ import asyncpg
 
 from authgate.errors import StoreUnavailable
 from authgate.models import TokenRecord
-from authgate.stores.base import Entry
+from authgate.stores.base import Entry, live_record
 
 POOL_MIN = 1
 POOL_MAX = 10
@@ -136,10 +136,7 @@ class PostgresStore:
     async def get(self, key: str) -> TokenRecord | None:
         async with self._connection() as conn:
             row = await conn.fetchrow(_GET, key)
-        if row is None or row[2] <= time.time():
-            return None
-        record = TokenRecord.from_json(row[0])
-        return replace(record, consumed=True) if row[1] else record
+        return None if row is None else live_record(row[0], row[1], row[2])
 
     async def exchange(
         self, key: str, entries: Sequence[Entry], *, successor: str | None = None

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authgate.errors import StoreUnavailable
 from authgate.models import TokenRecord
 from authgate.schema import tokens
-from authgate.stores.base import Entry
+from authgate.stores.base import Entry, live_record
 
 
 class SqlStore:
@@ -70,10 +70,7 @@ class SqlStore:
                     )
                 )
             ).first()
-        if row is None or row.expires_at <= time.time():
-            return None
-        record = TokenRecord.from_json(row.data)
-        return replace(record, consumed=True) if row.consumed else record
+        return None if row is None else live_record(row.data, row.consumed, row.expires_at)
 
     async def exchange(
         self, key: str, entries: Sequence[Entry], *, successor: str | None = None

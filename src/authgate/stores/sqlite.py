@@ -18,12 +18,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from authgate.errors import StoreUnavailable
 from authgate.models import TokenRecord
-from authgate.stores.base import Entry
+from authgate.stores.base import Entry, live_record
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -236,10 +235,7 @@ class SqliteStore:
             ).fetchone()
 
         row = await self.worker.call(read, writes=False)
-        if row is None or row[2] <= time.time():
-            return None
-        record = TokenRecord.from_json(row[0])
-        return replace(record, consumed=True) if row[1] else record
+        return None if row is None else live_record(row[0], row[1], row[2])
 
     async def exchange(
         self, key: str, entries: Sequence[Entry], *, successor: str | None = None
