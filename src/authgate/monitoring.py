@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -34,7 +34,6 @@ ANONYMOUS = "anonymous"  # no client attribute was set (the request failed befor
 OTHER = "other"  # clients beyond `max_clients`
 MAX_OUTBOUND = 50  # outbound calls kept per transaction
 _OAUTH_ENDPOINTS = {"token", "introspect", "revoke", "authorize"}
-_FORM_PEEK_BYTES = 64 * 1024
 
 _current: ContextVar[Transaction | None] = ContextVar("authgate_transaction", default=None)
 
@@ -320,8 +319,9 @@ class Monitor:
         return generate_latest(self.registry)
 
 
-def _grant_service(body: bytes) -> str:
-    grant_type = dict(parse_qsl(body.decode("latin-1"))).get("grant_type", "")
+def _grant_service(form: Any) -> str:
+    """The token endpoint counts per grant, read from the form the endpoint already parsed."""
+    grant_type = form.get("grant_type") if form is not None else None
     return f"oauth2.token.{grant_type}" if grant_type in GRANT_TYPES else "oauth2.token"
 
 
@@ -352,18 +352,6 @@ async def observe(monitor: Monitor, app: ASGIApp, scope: Scope, receive: Receive
         service, composite, scope["method"], scope["path"][:2000],
         record_outbound=monitor.settings.record_outbound,
     )
-    peek: list[bytes] = []
-    peek_size = 0
-
-    async def watched_receive() -> Message:
-        nonlocal peek_size
-        message = await receive()
-        if service == "oauth2.token" and peek_size < _FORM_PEEK_BYTES:
-            chunk = message.get("body", b"")
-            peek.append(chunk)
-            peek_size += len(chunk)
-        return message
-
     async def watched_send(message: Message) -> None:
         if message["type"] == "http.response.start":
             transaction.status = message["status"]
@@ -374,7 +362,7 @@ async def observe(monitor: Monitor, app: ASGIApp, scope: Scope, receive: Receive
     monitor.in_flight += 1
     monitor.idle.clear()
     try:
-        await app(scope, watched_receive, watched_send)
+        await app(scope, receive, watched_send)
     finally:
         _current.reset(token)
         transaction.duration = time.perf_counter() - transaction.started
@@ -382,7 +370,7 @@ async def observe(monitor: Monitor, app: ASGIApp, scope: Scope, receive: Receive
         transaction.client = str(attributes.get(monitor.settings.client_attribute)
                                  or ANONYMOUS)
         if service == "oauth2.token":
-            transaction.service = _grant_service(b"".join(peek))
+            transaction.service = _grant_service(state.get("form"))
         monitor.in_flight -= 1
         if not monitor.in_flight:
             monitor.idle.set()

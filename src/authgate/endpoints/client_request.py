@@ -18,6 +18,7 @@ async def read_client_request(
 ) -> tuple[Form, Client, ClientCredentials]:
     """The parsed form (none of `parameters` repeated), the client, and how it authenticated."""
     form = parse_form_body(await request.body(), request.headers)
+    request.state.form = form  # monitoring names the token endpoint's service by grant_type
     form.reject_repeated(parameters)
     credentials = read_credentials(request.headers, form, services.settings.client_auth)
     client = verify_client(await services.client(credentials.client_id), credentials)
