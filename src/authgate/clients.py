@@ -32,7 +32,8 @@ def auth_methods(settings: ClientAuthSettings) -> list[str]:
     return [*methods, "none"]
 
 
-def _invalid(description: str, *, via_header: bool) -> OAuthError:
+def invalid_client(description: str, *, via_header: bool) -> OAuthError:
+    """401 invalid_client; the Basic challenge only when the client tried the header."""
     headers = {"WWW-Authenticate": f'Basic realm="{REALM}"'} if via_header else None
     return OAuthError("invalid_client", description, status=401, headers=headers)
 
@@ -41,14 +42,14 @@ def read_basic(authorization: str) -> tuple[str, str]:
     """Decode `Basic base64(urlencode(id):urlencode(secret))`, or invalid_client."""
     scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
-        raise _invalid("unsupported Authorization scheme", via_header=True)
+        raise invalid_client("unsupported Authorization scheme", via_header=True)
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        raise _invalid("malformed Basic credentials", via_header=True) from None
+        raise invalid_client("malformed Basic credentials", via_header=True) from None
     client_id, separator, secret = decoded.partition(":")
     if not separator or not client_id:
-        raise _invalid("malformed Basic credentials", via_header=True)
+        raise invalid_client("malformed Basic credentials", via_header=True)
     return unquote_plus(client_id), unquote_plus(secret)
 
 
@@ -72,7 +73,8 @@ def read_credentials(
     form.reject_repeated((settings.client_id_field, settings.client_secret_field))
     if authorization:
         if settings.location == "body":
-            raise _invalid("client credentials are accepted in the body only", via_header=True)
+            raise invalid_client("client credentials are accepted in the body only",
+                                 via_header=True)
         client_id, secret = read_basic(authorization)
         if body_secret:
             raise OAuthError("invalid_request", "client credentials sent twice")
@@ -80,9 +82,9 @@ def read_credentials(
             raise OAuthError("invalid_request", "client_id differs from the Authorization header")
         return ClientCredentials(client_id, secret or None, via_header=True)
     if not body_id:
-        raise _invalid("client authentication is required", via_header=False)
+        raise invalid_client("client authentication is required", via_header=False)
     if body_secret and settings.location == "header":
-        raise _invalid("client credentials are accepted in the Authorization header only",
+        raise invalid_client("client credentials are accepted in the Authorization header only",
                        via_header=False)
     return ClientCredentials(body_id, body_secret, via_header=False)
 
@@ -91,11 +93,11 @@ def verify_client(client: Client | None, credentials: ClientCredentials) -> Clie
     """Check the secret in constant time; a public client must send none."""
     if client is None:
         secret_matches(credentials.secret or "", _DUMMY_SECRET_HASH)  # same work as a miss
-        raise _invalid("unknown client or wrong secret", via_header=credentials.via_header)
+        raise invalid_client("unknown client or wrong secret", via_header=credentials.via_header)
     if client.is_public:
         if credentials.secret:
-            raise _invalid("a public client has no secret", via_header=credentials.via_header)
+            raise invalid_client("a public client has no secret", via_header=credentials.via_header)
         return client
     if credentials.secret is None or not secret_matches(credentials.secret, client.secret_hash):
-        raise _invalid("unknown client or wrong secret", via_header=credentials.via_header)
+        raise invalid_client("unknown client or wrong secret", via_header=credentials.via_header)
     return client

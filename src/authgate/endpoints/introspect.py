@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authgate.clients import invalid_client
 from authgate.endpoints.client_request import read_client_request
 from authgate.endpoints.responses import oauth_json
 from authgate.errors import OAuthError
@@ -39,8 +40,7 @@ async def introspect(request: Request) -> Response:
         request, services, ("token", "token_type_hint")
     )
     if not client.can_introspect:
-        headers = {"WWW-Authenticate": 'Basic realm="authgate"'} if credentials.via_header else None
-        raise OAuthError("invalid_client", "client may not introspect", 401, headers=headers)
+        raise invalid_client("client may not introspect", via_header=credentials.via_header)
     token = form.get("token")
     if token is None:
         raise OAuthError("invalid_request", "token is required")
