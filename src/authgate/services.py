@@ -15,8 +15,7 @@ from authgate.events import Events
 from authgate.lockout import Lockout
 from authgate.models import Client, User
 from authgate.registry import Registry
-from authgate.stores import SqliteWorker, TokenStore, open_store
-from authgate.stores.sqlite import sqlite_path
+from authgate.stores import SqliteWorker, TokenStore, open_store, sqlite_worker
 from authgate.users import open_users
 from authgate.users.base import UserRepository
 
@@ -62,11 +61,7 @@ class Services:
             else open_store(storage.codes_url, engines=engines, workers=workers,
                             purge_batch=storage.purge_batch)
         )
-        worker = None
-        if storage.url.startswith("sqlite:") and "+" not in storage.url.split(":", 1)[0]:
-            path = sqlite_path(storage.url)
-            worker = workers.setdefault(path, SqliteWorker(path))
-        registry = Registry(engines[storage.url], sqlite=worker)
+        registry = Registry(engines[storage.url], sqlite=sqlite_worker(storage.url, workers))
         users = open_users(settings, registry)
         services = cls(settings, registry, tokens, codes, users, engines)
         services._workers = workers

@@ -18,7 +18,18 @@ __all__ = [
     "SqliteWorker",
     "TokenStore",
     "open_store",
+    "sqlite_worker",
 ]
+
+
+def sqlite_worker(url: str, workers: dict[str, SqliteWorker]) -> SqliteWorker | None:
+    """The worker thread of a plain `sqlite:///` URL's file (one per file), else None."""
+    if not url.startswith("sqlite:") or "+" in url.split(":", 1)[0]:
+        return None
+    path = sqlite_path(url)
+    if path not in workers:
+        workers[path] = SqliteWorker(path)
+    return workers[path]
 
 
 def open_store(
@@ -33,12 +44,9 @@ def open_store(
     asyncpg directly; their URL still gets an engine in `engines`, for migrations."""
     if url.startswith("memory:"):
         return MemoryStore()
-    if url.startswith("sqlite:") and "+" not in url.split(":", 1)[0]:
-        workers = {} if workers is None else workers
-        path = sqlite_path(url)
-        if path not in workers:
-            workers[path] = SqliteWorker(path)
-        return SqliteStore(workers[path], purge_batch=purge_batch)
+    worker = sqlite_worker(url, {} if workers is None else workers)
+    if worker is not None:
+        return SqliteStore(worker, purge_batch=purge_batch)
     if url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres"):
         if engines is not None and url not in engines:
             engines[url] = create_engine(url)  # connects only if asked to migrate
