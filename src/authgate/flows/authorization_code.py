@@ -21,10 +21,14 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashed).rstrip(b"=").decode()
 
 
+_VERIFIER_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+)
+
+
 def is_valid_verifier(verifier: str) -> bool:
     """RFC 7636 section 4.1: 43-128 characters of [A-Za-z0-9-._~]."""
-    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-    return 43 <= len(verifier) <= 128 and set(verifier) <= allowed
+    return 43 <= len(verifier) <= 128 and set(verifier) <= _VERIFIER_CHARACTERS
 
 
 def check_pkce(record: TokenRecord, verifier: str | None) -> None:
