@@ -133,9 +133,7 @@ class Gateway:
         """Guard and load: the record of the request's bearer token, or a Bearer error."""
         if len(request.authorization) > 1:
             raise bearer_error("invalid_request", "more than one Authorization header", 400)
-        if query and "access_token" in dict(
-            parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-        ):
+        if _names_access_token(query):
             raise bearer_error("invalid_request", "the token must be sent in the header", 400)
         header = request.authorization[0].decode("latin-1") if request.authorization else ""
         scheme, _, value = header.strip().partition(" ")
@@ -347,7 +345,7 @@ class RouteProxy:
         gateway: Gateway = scope["app"].state.gateway
         request = Incoming(scope["headers"], self.prefix)
         body = await _read_form(scope, receive, request)
-        if body is not None and "access_token" in dict(parse_qsl(body.decode("latin-1"))):
+        if body is not None and _names_access_token(body):
             raise bearer_error("invalid_request", "the token must be sent in the header", 400)
         transaction = current_transaction()
         try:
@@ -404,6 +402,14 @@ def _overlap(gateway_path: str, other: str) -> bool:
     static = other.split("{", 1)[0]
     return (static.startswith(gateway_path) or gateway_path.startswith(static.rstrip("/"))
             or not static.strip("/"))
+
+
+def _names_access_token(form: bytes) -> bool:
+    """Does a query string or form body name `access_token` (an empty value counts too)?"""
+    return bool(form) and any(
+        name == "access_token"
+        for name, _ in parse_qsl(form.decode("latin-1"), keep_blank_values=True)
+    )
 
 
 def _clean(value: str) -> bytes:

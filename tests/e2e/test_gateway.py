@@ -102,6 +102,24 @@ def test_rfc6750_s2_2_token_in_form_body_is_400(gw, upstream):
     assert len(upstream.calls) == before
 
 
+@pytest.mark.parametrize("where", ["query", "body"])
+@pytest.mark.parametrize("form", ["access_token=", "access_token", "x=1&access_token=&x=2",
+                                  "access_token=&access_token=abc"])
+def test_rfc6750_s2_token_parameter_is_refused_alike_in_query_and_body(gw, upstream, where,
+                                                                       form):
+    # The parameter is refused whatever its value: query and body are parsed the same way.
+    before = len(upstream.calls)
+    headers = bearer(issue(gw))
+    if where == "query":
+        answer = httpx.get(f"{gw.url}/api/photos?{form}", headers=headers)
+    else:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        answer = httpx.post(f"{gw.url}/api/photos", content=form, headers=headers)
+    assert answer.status_code == 400
+    assert challenge_error(answer) == "invalid_request"
+    assert len(upstream.calls) == before
+
+
 def test_rfc6750_s2_1_malformed_bearer_is_400(gw):
     answer = httpx.get(f"{gw.url}/api/photos", headers={"Authorization": "Bearer a b"})
     assert answer.status_code == 400
