@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.e2e.server import run_server
 
 
 def authgate(tmp_path: Path, *args: str, stdin: str | None = None,
@@ -77,10 +80,28 @@ def test_token_create_count_json_lines_and_revoke(tmp_path):
                                          created["client_id"], "--user", "bob", "--json")))
     assert len(user_tokens["refresh_token"]) == 46
     ok(authgate(tmp_path, "token", "revoke", tokens[0]["access_token"]))
+    ok(authgate(tmp_path, "token", "revoke", user_tokens["refresh_token"]))
     ok(authgate(tmp_path, "token", "revoke", "no-such-token"))  # RFC 7009: unknown is fine
+    with run_server(tmp_path) as server:  # the same database the commands used
+        resource, secret = server.create_client("rs", grant_types=["client_credentials"],
+                                                can_introspect=True)
+
+        def active(token: str) -> bool:
+            answer = httpx.post(f"{server.url}/oauth2/introspect", data={"token": token},
+                                auth=(resource.client_id, secret or ""))
+            assert answer.status_code == 200
+            is_active: bool = answer.json()["active"]
+            return is_active
+
+        assert not active(tokens[0]["access_token"])
+        assert [active(t["access_token"]) for t in tokens[1:]] == [True, True]
+        # RFC 7009 section 2.1: a revoked refresh token takes its access token with it.
+        assert not active(user_tokens["refresh_token"])
+        assert not active(user_tokens["access_token"])
     ok(authgate(tmp_path, "token", "purge"))
     ok(authgate(tmp_path, "client", "delete", created["client_id"]))
-    assert json.loads(ok(authgate(tmp_path, "client", "list", "--json"))) == []
+    listed = json.loads(ok(authgate(tmp_path, "client", "list", "--json")))
+    assert [c["client_id"] for c in listed] == [resource.client_id]
 
 
 @pytest.mark.parametrize(
