@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -147,10 +148,12 @@ class TrafficLog:
             ]
             if calls:
                 statements.append((_insert_sql("traffic_outbound", calls), calls))
-            await self.sqlite.call(
-                lambda conn: [conn.executemany(sql, params) for sql, params in statements],
-                writes=True,
-            )
+
+            def write(conn: sqlite3.Connection) -> None:
+                for sql, params in statements:
+                    conn.executemany(sql, params)
+
+            await self.sqlite.call(write, writes=True)
             return
         async with self.engine.begin() as conn:
             await conn.execute(insert(traffic), rows)

@@ -193,6 +193,10 @@ class SqliteWorker:
                     continue
                 if pending.writes:
                     conn.execute("RELEASE job")
+                if isinstance(value, sqlite3.Cursor):
+                    # A cursor must die on this thread: freed on the event loop's, it resets
+                    # its statement while this thread runs the next batch (SQLITE_MISUSE).
+                    value = None
                 results.append((pending.future, value, None))
             if writes:
                 conn.execute("COMMIT")
