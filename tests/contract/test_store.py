@@ -206,8 +206,15 @@ async def test_no_plaintext_token_reaches_the_backend(store: TokenStore):
         assert token not in contents
 
 
-async def test_ping_answers(store: TokenStore):
-    await store.ping()
+async def test_ping_answers_none_to_many_callers_at_once(store: TokenStore):
+    # /readyz pings on every probe, beside the traffic: more pings at once than any pool has
+    # connections, the first of them on a fresh store (pools open on first use), all answer.
+    # (An unreachable backend is test_unreachable_backend_raises_store_unavailable's case.)
+    assert await asyncio.gather(*(store.ping() for _ in range(50))) == [None] * 50
+    _, key, rec = entry(record())
+    await store.put([(key, rec)])
+    assert await store.ping() is None
+    assert await store.get(key) == rec
 
 
 async def test_unreachable_backend_raises_store_unavailable(
