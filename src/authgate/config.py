@@ -41,7 +41,8 @@ class StorageSettings(Section):
     codes: str = ""  # Authorization Code Store URL; empty: same as tokens
     purge_interval: Seconds = 300  # seconds between purges of expired rows in SQL stores
     purge_batch: Annotated[int, Field(ge=1)] = 1000  # rows deleted per purge statement
-    cache_ttl: Annotated[float, Field(ge=0)] = 0  # seconds a process may cache a client record
+    # seconds a process may cache a client record of a server registry (SQLite: see Services)
+    cache_ttl: Annotated[float, Field(ge=0)] = 0
 
     @field_validator("url")
     @classmethod

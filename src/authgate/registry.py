@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -18,6 +19,7 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authgate.change_counter import ChangeCounter
 from authgate.config import GrantType
 from authgate.errors import StoreUnavailable
 from authgate.models import Client
@@ -100,6 +102,19 @@ class Registry:
         # On SQLite the hot path (client lookup) goes through the file's worker thread, in the
         # same batches as the token writes, instead of a connection and thread of its own.
         self.sqlite = sqlite
+        # Every process using an embedded registry counts its client changes beside the file,
+        # so that client records may be cached (Services.client). A server database may be
+        # changed from other hosts: no counter, no cache.
+        self.client_changes = None if sqlite is None else ChangeCounter.beside(sqlite.path)
+
+    def _changing_clients(self) -> contextlib.AbstractContextManager[None]:
+        if self.client_changes is None:
+            return contextlib.nullcontext()
+        return self.client_changes.changing()
+
+    def close(self) -> None:
+        if self.client_changes is not None:
+            self.client_changes.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -140,20 +155,21 @@ class Registry:
             created_at=now(),
         )
         try:
-            async with self.transaction() as conn:
-                await conn.execute(
-                    insert(clients).values(
-                        client_id=client.client_id,
-                        name=client.name,
-                        secret_hash=client.secret_hash,
-                        redirect_uris=json.dumps(list(client.redirect_uris)),
-                        scopes=json.dumps(list(client.scopes)),
-                        grant_types=json.dumps(list(client.grant_types)),
-                        is_public=client.is_public,
-                        can_introspect=client.can_introspect,
-                        created_at=client.created_at,
+            with self._changing_clients():
+                async with self.transaction() as conn:
+                    await conn.execute(
+                        insert(clients).values(
+                            client_id=client.client_id,
+                            name=client.name,
+                            secret_hash=client.secret_hash,
+                            redirect_uris=json.dumps(list(client.redirect_uris)),
+                            scopes=json.dumps(list(client.scopes)),
+                            grant_types=json.dumps(list(client.grant_types)),
+                            is_public=client.is_public,
+                            can_introspect=client.can_introspect,
+                            created_at=client.created_at,
+                        )
                     )
-                )
         except IntegrityError:
             raise AlreadyExists(f"client {client_id} already exists") from None
         return client, secret
@@ -184,9 +200,12 @@ class Registry:
         return [_client_from_row(row) for row in rows]
 
     async def delete_client(self, client_id: str) -> bool:
-        async with self.transaction() as conn:
-            result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
-            await conn.execute(delete(consents).where(consents.c.client_id == client_id))
+        with self._changing_clients():
+            async with self.transaction() as conn:
+                result = await conn.execute(
+                    delete(clients).where(clients.c.client_id == client_id)
+                )
+                await conn.execute(delete(consents).where(consents.c.client_id == client_id))
         return result.rowcount > 0
 
     async def all_scopes(self) -> list[str]:

@@ -19,6 +19,8 @@ from authgate.stores import SqliteWorker, TokenStore, open_store, sqlite_worker
 from authgate.users import open_users
 from authgate.users.base import UserRepository
 
+CLIENT_CACHE_SIZE = 10_000  # records; past that the cache starts over
+
 
 class Services:
     def __init__(
@@ -79,10 +81,26 @@ class Services:
             await asyncio.to_thread(worker.close)
         for engine in self._engines.values():
             await engine.dispose()
+        self.registry.close()
 
     async def client(self, client_id: str) -> Client | None:
-        """A client record, cached for `storage.cache_ttl` seconds (default 0: never cached,
-        so a deleted client stops working at once in every process)."""
+        """A client record, from this process's cache when that is safe.
+
+        With an embedded registry, a record is kept until any process changes a client (see
+        change_counter): a deleted client stops working at once everywhere. A server database
+        may be changed from another host, so its records are kept `storage.cache_ttl` seconds
+        (default 0: never).
+        """
+        counter = self.registry.client_changes
+        if counter is not None:
+            state = counter.stable()
+            cached = self._client_cache.get(client_id)
+            if cached is not None and state is not None and cached[0] == state:
+                return cached[1]
+            client = await self.registry.get_client(client_id)
+            if state is not None:
+                self._remember_client(client_id, state, client)
+            return client
         ttl = self.settings.storage.cache_ttl
         if ttl <= 0:
             return await self.registry.get_client(client_id)
@@ -90,13 +108,14 @@ class Services:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         client = await self.registry.get_client(client_id)
-        if len(self._client_cache) >= 10_000:
-            self._client_cache.clear()
-        self._client_cache[client_id] = (time.monotonic() + ttl, client)
+        self._remember_client(client_id, time.monotonic() + ttl, client)
         return client
 
-    def forget_client(self, client_id: str) -> None:
-        self._client_cache.pop(client_id, None)
+    def _remember_client(self, client_id: str, valid: float, client: Client | None) -> None:
+        """`valid`: the change counter's state it was read in, or the time it expires."""
+        if len(self._client_cache) >= CLIENT_CACHE_SIZE:
+            self._client_cache.clear()
+        self._client_cache[client_id] = (valid, client)
 
     async def authenticate_user(
         self,

@@ -263,12 +263,12 @@ def basic(auth: tuple[str, str]) -> str:
 
 
 def post_form(conn: http.client.HTTPConnection, path: str, data: dict[str, str],
-              auth: tuple[str, str]) -> dict[str, Any]:
+              auth: tuple[str, str], status: int = 200) -> dict[str, Any]:
     conn.request("POST", path, body=urlencode(data), headers={
         "Content-Type": "application/x-www-form-urlencoded", "Authorization": basic(auth)})
     response = conn.getresponse()
     body: dict[str, Any] = json.loads(response.read())
-    assert response.status == 200, body
+    assert response.status == status, body
     return body
 
 
@@ -308,6 +308,17 @@ def test_serve_with_two_workers_on_one_sqlite_file(tmp_path):
                     answer = post_form(conn, "/oauth2/introspect", {"token": issued_there},
                                        resource_server)
                     assert answer["active"] is True
+            # Both workers have the client in their caches now; the CLI, a third process,
+            # deletes it, and the very next request at either worker is refused.
+            cli(config, "client", "delete", client[0])
+            for conn, _, _ in held:
+                refused = post_form(conn, "/oauth2/token", GRANT, client, status=401)
+                assert refused["error"] == "invalid_client"
+            # A client created meanwhile works at once, in the worker that cached nothing
+            # for it as in the other.
+            late = create_client(config, "late", "--grant-type", "client_credentials")
+            for conn, _, _ in held:
+                assert post_form(conn, "/oauth2/token", GRANT, late)["access_token"]
         finally:
             for conn, _, _ in held:
                 conn.close()
