@@ -102,6 +102,7 @@ def test_a_token_store_that_is_down_answers_503_and_never_a_verdict(tmp_path):
                        data={"grant_type": "client_credentials"}, auth=auth),
             introspect(server, "x" * 54, auth=auth),
             httpx.post(f"{server.url}/oauth2/revoke", data={"token": "x" * 54}, auth=auth),
+            httpx.get(f"{server.url}/readyz"),
         ]
     for answer in answers:
         assert answer.status_code == 503, answer.text

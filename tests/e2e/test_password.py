@@ -452,6 +452,27 @@ def test_ldap_directory_down_is_503_then_recovers(tmp_path):
         assert_tokens(password_grant(server, auth, "alice", "alice-password"))
 
 
+def test_readyz_is_ready_when_the_directory_answers(tmp_path, slapd):
+    with run_server(tmp_path, ldap_config(slapd)) as server:
+        answer = httpx.get(f"{server.url}/readyz")
+    assert (answer.status_code, answer.json()) == (200, {"status": "ready"})
+
+
+def test_readyz_is_503_while_the_directory_is_down(tmp_path):
+    (tmp_path / "slapd").mkdir()
+    with start_slapd(tmp_path / "slapd") as directory, \
+            run_server(tmp_path, ldap_config(directory)) as server:
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        directory.stop()
+        down = httpx.get(f"{server.url}/readyz")
+        directory.start()
+        up = httpx.get(f"{server.url}/readyz")
+    assert down.status_code == 503
+    assert down.json() == {"status": "unavailable", "error": "temporarily_unavailable",
+                           "error_description": "directory is unavailable"}
+    assert (up.status_code, up.json()) == (200, {"status": "ready"})
+
+
 def test_ldap_wrong_service_account_is_503(tmp_path, slapd):
     config = ldap_config(slapd, bind_dn=ROOT_DN, bind_password="not-the-password")
     with run_server(tmp_path, config) as server:
