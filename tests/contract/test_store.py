@@ -30,7 +30,7 @@ def record(
     now = int(time.time())
     return TokenRecord(
         kind=kind,  # type: ignore[arg-type]
-        client_id=client_id or f"client-{new_grant_id()[:8]}",
+        client_id=client_id or f"client-{new_grant_id()[-8:]}",
         grant_id=grant_id or new_grant_id(),
         scopes=("photos.read", "photos.write"),
         issued_at=now,

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import re
+import time
 
 from authgate.config import TokenSettings
 from authgate.models import TokenRecord
-from authgate.tokens import digest, generate_token, mint
+from authgate.tokens import digest, generate_token, mint, new_grant_id
 
 
 def test_tokens_have_exact_length_and_alphabet():
@@ -44,3 +45,12 @@ def test_every_character_is_equally_likely():
     assert set(counts) == set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
     # 2000 draws per character: a biased `% 62` would give the first 8 about 2.3x more.
     assert max(counts.values()) < 1.25 * min(counts.values())
+
+
+def test_grant_ids_rise_with_time_and_never_repeat() -> None:
+    earlier = [new_grant_id() for _ in range(1000)]
+    time.sleep(0.002)
+    later = new_grant_id()
+    assert len(set(earlier)) == 1000
+    assert all(len(g) == 32 and set(g) <= set("0123456789abcdef") for g in earlier)
+    assert max(earlier) < later  # the index of grant ids grows at its end
