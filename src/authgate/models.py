@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+import orjson
 
 from authgate.config import GrantType
 
@@ -75,11 +76,11 @@ class TokenRecord:
             value = getattr(self, name)
             if value is not None and value != () and value != {}:
                 data[name] = value
-        return json.dumps(data, separators=(",", ":"))
+        return orjson.dumps(data).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes, *, consumed: bool = False) -> TokenRecord:
-        data = json.loads(text)
+        data = orjson.loads(text)
         data["scopes"] = tuple(data.get("scopes", ()))
         data["consumed"] = consumed or bool(data.get("consumed"))
         return cls(**data)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from authgate.errors import OAuthError, StoreUnavailable
@@ -15,13 +16,35 @@ log = logging.getLogger("authgate.endpoints")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+_NO_STORE_RAW = [
+    (b"content-type", b"application/json"),
+    *((name.lower().encode(), value.encode()) for name, value in NO_STORE.items()),
+]
+
+
+class OAuthJSON(Response):
+    """A JSON answer with the section 5 headers, its raw header list built in one step:
+    Starlette's Response.__init__ renders, then scans and re-encodes its headers, on every
+    token, introspection and revocation answer."""
+
+    media_type = "application/json"
+
+    def __init__(
+        self, body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = orjson.dumps(body)
+        self.raw_headers = [*_NO_STORE_RAW, (b"content-length", b"%d" % len(self.body))]
+        if headers:
+            self.raw_headers += [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in headers.items()
+            ]
+
+
 def oauth_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status_code=status,
-        media_type="application/json",
-        headers=NO_STORE | (headers or {}),
-    )
+    return OAuthJSON(body, status, headers)
 
 
 def oauth_error(exc: OAuthError) -> Response:
