@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.requests import Request
-
 from authgate.clients import ClientCredentials, read_credentials, verify_client
+from authgate.endpoints.fast_lane import EndpointRequest
 from authgate.forms import Form, parse_form_body
 from authgate.models import Client
 from authgate.services import Services
 
 
 async def read_client_request(
-    request: Request, services: Services, parameters: Iterable[str]
+    request: EndpointRequest, services: Services, parameters: Iterable[str]
 ) -> tuple[Form, Client, ClientCredentials]:
     """The parsed form (none of `parameters` repeated), the client, and how it authenticated."""
-    form = parse_form_body(await request.body(), request.headers)
-    request.state.form = form  # monitoring names the token endpoint's service by grant_type
+    form = parse_form_body(request.body, request.headers)
+    request.state["form"] = form  # monitoring names the token endpoint's service by grant_type
     form.reject_repeated(parameters)
     credentials = read_credentials(request.headers, form, services.settings.client_auth)
     client = verify_client(await services.client(credentials.client_id), credentials)

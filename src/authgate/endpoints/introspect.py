@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.clients import invalid_client
 from authgate.endpoints.client_request import read_client_request
+from authgate.endpoints.fast_lane import EndpointRequest
 from authgate.endpoints.responses import oauth_json
 from authgate.errors import OAuthError
 from authgate.models import TokenRecord
@@ -34,8 +34,8 @@ def describe(record: TokenRecord) -> dict[str, object]:
     return body
 
 
-async def introspect(request: Request) -> Response:
-    services: Services = request.app.state.services
+async def introspect(request: EndpointRequest) -> Response:
+    services: Services = request.app_state.services
     form, client, credentials = await read_client_request(
         request, services, ("token", "token_type_hint")
     )

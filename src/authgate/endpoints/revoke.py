@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.endpoints.client_request import read_client_request
+from authgate.endpoints.fast_lane import EndpointRequest
 from authgate.endpoints.responses import oauth_json
 from authgate.errors import OAuthError
 from authgate.services import Services
 from authgate.tokens import digest
 
 
-async def revoke(request: Request) -> Response:
-    services: Services = request.app.state.services
+async def revoke(request: EndpointRequest) -> Response:
+    services: Services = request.app_state.services
     # RFC 7009 section 2.1: the client authenticates as at the token endpoint; a public
     # client identifies itself with its client_id.
     form, client, _ = await read_client_request(request, services, ("token", "token_type_hint"))

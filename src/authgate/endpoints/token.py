@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.endpoints.client_request import read_client_request
+from authgate.endpoints.fast_lane import EndpointRequest
 from authgate.endpoints.responses import oauth_json
 from authgate.errors import OAuthError
 from authgate.flows import Flow, TokenRequest
 from authgate.services import Services
 
 
-async def token(request: Request) -> Response:
-    services: Services = request.app.state.services
-    flows: dict[str, Flow] = request.app.state.flows
+async def token(request: EndpointRequest) -> Response:
+    services: Services = request.app_state.services
+    flows: dict[str, Flow] = request.app_state.flows
     form, client, _ = await read_client_request(request, services, ("grant_type", "scope"))
     grant_type = form.get("grant_type")
     if grant_type is None:
@@ -24,6 +24,6 @@ async def token(request: Request) -> Response:
         raise OAuthError("unsupported_grant_type", "grant_type is not supported")
     form.reject_repeated(flow.parameters)
     req = TokenRequest(client, form, {"oauth.client.id": client.client_id})
-    request.state.attributes = req.attributes
+    request.state["attributes"] = req.attributes
     grant = await flow.run(req)
     return oauth_json(grant.response())
