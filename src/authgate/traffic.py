@@ -67,7 +67,9 @@ class TrafficLog:
         self.queue: asyncio.Queue[Transaction] = asyncio.Queue(maxsize=settings.queue_size)
         self.dropped = 0
         self._task: asyncio.Task[None] | None = None
-        self._last_retention = 0.0
+        # The first pass comes RETENTION_EVERY after the start, as every later one: not right
+        # after the first batch, which would then be pruned while the log is still filling.
+        self._last_retention = time.monotonic()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_forever())
