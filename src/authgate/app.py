@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -109,6 +110,11 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         if demo:
             app.state.demo = await playground.seed(services)
         purge = asyncio.create_task(_purge_forever(services))
+        # What start-up built lives as long as the process: moved out of the collector's sight,
+        # a full collection walks only what requests create, not every module, class and table
+        # object. Without this each full pass took about 40 ms, the p99 of every endpoint.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
