@@ -45,9 +45,10 @@ def _ms(seconds: float) -> int:
 
 
 def _insert_sql(table: str, rows: list[dict[str, Any]]) -> str:
+    """The INSERT of `rows` (dicts with the same keys, in the same order), by position."""
     names = list(rows[0])
     columns = ", ".join(names)
-    values = ", ".join(f":{name}" for name in names)
+    values = ", ".join("?" for _ in names)
     return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 - our own names
 
 
@@ -150,11 +151,12 @@ class TrafficLog:
             for seq, call in enumerate(tx.outbound)
         ]
         if self.sqlite is not None:
-            statements: list[tuple[str, list[dict[str, Any]]]] = [
-                (_insert_sql("traffic", rows), rows)
-            ]
+            # Positional parameters: sqlite3 binds them without a dict lookup per value.
+            statements = [(_insert_sql("traffic", rows), [tuple(r.values()) for r in rows])]
             if calls:
-                statements.append((_insert_sql("traffic_outbound", calls), calls))
+                statements.append(
+                    (_insert_sql("traffic_outbound", calls), [tuple(c.values()) for c in calls])
+                )
 
             def write(conn: sqlite3.Connection) -> None:
                 for sql, params in statements:
