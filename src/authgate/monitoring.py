@@ -276,13 +276,15 @@ class Monitor:
 
     def service_for(self, path: str) -> tuple[str, str] | None:
         """(service, composite) of a request path; None for paths that are not services."""
-        for route in self.routes:
-            if route.path == "/" or path == route.path or path.startswith(route.path + "/"):
-                return route.service_name, route.composite
+        # The OAuth endpoints first, as the app routes them: before any gateway route, even
+        # one at "/".
         if path.startswith("/oauth2/"):
             endpoint = path[len("/oauth2/"):]
             if endpoint in _OAUTH_ENDPOINTS:
                 return f"oauth2.{endpoint}", ""
+        for route in self.routes:
+            if route.path == "/" or path == route.path or path.startswith(route.path + "/"):
+                return route.service_name, route.composite
         return None
 
     async def settle(self) -> None:
