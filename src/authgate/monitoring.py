@@ -4,8 +4,9 @@ Every request to a service context (an OAuth endpoint or grant, a gateway route'
 becomes a `Transaction`. When it ends, `Monitor` counts it per service and client (the client
 is the request attribute `[monitoring] client_attribute`), in Prometheus and in a 15-minute
 rolling window for the manager, and hands it to the traffic log. Flows never import this:
-it subscribes to their events. Code that calls out (the gateway's upstream, and later LDAP,
-policies, stores) wraps the call in `outbound_call` so the traffic monitor can show it.
+it subscribes to their events. Code that calls out (the gateway's upstream, the LDAP directory,
+policies) wraps the call in `outbound_call` so the traffic monitor can show it; token store
+calls are not recorded: they are on every request, and the store is part of authgate.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from authgate.errors import ConfigError, StoreUnavailable
+from authgate.monitoring import outbound_call
 
 POLICY_TIMEOUT = 10.0  # seconds a policy may take before the request answers 503
 
@@ -45,6 +46,12 @@ def load_policy(spec: str, key: str) -> Policy:
 
 async def call_policy(policy: Policy, request: PolicyRequest) -> Any:
     """Run a policy; one that raises or times out makes the request answer 503."""
+    target = f"policy:{getattr(policy, '__module__', '')}.{getattr(policy, '__qualname__', '')}"
+    async with outbound_call("policy", target):
+        return await _run_policy(policy, request)
+
+
+async def _run_policy(policy: Policy, request: PolicyRequest) -> Any:
     try:
         if inspect.iscoroutinefunction(policy):
             return await asyncio.wait_for(policy(request), POLICY_TIMEOUT)

@@ -414,6 +414,29 @@ def test_ldap_users_log_in_and_the_subject_is_the_login_name(tmp_path, slapd):
         assert_error(password_grant(server, auth, "nobody", "alice-password"), "invalid_grant")
 
 
+def test_ldap_and_policy_calls_are_outbound_calls_in_the_traffic_log(tmp_path, slapd):
+    from authgate.traffic import TrafficFilter
+    from tests.e2e.upstream import flush
+
+    config = ldap_config(slapd) | {"flows.password.scopes": "policy",
+                                   "flows.password.scopes_policy": "tests.policies:scopes_for_user"}
+    with run_server(tmp_path, config) as server:
+        auth = password_client(server)
+        assert_tokens(password_grant(server, auth, "alice", "alice-password"))
+        assert_error(password_grant(server, auth, "nobody", "alice-password"), "invalid_grant")
+        flush(server)
+        log = server._app.state.monitor.traffic  # type: ignore[attr-defined]
+        rows = server.run(log.search(TrafficFilter(service="oauth2.token.password")))
+        calls = {row["status"]: server.run(log.detail(row["tx_id"]))["outbound"]
+                 for row in rows}
+        issued, refused = calls[200], calls[400]
+        assert [(c["kind"], c["method"], c["target"]) for c in issued] == [
+            ("ldap", "search", slapd.url), ("ldap", "bind", slapd.url),
+            ("policy", "", "policy:tests.policies.scopes_for_user")]
+        assert all(c["error"] is None and c["duration_ms"] > 0 for c in issued)
+        assert [c["method"] for c in refused] == ["search"]  # nobody: no bind
+
+
 @pytest.mark.parametrize("username", ["*)(uid=*", "*", "alice)(|(uid=*", "a*", TWIN])
 def test_ldap_filter_injection_does_not_authenticate(tmp_path, slapd, username):
     with run_server(tmp_path, ldap_config(slapd, bind_dn=ROOT_DN,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from authgate.config import LdapSettings
 from authgate.errors import StoreUnavailable
 from authgate.models import User
+from authgate.monitoring import outbound_call
 
 with warnings.catch_warnings():
     # ldap3 2.9 imports names that pyasn1 >= 0.6 deprecates; nothing to act on here.
@@ -118,10 +119,14 @@ class LdapUsers:
         # many directories answer with success.
         if not username or not password:
             return None
-        dn = await self._searches.run(lambda conn: self._find(conn, username))
+        url = self.settings.url
+        async with outbound_call("ldap", url, "search"):
+            dn = await self._searches.run(lambda conn: self._find(conn, username))
         if dn is None:
             return None
-        if not await self._binds.run(lambda conn: _bind(conn, dn, password)):
+        async with outbound_call("ldap", url, "bind"):
+            bound = await self._binds.run(lambda conn: _bind(conn, dn, password))
+        if not bound:
             return None
         return User(username=username, subject=username)
 
