@@ -25,6 +25,13 @@ from starlette.types import Receive, Scope, Send
 from authgate.config import GatewayRoute, GatewaySettings
 from authgate.endpoints.responses import oauth_error, oauth_json, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
+from authgate.gateway_headers import (
+    HEADER_NAME,
+    Incoming,
+    forwarded_headers,
+    header_value,
+    response_headers,
+)
 from authgate.models import TokenRecord
 from authgate.monitoring import Transaction, current_transaction
 from authgate.services import Services
@@ -34,25 +41,7 @@ from authgate.upstream_connection import UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("authgate.gateway")
 
-# RFC 9110 section 7.6.1 plus the ones proxies have always dropped.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-_HOP_BY_HOP = frozenset(name.encode() for name in HOP_BY_HOP)
-# Never forwarded from the client: its credentials, and what the upstream client sets itself.
-_DROPPED = _HOP_BY_HOP | {b"authorization", b"host", b"content-length"}
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 section 2.1
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 1024 * 1024  # a form body is read whole to look for `access_token`
 
@@ -67,55 +56,6 @@ def bearer_error(code: str, description: str, status: int, scope: str = "") -> O
 
 def _gateway_error(status: int, code: str, description: str) -> Response:
     return oauth_json({"error": code, "error_description": description}, status)
-
-
-class Incoming:
-    """What the gateway needs of a request, from one pass over its raw headers."""
-
-    __slots__ = ("authorization", "content_length", "content_type", "forwarded_for",
-                 "has_body", "headers", "host")
-
-    def __init__(self, raw: list[tuple[bytes, bytes]], prefix: bytes) -> None:
-        authorization: list[bytes] = []
-        connection: list[bytes] = []
-        headers: list[tuple[bytes, bytes]] = []
-        host = content_type = b""
-        forwarded_for = content_length = None
-        has_body = False
-        for name, value in raw:
-            lower = name.lower()
-            if lower in _DROPPED:
-                if lower == b"authorization":
-                    authorization.append(value)
-                elif lower == b"host":
-                    host = host or value
-                elif lower == b"connection":
-                    connection.append(value)
-                elif lower == b"content-length":
-                    content_length = content_length or value
-                    has_body = True
-                elif lower == b"transfer-encoding":
-                    has_body = True
-                continue
-            if lower.startswith(prefix):  # identity headers come only from the token
-                continue
-            if lower.startswith(b"x-forwarded-"):  # rewritten below, from what we saw
-                if lower == b"x-forwarded-for" and forwarded_for is None:
-                    forwarded_for = value
-                continue
-            if lower == b"content-type" and not content_type:
-                content_type = value
-            headers.append((name, value))
-        if connection:  # RFC 9110 section 7.6.1: the headers it names are hop-by-hop too
-            named = {t.strip().lower() for v in connection for t in v.split(b",")}
-            headers = [(n, v) for n, v in headers if n.lower() not in named]
-        self.authorization = authorization
-        self.headers = headers
-        self.host = host
-        self.forwarded_for = forwarded_for
-        self.content_type = content_type
-        self.content_length = int(content_length) if content_length is not None else None
-        self.has_body = has_body
 
 
 class Gateway:
@@ -239,16 +179,6 @@ async def _abort_on_disconnect(receive: Receive, upstream: UpstreamResponse) -> 
     upstream.abort()  # the client left: stop reading the upstream
 
 
-def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The upstream's headers without hop-by-hop ones (names arrive in lower case)."""
-    kept = [(name, value) for name, value in headers if name not in _HOP_BY_HOP]
-    if len(kept) == len(headers):
-        return kept
-    named = {t.strip().lower() for name, value in headers if name == b"connection"
-             for t in value.split(b",")}
-    return [(name, value) for name, value in kept if name not in named] if named else kept
-
-
 def _outbound(transaction: Transaction | None, proxy: RouteProxy, path: bytes, method: str,
               status: int | None, started: float, error: str | None) -> None:
     if transaction is not None and transaction.record_outbound:  # cleaned of query there
@@ -273,18 +203,6 @@ class _BodyStream:
             chunk: bytes = message.get("body", b"")
             if chunk:
                 yield chunk
-
-
-def forwarded_headers(scope: Scope, request: Incoming) -> list[tuple[bytes, bytes]]:
-    client = scope.get("client")
-    client_host = client[0].encode("latin-1") if client else b""
-    forwarded_for = request.forwarded_for
-    return [
-        (b"x-forwarded-for", forwarded_for + b", " + client_host if forwarded_for
-         else client_host),
-        (b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")),
-        (b"x-forwarded-host", request.host),
-    ]
 
 
 class RouteProxy:
@@ -312,13 +230,13 @@ class RouteProxy:
 
     def identity_headers(self, record: TokenRecord) -> list[tuple[bytes, bytes]]:
         headers = [
-            (self._subject, _clean(record.subject or record.client_id)),
-            (self._client_id, _clean(record.client_id)),
-            (self._scope, _clean(" ".join(record.scopes))),
+            (self._subject, header_value(record.subject or record.client_id)),
+            (self._client_id, header_value(record.client_id)),
+            (self._scope, header_value(" ".join(record.scopes))),
         ]
         for name, value in record.metadata.items():
-            if _HEADER_NAME.fullmatch(name):
-                headers.append((self._meta + name.encode("latin-1"), _clean(value)))
+            if HEADER_NAME.fullmatch(name):
+                headers.append((self._meta + name.encode("latin-1"), header_value(value)))
         return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -410,10 +328,6 @@ def _names_access_token(form: bytes) -> bool:
         name == "access_token"
         for name, _ in parse_qsl(form.decode("latin-1"), keep_blank_values=True)
     )
-
-
-def _clean(value: str) -> bytes:
-    return value.replace("\r", " ").replace("\n", " ").encode("utf-8")
 
 
 async def _read_form(scope: Scope, receive: Receive, request: Incoming) -> bytes | None:
