@@ -12,7 +12,6 @@ busy timeout) orders their transactions, and `exchange` is a conditional UPDATE 
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import sqlite3
 import threading
@@ -247,21 +246,22 @@ class SqliteStore:
         rows = _rows(entries)
 
         def swap(conn: sqlite3.Connection) -> bool:
-            # The conditional UPDATE is the atomic test-and-set (also across processes).
-            changed = conn.execute(
-                "UPDATE tokens SET consumed = 1 WHERE token_key = ? AND consumed = 0 "
-                "AND expires_at > ?",
-                (key, int(time.time())),
-            ).rowcount
+            # The conditional UPDATE is the atomic test-and-set (also across processes); with a
+            # grace period it seals the successor into the record in the same statement.
+            if successor is None:
+                changed = conn.execute(
+                    "UPDATE tokens SET consumed = 1 WHERE token_key = ? AND consumed = 0 "
+                    "AND expires_at > ?",
+                    (key, int(time.time())),
+                ).rowcount
+            else:
+                changed = conn.execute(
+                    "UPDATE tokens SET consumed = 1, data = json_set(data, '$.successor', ?) "
+                    "WHERE token_key = ? AND consumed = 0 AND expires_at > ?",
+                    (successor, key, int(time.time())),
+                ).rowcount
             if changed != 1:
                 return False
-            if successor is not None:
-                (data,) = conn.execute(
-                    "SELECT data FROM tokens WHERE token_key = ?", (key,)
-                ).fetchone()
-                sealed = json.loads(data) | {"successor": successor}
-                conn.execute("UPDATE tokens SET data = ? WHERE token_key = ?",
-                             (json.dumps(sealed, separators=(",", ":")), key))
             conn.executemany(_INSERT, rows)
             return True
 
