@@ -199,11 +199,14 @@ class RedisStore:
     ) -> bool:
         now = time.time()
         async with self._guard():
-            grant_id = await self._grant_of(key)
+            # The successors belong to the consumed record's grant (the flows mint them from
+            # it), so their grant names the family without a lookup of the key's pointer: a
+            # key that is not in that family is not found by the script, as a missing one.
+            grant_id = entries[0][1].grant_id if entries else await self._grant_of(key)
             if grant_id is None:
                 return False
             if any(record.grant_id != grant_id for _, record in entries):
-                raise ValueError("exchange entries must belong to the consumed record's grant")
+                raise ValueError("exchange entries must belong to one grant")
             live = [(k, r) for k, r in entries if not r.is_expired(now)]
             if live:
                 await self._index(grant_id, live)
