@@ -123,10 +123,13 @@ def mint(
     *,
     with_refresh: bool,
     preserved_refresh: str | None = None,
+    access_scopes: tuple[str, ...] | None = None,
 ) -> TokenGrant:
     """Mint an access token (and a refresh token) for the grant that `base` describes.
 
     `base` carries client, subject, scopes and grant id; kind, times and type are set here.
+    `access_scopes` narrows the access token only: a new refresh token keeps the scope of
+    the grant (RFC 6749 section 6).
     """
     issued_at = now()
     access_value = generate_token(settings.access_token_length)
@@ -153,6 +156,7 @@ def mint(
     access_record = replace(
         base,
         kind="access_token",
+        scopes=base.scopes if access_scopes is None else access_scopes,
         issued_at=issued_at,
         expires_at=issued_at + settings.access_token_expiry,
         token_type=settings.access_token_type,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import ClassVar
 
 from authgate.config import TokenSettings
@@ -54,12 +53,12 @@ class RefreshTokenFlow:
                                                  username=record.username)
             scopes = narrow(approved, record.scopes)
         if self.settings.refresh == "preserve":
-            grant = mint(record, self.settings, with_refresh=False, preserved_refresh=presented)
-            grant = _with_scopes(grant, scopes)
+            grant = mint(record, self.settings, with_refresh=False, preserved_refresh=presented,
+                         access_scopes=scopes)
             await self.tokens.put([(grant.access.key, grant.access.record)])
         else:
-            grant = mint(record, self.settings, with_refresh=self.settings.refresh == "new")
-            grant = _with_scopes(grant, scopes)
+            grant = mint(record, self.settings, with_refresh=self.settings.refresh == "new",
+                         access_scopes=scopes)
             entries = grant.entries
             if not await self.tokens.exchange(key, entries, successor=self._seal(grant, presented)):
                 # Another request rotated it first: this one is a reuse of a removed token.
@@ -129,11 +128,3 @@ class RefreshTokenFlow:
             return None
         return IssuedToken(value, key, record)
 
-
-def _with_scopes(grant: TokenGrant, scopes: tuple[str, ...]) -> TokenGrant:
-    """RFC 6749 section 6: a narrowed scope applies to the access token only; a new refresh
-    token keeps the scope of the one presented."""
-    if scopes == grant.access.record.scopes:
-        return grant
-    access = replace(grant.access, record=replace(grant.access.record, scopes=scopes))
-    return replace(grant, access=access)
