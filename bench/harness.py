@@ -242,7 +242,10 @@ class Bench:
             for index in range(self.args.runs):
                 run_env = dict(env, BENCH_POOL=str(pools[index])) if pools else env
                 runs.append(wrk(script, port, duration, run_env))
-                if pools and runs[-1].requests >= len(pools[index].read_text().split()):
+                # Spent: the last requests of each connection repeat the last value, and
+                # those still in flight when the run ends are not counted.
+                if pools and runs[-1].requests >= (
+                        len(pools[index].read_text().split()) - CONNECTIONS):
                     spent += 1
             row.record(runs, duration)
             if spent:
