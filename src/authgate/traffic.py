@@ -44,12 +44,21 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
-def _insert_sql(table: str, rows: list[dict[str, Any]]) -> str:
-    """The INSERT of `rows` (dicts with the same keys, in the same order), by position."""
-    names = list(rows[0])
-    columns = ", ".join(names)
-    values = ", ".join("?" for _ in names)
-    return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 - our own names
+# The columns of a row as `_write` builds it, in order.
+_TRAFFIC_COLUMNS = ("tx_id", "started_ms", "service", "client", "method", "path", "status",
+                    "duration_ms", "outbound_count")
+_OUTBOUND_COLUMNS = ("tx_id", "tx_started_ms", "seq", "kind", "method", "target", "status",
+                     "offset_ms", "duration_ms", "error")
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    """An INSERT by position: sqlite3 binds those without a dict lookup per value."""
+    values = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"  # noqa: S608
+
+
+_INSERT_TRAFFIC = _insert_sql("traffic", _TRAFFIC_COLUMNS)
+_INSERT_OUTBOUND = _insert_sql("traffic_outbound", _OUTBOUND_COLUMNS)
 
 
 class TrafficLog:
@@ -121,53 +130,50 @@ class TrafficLog:
 
     async def _write(self, batch: list[Transaction]) -> None:
         rows = [
-            {
-                "tx_id": tx.tx_id,
-                "started_ms": _ms(tx.started_at),
-                "service": tx.service[:200],
-                "client": tx.client[:255],
-                "method": tx.method[:16],
-                "path": tx.path[:2000],
-                "status": tx.status,
-                "duration_ms": round(tx.duration * 1000, 3),
-                "outbound_count": len(tx.outbound),
-            }
+            (
+                tx.tx_id,
+                _ms(tx.started_at),
+                tx.service[:200],
+                tx.client[:255],
+                tx.method[:16],
+                tx.path[:2000],
+                tx.status,
+                round(tx.duration * 1000, 3),
+                len(tx.outbound),
+            )
             for tx in batch
         ]
         calls = [
-            {
-                "tx_id": tx.tx_id,
-                "tx_started_ms": _ms(tx.started_at),
-                "seq": seq,
-                "kind": call.kind[:20],
-                "method": call.method[:16],
-                "target": call.target[:2000],
-                "status": call.status,
-                "offset_ms": round(call.offset * 1000, 3),
-                "duration_ms": round(call.duration * 1000, 3),
-                "error": call.error[:200] if call.error else None,
-            }
+            (
+                tx.tx_id,
+                _ms(tx.started_at),
+                seq,
+                call.kind[:20],
+                call.method[:16],
+                call.target[:2000],
+                call.status,
+                round(call.offset * 1000, 3),
+                round(call.duration * 1000, 3),
+                call.error[:200] if call.error else None,
+            )
             for tx in batch
             for seq, call in enumerate(tx.outbound)
         ]
         if self.sqlite is not None:
-            # Positional parameters: sqlite3 binds them without a dict lookup per value.
-            statements = [(_insert_sql("traffic", rows), [tuple(r.values()) for r in rows])]
-            if calls:
-                statements.append(
-                    (_insert_sql("traffic_outbound", calls), [tuple(c.values()) for c in calls])
-                )
 
             def write(conn: sqlite3.Connection) -> None:
-                for sql, params in statements:
-                    conn.executemany(sql, params)
+                conn.executemany(_INSERT_TRAFFIC, rows)
+                if calls:
+                    conn.executemany(_INSERT_OUTBOUND, calls)
 
             await self.sqlite.call(write, writes=True)
             return
         async with self.engine.begin() as conn:
-            await conn.execute(insert(traffic), rows)
+            await conn.execute(insert(traffic),
+                               [dict(zip(_TRAFFIC_COLUMNS, r, strict=True)) for r in rows])
             if calls:
-                await conn.execute(insert(traffic_outbound), calls)
+                await conn.execute(insert(traffic_outbound),
+                                   [dict(zip(_OUTBOUND_COLUMNS, c, strict=True)) for c in calls])
 
     async def apply_retention(self, now: float | None = None) -> None:
         """Delete transactions older than the retention, then all but the newest max_rows."""
