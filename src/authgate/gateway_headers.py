@@ -12,21 +12,20 @@ import re
 
 from starlette.types import Scope
 
-# RFC 9110 section 7.6.1 plus the ones proxies have always dropped.
-HOP_BY_HOP = frozenset(
+# RFC 9110 section 7.6.1 plus the ones proxies have always dropped (names in lower case).
+_HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
     }
 )
-_HOP_BY_HOP = frozenset(name.encode() for name in HOP_BY_HOP)
 # Never forwarded from the client: its credentials, and what the upstream client sets itself.
 _DROPPED = _HOP_BY_HOP | {b"authorization", b"host", b"content-length"}
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
