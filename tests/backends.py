@@ -305,6 +305,19 @@ def mysql_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty registry database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/authgate.db"
+    elif request.param == "postgresql":
+        with fresh_postgresql() as url:
+            yield url
+    else:
+        with fresh_mysql() as url:
+            yield url
+
+
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with start_redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as url:

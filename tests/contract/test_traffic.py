@@ -4,8 +4,6 @@ and MariaDB through SQLAlchemy. What is written is read back, outbound calls inc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,19 +11,7 @@ from authgate.config import Settings
 from authgate.monitoring import Monitor, Transaction
 from authgate.services import Services
 from authgate.traffic import TrafficFilter, TrafficLog
-from tests.backends import fresh_mysql, fresh_postgresql
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/authgate.db"
-    elif request.param == "postgresql":
-        with fresh_postgresql() as url:
-            yield url
-    else:
-        with fresh_mysql() as url:
-            yield url
+from tests.backends import fresh_database as fresh_database  # a fixture, asked for by name
 
 
 def transaction(client: str, status: int, *, calls: int = 0) -> Transaction:
@@ -37,9 +23,9 @@ def transaction(client: str, status: int, *, calls: int = 0) -> Transaction:
     return tx
 
 
-def test_written_rows_are_read_back_with_their_outbound_calls(registry_url: str) -> None:
+def test_written_rows_are_read_back_with_their_outbound_calls(fresh_database: str) -> None:
     async def scenario() -> None:
-        settings = Settings.model_validate({"storage": {"url": registry_url}})
+        settings = Settings.model_validate({"storage": {"url": fresh_database}})
         services = await Services.open(settings)
         await services.migrate()
         monitor = Monitor(settings, services.events)

@@ -23,7 +23,8 @@ import pytest
 
 from authgate.config import load_settings
 from authgate.services import Services
-from tests.backends import fresh_mysql, fresh_postgresql
+from tests.backends import fresh_database as fresh_database  # a fixture, asked for by name
+from tests.backends import fresh_postgresql
 from tests.backends import redis_cluster as redis_cluster  # a fixture, asked for by name
 from tests.e2e.oauth import assert_error
 from tests.e2e.processes import (
@@ -326,18 +327,6 @@ def test_serve_with_two_workers_on_one_sqlite_file(tmp_path):
 
 
 # Several processes migrating one fresh database at once
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/authgate.db"
-    elif request.param == "postgresql":
-        with fresh_postgresql() as url:
-            yield url
-    else:
-        with fresh_mysql() as url:
-            yield url
 
 
 def test_concurrent_migrations_of_one_fresh_database_all_succeed(fresh_database, tmp_path):
