@@ -17,22 +17,23 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from authgate import playground
 from authgate.config import Settings
 from authgate.endpoints import authorize, introspect, metadata, revoke, token
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import oauth_error, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_flows
-from authgate.gateway import Gateway, GatewayLane, gateway_routes
+from authgate.gateway.proxy import Gateway, GatewayLane, gateway_routes
 from authgate.limits import BodyLimit
-from authgate.manager import manager_routes
-from authgate.monitoring import Monitor, MonitorMiddleware, metrics_endpoint, observe
+from authgate.monitoring.metrics import Monitor
+from authgate.monitoring.middleware import MonitorMiddleware, metrics_endpoint, observe
+from authgate.monitoring.traffic import TrafficLog
+from authgate.pages import playground
+from authgate.pages.manager import manager_routes
 from authgate.pages.sessions import SessionStore
 from authgate.pages.views import STATIC_DIR
 from authgate.services import Services
 from authgate.tokens import now
-from authgate.traffic import TrafficLog
 
 log = logging.getLogger("authgate")
 

@@ -19,12 +19,12 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from authgate.change_counter import ChangeCounter
 from authgate.config import GrantType
+from authgate.db.change_counter import ChangeCounter
+from authgate.db.schema import admins, clients, consents, users
+from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
 from authgate.models import Client
-from authgate.schema import admins, clients, consents, users
-from authgate.stores.sqlite import SqliteWorker
 from authgate.tokens import generate_token, now
 
 # argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane): each verification holds its

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authgate.config import Settings
 from authgate.db import create_engine, migrate
 from authgate.events import Events
-from authgate.lockout import Lockout
 from authgate.models import Client, User
 from authgate.registry import Registry
 from authgate.stores import SqliteWorker, TokenStore, open_store, sqlite_worker
 from authgate.users import open_users
 from authgate.users.base import UserRepository
+from authgate.users.lockout import Lockout
 
 CLIENT_CACHE_SIZE = 10_000  # records; past that the cache starts over
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from authgate.db import create_engine, migrate
-from authgate.schema import tokens
+from authgate.db.schema import tokens
 from authgate.stores import (
     MemoryStore,
     SqliteStore,

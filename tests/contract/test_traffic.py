@@ -8,9 +8,10 @@ import asyncio
 import pytest
 
 from authgate.config import Settings
-from authgate.monitoring import Monitor, Transaction
+from authgate.monitoring import Transaction
+from authgate.monitoring.metrics import Monitor
+from authgate.monitoring.traffic import TrafficFilter, TrafficLog
 from authgate.services import Services
-from authgate.traffic import TrafficFilter, TrafficLog
 from tests.backends import fresh_database as fresh_database  # a fixture, asked for by name
 
 

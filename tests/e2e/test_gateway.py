@@ -33,7 +33,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator
 
 
 def traffic(server: RunningServer, **query: Any) -> list[dict[str, Any]]:
-    from authgate.traffic import TrafficFilter
+    from authgate.monitoring.traffic import TrafficFilter
 
     flush(server)
     log = server._app.state.monitor.traffic  # type: ignore[attr-defined]

@@ -325,7 +325,7 @@ def test_unknown_names_are_locked_too_and_names_are_counted_apart(tmp_path):
 async def _lockout_row(server, username):
     from sqlalchemy import select
 
-    from authgate.schema import lockouts
+    from authgate.db.schema import lockouts
 
     async with server.services.registry.transaction() as conn:
         row = (await conn.execute(
@@ -415,7 +415,7 @@ def test_ldap_users_log_in_and_the_subject_is_the_login_name(tmp_path, slapd):
 
 
 def test_ldap_and_policy_calls_are_outbound_calls_in_the_traffic_log(tmp_path, slapd):
-    from authgate.traffic import TrafficFilter
+    from authgate.monitoring.traffic import TrafficFilter
     from tests.e2e.upstream import flush
 
     config = ldap_config(slapd) | {"flows.password.scopes": "policy",

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import uvloop
 
-from authgate.upstream import Target, UpstreamPool, UpstreamResponse
-from authgate.upstream_connection import HIGH_WATER, UpstreamError, UpstreamTimeout
+from authgate.gateway.connection import HIGH_WATER, UpstreamError, UpstreamTimeout
+from authgate.gateway.upstream import Target, UpstreamPool, UpstreamResponse
 from tests.e2e.server import free_port
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"

@@ -13,8 +13,8 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from authgate.change_counter import ChangeCounter
 from authgate.config import Settings
+from authgate.db.change_counter import ChangeCounter
 from authgate.services import Services
 
 

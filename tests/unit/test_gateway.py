@@ -7,8 +7,8 @@ from typing import Any
 from starlette.routing import Mount, Route
 
 from authgate.config import GatewaySettings
-from authgate.gateway import GatewayLane, gateway_routes
-from authgate.gateway_headers import Incoming
+from authgate.gateway.headers import Incoming
+from authgate.gateway.proxy import GatewayLane, gateway_routes
 
 
 async def _endpoint(scope: Any, receive: Any, send: Any) -> None: ...

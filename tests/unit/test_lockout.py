@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from authgate import lockout as lockout_module
 from authgate.config import LockoutSettings
 from authgate.db import create_engine, migrate
-from authgate.lockout import Lockout
 from authgate.registry import Registry
+from authgate.users import lockout as lockout_module
+from authgate.users.lockout import Lockout
 
 
 class Clock:

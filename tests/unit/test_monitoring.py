@@ -3,8 +3,9 @@ from __future__ import annotations
 import asyncio
 
 from authgate.config import Settings
-from authgate.monitoring import Monitor, Transaction, Window, clean_target
-from authgate.traffic import TrafficLog
+from authgate.monitoring.metrics import Monitor, Window
+from authgate.monitoring.traffic import TrafficLog
+from authgate.monitoring.transactions import Transaction, clean_target
 
 
 def settings(**monitoring: object) -> Settings:

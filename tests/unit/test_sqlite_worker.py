@@ -6,7 +6,7 @@ import asyncio
 import gc
 from pathlib import Path
 
-from authgate.stores.sqlite import SqliteWorker
+from authgate.db.sqlite_worker import SqliteWorker
 
 
 def test_a_cursor_never_reaches_the_event_loop(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from authgate.db.schema import sessions
 from authgate.registry import Registry
-from authgate.schema import sessions
 from authgate.tokens import digest, generate_token, now
 
 COOKIE_VALUE_LENGTH = 43  # 43 characters of 62 symbols: 256 bits

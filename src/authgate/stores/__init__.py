@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authgate.db import create_engine, is_sql_url
+from authgate.db.sqlite_worker import SqliteWorker, sqlite_path
 from authgate.stores.base import Entry, TokenStore
 from authgate.stores.memory import MemoryStore
 from authgate.stores.sql import SqlStore
-from authgate.stores.sqlite import SqliteStore, SqliteWorker, sqlite_path
+from authgate.stores.sqlite import SqliteStore
 
 __all__ = [
     "Entry",

@@ -1,4 +1,4 @@
-"""`postgresql://`: the token table of authgate.schema, straight on an asyncpg pool.
+"""`postgresql://`: the token table of authgate.db.schema, straight on an asyncpg pool.
 
 The same contract as SqlStore, without SQLAlchemy between the store and the driver: plain SQL
 with `$n` parameters, prepared once per connection (asyncpg's statement cache). The schema stays

@@ -1,4 +1,4 @@
-"""`mysql://` (MariaDB, MySQL): the token table of authgate.schema through SQLAlchemy Core.
+"""`mysql://` (MariaDB, MySQL): the token table of authgate.db.schema through SQLAlchemy Core.
 
 SQLite and PostgreSQL have stores of their own (stores/sqlite.py, stores/postgres.py) that
 skip SQLAlchemy on the hot path; this one serves any other SQL URL with the same contract."""
@@ -15,9 +15,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authgate.db.schema import tokens
 from authgate.errors import StoreUnavailable
 from authgate.models import TokenRecord
-from authgate.schema import tokens
 from authgate.stores.base import Entry, live_record
 
 

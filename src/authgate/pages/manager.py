@@ -22,14 +22,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from authgate.monitoring import Monitor
+from authgate.db.schema import manager_sessions
+from authgate.monitoring.metrics import Monitor
+from authgate.monitoring.traffic import TrafficFilter, TrafficLog
 from authgate.registry import Registry
-from authgate.schema import manager_sessions
 from authgate.services import Services
 from authgate.tokens import digest, generate_token
-from authgate.traffic import TrafficFilter, TrafficLog
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent
 COOKIE = "authgate_manager"
 SESSION_TTL = 8 * 3600  # seconds an administrator stays logged in
 SECURITY_HEADERS = {

@@ -1,136 +1,27 @@
-"""Real-time monitoring: service usage per client, Prometheus metrics and the traffic monitor.
+"""Real-time service usage: Prometheus metrics and the manager's rolling window.
 
 Every request to a service context (an OAuth endpoint or grant, a gateway route's `service`)
 becomes a `Transaction`. When it ends, `Monitor` counts it per service and client (the client
 is the request attribute `[monitoring] client_attribute`), in Prometheus and in a 15-minute
 rolling window for the manager, and hands it to the traffic log. Flows never import this:
-it subscribes to their events. Code that calls out (the gateway's upstream, the LDAP directory,
-policies) wraps the call in `outbound_call` so the traffic monitor can show it; token store
-calls are not recorded: they are on every request, and the store is part of authgate.
+it subscribes to their events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import secrets
-import time
-from collections.abc import AsyncIterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authgate.config import GRANT_TYPES, Settings
+from authgate.config import Settings
 from authgate.events import Events
+from authgate.monitoring.transactions import ANONYMOUS, Transaction
 
-ANONYMOUS = "anonymous"  # no client attribute was set (the request failed before that)
 OTHER = "other"  # clients beyond `max_clients`
-MAX_OUTBOUND = 50  # outbound calls kept per transaction
 _OAUTH_ENDPOINTS = {"token", "introspect", "revoke", "authorize"}
-
-_current: ContextVar[Transaction | None] = ContextVar("authgate_transaction", default=None)
-
-
-def current_transaction() -> Transaction | None:
-    return _current.get()
-
-
-_TX_PREFIX = secrets.token_hex(6)  # this process
-_tx_numbers = itertools.count(time.time_ns() // 1000)
-
-
-def _next_tx_id() -> str:
-    """Unique across processes (random prefix) and rising within one, so the traffic table's
-    key grows at its end instead of at random places; no secret: only administrators see it."""
-    return f"{_TX_PREFIX}{next(_tx_numbers):020x}"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundCall:
-    kind: str  # "http", "ldap", "policy", "store"
-    method: str
-    target: str  # scheme://host[:port]/path: no credentials, no query
-    status: int | None
-    duration: float  # seconds
-    error: str | None  # exception class name only: messages may quote secrets
-    offset: float  # seconds after the transaction started
-
-
-@dataclass(slots=True)
-class Transaction:
-    """One request to a service context, as the traffic monitor records it."""
-
-    service: str
-    composite: str
-    method: str
-    path: str  # never the query string
-    record_outbound: bool
-    tx_id: str = field(default_factory=_next_tx_id)
-    started_at: float = field(default_factory=time.time)
-    started: float = field(default_factory=time.perf_counter)
-    client: str = ANONYMOUS
-    status: int = 500
-    duration: float = 0.0
-    parts: list[tuple[str, bool]] = field(default_factory=list)
-    outbound: list[OutboundCall] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return self.status < 400
-
-    def mark(self, part: str, *, passed: bool) -> None:
-        """A service context this transaction went through, and whether it passed."""
-        self.parts.append((part, passed))
-
-    @property
-    def composite_passed(self) -> bool:
-        """A composite context passes only if every part and the whole passed."""
-        return self.passed and all(ok for _, ok in self.parts)
-
-    def add_outbound(self, kind: str, method: str, target: str, status: int | None,
-                     duration: float, error: str | None) -> None:
-        if not self.record_outbound or len(self.outbound) >= MAX_OUTBOUND:
-            return
-        offset = time.perf_counter() - self.started - duration
-        self.outbound.append(
-            OutboundCall(kind, method, clean_target(target), status, duration, error,
-                         max(0.0, offset))
-        )
-
-
-def clean_target(target: str) -> str:
-    """A URL without user info, query or fragment: what is safe to keep in the log."""
-    parts = urlsplit(target)
-    if not parts.scheme:
-        return target.split("?", 1)[0][:500]
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))[:500]
-
-
-@contextlib.asynccontextmanager
-async def outbound_call(kind: str, target: str, method: str = "") -> AsyncIterator[None]:
-    """Time a call to a dependency (LDAP, a policy, a store) for the traffic monitor."""
-    transaction = current_transaction()
-    started = time.perf_counter()
-    error: str | None = None
-    try:
-        yield
-    except BaseException as exc:
-        error = type(exc).__name__
-        raise
-    finally:
-        if transaction is not None:
-            transaction.add_outbound(kind, method, target, None,
-                                     time.perf_counter() - started, error)
 
 
 @dataclass(slots=True)
@@ -322,65 +213,3 @@ class Monitor:
         return generate_latest(self.registry)
 
 
-def _grant_service(form: Any) -> str:
-    """The token endpoint counts per grant, read from the form the endpoint already parsed."""
-    grant_type = form.get("grant_type") if form is not None else None
-    return f"oauth2.token.{grant_type}" if grant_type in GRANT_TYPES else "oauth2.token"
-
-
-class MonitorMiddleware:
-    """Wraps every request to a service context in a Transaction (pure ASGI: it streams)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        monitor: Monitor | None = getattr(scope["app"].state, "monitor", None) \
-            if scope["type"] == "http" and "app" in scope else None
-        if monitor is None:
-            await self.app(scope, receive, send)
-            return
-        await observe(monitor, self.app, scope, receive, send)
-
-
-async def observe(monitor: Monitor, app: ASGIApp, scope: Scope, receive: Receive,
-                  send: Send) -> None:
-    """Run `app` for one request, counted in its service context (if it has one)."""
-    context = monitor.service_for(scope["path"]) if monitor.enabled else None
-    if context is None:
-        await app(scope, receive, send)
-        return
-    service, composite = context
-    transaction = Transaction(
-        service, composite, scope["method"], scope["path"][:2000],
-        record_outbound=monitor.settings.record_outbound,
-    )
-    async def watched_send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            transaction.status = message["status"]
-        await send(message)
-
-    state = scope.setdefault("state", {})
-    token = _current.set(transaction)
-    monitor.in_flight += 1
-    monitor.idle.clear()
-    try:
-        await app(scope, receive, watched_send)
-    finally:
-        _current.reset(token)
-        transaction.duration = time.perf_counter() - transaction.started
-        attributes = state.get("attributes") or {}
-        transaction.client = str(attributes.get(monitor.settings.client_attribute)
-                                 or ANONYMOUS)
-        if service == "oauth2.token":
-            transaction.service = _grant_service(state.get("form"))
-        monitor.in_flight -= 1
-        if not monitor.in_flight:
-            monitor.idle.set()
-        monitor.finish(transaction)
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    """GET /metrics in the Prometheus text format."""
-    monitor: Monitor = request.app.state.monitor
-    return Response(monitor.metrics(), media_type=CONTENT_TYPE_LATEST)

@@ -25,19 +25,19 @@ from starlette.types import Receive, Scope, Send
 from authgate.config import GatewayRoute, GatewaySettings
 from authgate.endpoints.responses import oauth_error, oauth_json, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
-from authgate.gateway_headers import (
+from authgate.gateway.connection import UpstreamError, UpstreamTimeout
+from authgate.gateway.headers import (
     HEADER_NAME,
     Incoming,
     forwarded_headers,
     header_value,
     response_headers,
 )
+from authgate.gateway.upstream import Target, UpstreamPool, UpstreamResponse
 from authgate.models import TokenRecord
 from authgate.monitoring import Transaction, current_transaction
 from authgate.services import Services
 from authgate.tokens import digest
-from authgate.upstream import Target, UpstreamPool, UpstreamResponse
-from authgate.upstream_connection import UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("authgate.gateway")
 

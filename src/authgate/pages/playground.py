@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from authgate.db.schema import clients, users
 from authgate.flows.authorization_code import s256
 from authgate.pages.views import redirect, render
 from authgate.registry import AlreadyExists, hash_password, hash_secret
-from authgate.schema import clients, users
 from authgate.services import Services
 from authgate.tokens import generate_token
 

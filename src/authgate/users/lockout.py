@@ -19,8 +19,8 @@ from sqlalchemy import and_, case, delete, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from authgate.config import LockoutSettings
+from authgate.db.schema import lockouts
 from authgate.registry import Registry
-from authgate.schema import lockouts
 
 T = TypeVar("T")
 MAX_NAME = 255  # the column's width; longer names are keyed by their digest

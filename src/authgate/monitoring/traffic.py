@@ -21,9 +21,10 @@ from sqlalchemy import delete, desc, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authgate.config import MonitoringSettings
-from authgate.monitoring import Monitor, Transaction
-from authgate.schema import traffic, traffic_outbound
-from authgate.stores.sqlite import SqliteWorker
+from authgate.db.schema import traffic, traffic_outbound
+from authgate.db.sqlite_worker import SqliteWorker
+from authgate.monitoring.metrics import Monitor
+from authgate.monitoring.transactions import Transaction
 
 log = logging.getLogger("authgate.traffic")
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from authgate.upstream_connection import Connection, UpstreamError, UpstreamTimeout
+from authgate.gateway.connection import Connection, UpstreamError, UpstreamTimeout
 
 IDLE_SECONDS = 30.0  # an idle connection older than this is closed rather than reused
 STALE_RETRIES = 2  # fresh tries for a bodiless request whose kept-alive connection was dead

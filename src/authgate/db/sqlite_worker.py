@@ -1,0 +1,206 @@
+"""The thread that owns one SQLite file for this process, with group commit.
+
+The token store, the registry's client lookups and the traffic log of a `sqlite:///` URL all
+go through it.
+
+Every call from the event loop becomes a job for that thread. The thread takes all the jobs
+queued so far, runs them in ONE transaction and commits once, then wakes their callers with one
+callback. So under load a commit (and a thread hop) serves many requests, nothing blocks the
+event loop, and a caller is answered only after its writes are committed: durability is not
+traded for speed. Each write job runs inside its own SAVEPOINT, so one failing job leaves the
+others of its batch intact. Several processes may share the file: SQLite's write lock (with a
+busy timeout) orders their transactions, and `exchange` is a conditional UPDATE as in SqlStore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from authgate.errors import StoreUnavailable
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+
+MAX_BATCH = 256  # jobs in one transaction at the most
+BUSY_TIMEOUT_MS = 10_000
+CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, which run off the writer thread
+
+
+def sqlite_path(url: str) -> str:
+    """`sqlite:///authgate.db` -> `authgate.db`; `sqlite:////abs/x.db` -> `/abs/x.db`."""
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return path.split("?", 1)[0] or ":memory:"
+
+
+class _Pending:
+    __slots__ = ("future", "job", "loop", "writes")
+
+    def __init__(
+        self, job: Job, writes: bool, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
+    ) -> None:
+        self.job = job
+        self.writes = writes
+        self.loop = loop
+        self.future = future
+
+
+def _settle(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in results:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+class SqliteWorker:
+    """The thread that owns one SQLite file for this process."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # SimpleQueue is C code: a put from the event loop costs far less than a Condition.
+        self._jobs: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+        self._stop_checkpoints = threading.Event()
+
+    def _ensure_thread(self) -> None:
+        with self._starting:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="authgate-sqlite",
+                                                daemon=True)
+                self._thread.start()
+                if self.path != ":memory:":
+                    threading.Thread(target=self._checkpoint_forever,
+                                     name="authgate-sqlite-checkpoint", daemon=True).start()
+
+    def _checkpoint_forever(self) -> None:
+        """Copy the WAL into the database file (and fsync it) here, not in the writer.
+
+        A checkpoint is most of the cost of a write when SQLite runs it inside a commit; a
+        PASSIVE checkpoint on a connection of its own never blocks the writer or readers.
+        """
+        conn: sqlite3.Connection | None = None
+        while not self._stop_checkpoints.wait(CHECKPOINT_EVERY):
+            try:
+                conn = conn or self._connect()
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                if conn is not None:
+                    conn.close()
+                conn = None  # the next round tries again; the WAL only grows meanwhile
+        if conn is not None:
+            conn.close()
+
+    async def call(self, job: Callable[[sqlite3.Connection], T], *, writes: bool) -> T:
+        """Run `job(connection)` on the thread, in a transaction committed before we return."""
+        if self._closed:
+            raise StoreUnavailable("token store")
+        if self._thread is None:
+            self._ensure_thread()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Pending(job, writes, loop, future))
+        return await future
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_checkpoints.set()
+        self._jobs.put(None)  # wakes the thread, which finishes the jobs before it and ends
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # Checkpoints run in _checkpoint_forever; the other connections to the file (the
+        # registry's engine) keep SQLite's default and still checkpoint if the WAL grows.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        return conn
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        running = True
+        while running:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    running = False
+                    break
+                batch.append(more)
+            try:
+                if conn is None:
+                    conn = self._connect()
+                results = self._run_batch(conn, batch)
+            except sqlite3.Error as exc:
+                unavailable = StoreUnavailable("token store", exc)
+                results = [(p.future, None, unavailable) for p in batch]
+                if conn is not None:
+                    conn.close()
+                conn = None
+            by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+            for pending, result in zip(batch, results, strict=True):
+                by_loop.setdefault(pending.loop, []).append(result)
+            for loop, settled in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, settled)
+                except RuntimeError:  # that loop is closed: nobody is waiting any more
+                    pass
+        if conn is not None:
+            conn.close()
+
+    @staticmethod
+    def _run_batch(
+        conn: sqlite3.Connection, batch: list[_Pending]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        writes = any(p.writes for p in batch)
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        if writes:
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            for pending in batch:
+                if pending.writes:
+                    conn.execute("SAVEPOINT job")
+                try:
+                    value = pending.job(conn)
+                except sqlite3.OperationalError:
+                    raise  # the database itself failed: the whole batch is unavailable
+                except Exception as exc:
+                    if pending.writes:
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                    results.append((pending.future, None, exc))
+                    continue
+                if pending.writes:
+                    conn.execute("RELEASE job")
+                if isinstance(value, sqlite3.Cursor):
+                    # A cursor must die on this thread: freed on the event loop's, it resets
+                    # its statement while this thread runs the next batch (SQLITE_MISUSE).
+                    value = None
+                results.append((pending.future, value, None))
+            if writes:
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results

@@ -1,0 +1,1 @@
+"""The API-gateway front: route matching, the proxy, identity headers, the upstream client."""
