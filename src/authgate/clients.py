@@ -1,4 +1,8 @@
-"""Client authentication: "Find client application information from message".
+"""Client applications at the endpoints: "Find client application information from message".
+
+This module owns what a request needs of a client: its secret (generated, hashed, checked in
+constant time), the credentials read from the request, and the client record, from this
+process's cache when that is safe. A lookup goes endpoint -> `Clients` -> registry -> store.
 
 RFC 6749 section 2.3.1: HTTP Basic (`client_secret_basic`, id and secret form-urlencoded before
 base64) or `client_id`/`client_secret` in the body (`client_secret_post`), as `[client_auth]`
@@ -9,16 +13,47 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
 from authgate.config import ClientAuthSettings
 from authgate.errors import OAuthError
 from authgate.forms import Form
 from authgate.models import Client
-from authgate.registry import hash_secret, secret_matches
+from authgate.tokens import generate_token
+
+if TYPE_CHECKING:
+    from authgate.registry import Registry
 
 REALM = "authgate"
+CLIENT_ID_LENGTH = 32
+CLIENT_SECRET_LENGTH = 48  # 48 characters of 62 symbols: 285 bits
+CACHE_SIZE = 10_000  # client records cached per process; past that the cache starts over
+
+
+def hash_secret(secret: str) -> str:
+    """Client secrets are generated with >= 256 bits, so a fast hash is safe and cheap."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, secret_hash: str | None) -> bool:
+    if secret_hash is None:
+        return False
+    return hmac.compare_digest(hash_secret(secret), secret_hash)
+
+
+def new_client_id() -> str:
+    return generate_token(CLIENT_ID_LENGTH)
+
+
+def new_client_secret() -> str:
+    return generate_token(CLIENT_SECRET_LENGTH)
+
+
 _DUMMY_SECRET_HASH = hash_secret("no client has this secret")
 
 
@@ -101,3 +136,48 @@ def verify_client(client: Client | None, credentials: ClientCredentials) -> Clie
     if credentials.secret is None or not secret_matches(credentials.secret, client.secret_hash):
         raise invalid_client("unknown client or wrong secret", via_header=credentials.via_header)
     return client
+
+
+class Clients:
+    """Client records for the endpoints, from this process's cache when that is safe.
+
+    With an embedded registry, a record is kept until any process changes a client (see
+    db/change_counter.py): a deleted client stops working at once everywhere. A server
+    database may be changed from another host, so its records are kept `storage.cache_ttl`
+    seconds (default 0: never).
+    """
+
+    def __init__(self, registry: Registry, cache_ttl: float = 0) -> None:
+        self.registry = registry
+        self.cache_ttl = cache_ttl
+        # client_id -> (the change counter's state it was read in, or when it expires; record)
+        self._cache: dict[str, tuple[float, Client | None]] = {}
+
+    async def get(self, client_id: str) -> Client | None:
+        counter = self.registry.client_changes
+        if counter is not None:
+            state = counter.stable()
+            cached = self._cache.get(client_id)
+            if cached is not None and state is not None and cached[0] == state:
+                return cached[1]
+            client = await self.registry.get_client(client_id)
+            if state is not None:
+                self._remember(client_id, state, client)
+            return client
+        if self.cache_ttl <= 0:
+            return await self.registry.get_client(client_id)
+        cached = self._cache.get(client_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        client = await self.registry.get_client(client_id)
+        self._remember(client_id, time.monotonic() + self.cache_ttl, client)
+        return client
+
+    async def authenticate(self, credentials: ClientCredentials) -> Client:
+        """The client the credentials prove, or 401 invalid_client."""
+        return verify_client(await self.get(credentials.client_id), credentials)
+
+    def _remember(self, client_id: str, valid: float, client: Client | None) -> None:
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        self._cache[client_id] = (valid, client)

@@ -30,9 +30,6 @@ class Form:
     def get(self, name: str) -> str | None:
         return self.values.get(name) or None
 
-    def __contains__(self, name: str) -> bool:
-        return bool(self.values.get(name))
-
     def reject_repeated(self, names: Iterable[str]) -> None:
         """RFC 6749 section 3.1: request parameters MUST NOT be included more than once."""
         for name in names:

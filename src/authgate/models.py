@@ -57,7 +57,6 @@ class TokenRecord:
     username: str | None = None
     token_type: str = "Bearer"
     metadata: dict[str, str] = field(default_factory=dict)
-    parent: str | None = None  # digest of the refresh token this token was issued with
     # Authorization codes only: the binding checked at the token endpoint.
     redirect_uri: str | None = None
     code_challenge: str | None = None
@@ -81,6 +80,7 @@ class TokenRecord:
     @classmethod
     def from_json(cls, text: str | bytes, *, consumed: bool = False) -> TokenRecord:
         data = orjson.loads(text)
+        data.pop("parent", None)  # written by earlier versions, never read
         data["scopes"] = tuple(data.get("scopes", ()))
         data["consumed"] = consumed or bool(data.get("consumed"))
         return cls(**data)

@@ -1,76 +1,34 @@
-"""The registry database: clients, local users, administrators and remembered consents."""
+"""The registry database: clients, local users, administrators and remembered consents.
+
+This module owns the statements on those tables; every change to a client goes through the
+change counter, so that the client caches of every process see it at once (clients.Clients).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
-import hashlib
-import hmac
 import json
-import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authgate.clients import hash_secret, new_client_id, new_client_secret
 from authgate.config import GrantType
 from authgate.db.change_counter import ChangeCounter
 from authgate.db.schema import admins, clients, consents, users
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
 from authgate.models import Client
-from authgate.tokens import generate_token, now
-
-# argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane): each verification holds its
-# memory for its duration, and the library default of 64 MiB per concurrent login would set
-# the size of a worker. Hashes made with other parameters still verify.
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verified against when the user does not exist, so timing does not reveal who exists."""
-    return _hasher.hash(secrets.token_hex(16))
-
-CLIENT_ID_LENGTH = 32
-CLIENT_SECRET_LENGTH = 48  # 48 characters of 62 symbols: 285 bits
+from authgate.passwords import hash_password, verify_password
+from authgate.tokens import now
 
 
 class AlreadyExists(Exception):
     """A client id, username or administrator that is already registered."""
-
-
-def hash_secret(secret: str) -> str:
-    """Client secrets are generated with >= 256 bits, so a fast hash is safe and cheap."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def secret_matches(secret: str, secret_hash: str | None) -> bool:
-    if secret_hash is None:
-        return False
-    return hmac.compare_digest(hash_secret(secret), secret_hash)
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-async def verify_password(password: str, password_hash: str | None) -> bool:
-    """argon2id takes tens of milliseconds: run it off the event loop."""
-
-    def check() -> bool:
-        try:
-            return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.to_thread(check)
 
 
 _CLIENT_COLUMNS = (
@@ -141,8 +99,8 @@ class Registry:
         client_secret: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (None for a public client)."""
-        client_id = client_id or generate_token(CLIENT_ID_LENGTH)
-        secret = None if is_public else (client_secret or generate_token(CLIENT_SECRET_LENGTH))
+        client_id = client_id or new_client_id()
+        secret = None if is_public else (client_secret or new_client_secret())
         client = Client(
             client_id=client_id,
             name=name,
@@ -199,6 +157,19 @@ class Registry:
             rows = (await conn.execute(select(*columns).order_by(clients.c.created_at))).all()
         return [_client_from_row(row) for row in rows]
 
+    async def update_client(self, client_id: str, **columns: Any) -> bool:
+        """Change columns of a client (`secret_hash`, lists as tuples); False if there is none."""
+        values = {
+            name: json.dumps(list(value)) if isinstance(value, (list, tuple)) else value
+            for name, value in columns.items()
+        }
+        with self._changing_clients():
+            async with self.transaction() as conn:
+                result = await conn.execute(
+                    update(clients).where(clients.c.client_id == client_id).values(**values)
+                )
+        return result.rowcount > 0
+
     async def delete_client(self, client_id: str) -> bool:
         with self._changing_clients():
             async with self.transaction() as conn:
@@ -217,7 +188,7 @@ class Registry:
     # Local users and administrators
 
     async def _create_account(self, table: Table, username: str, password: str) -> None:
-        password_hash = await asyncio.to_thread(hash_password, password)
+        password_hash = await hash_password(password)
         try:
             async with self.transaction() as conn:
                 await conn.execute(
@@ -243,8 +214,14 @@ class Registry:
     async def user_password_hash(self, username: str) -> str | None:
         return await self._account_hash(users, username)
 
-    async def user_exists(self, username: str) -> bool:
-        return await self._account_hash(users, username) is not None
+    async def set_user_password(self, username: str, password: str) -> bool:
+        password_hash = await hash_password(password)
+        async with self.transaction() as conn:
+            result = await conn.execute(
+                update(users).where(users.c.username == username)
+                .values(password_hash=password_hash)
+            )
+        return result.rowcount > 0
 
     async def create_admin(self, username: str, password: str) -> None:
         await self._create_account(admins, username, password)

@@ -79,10 +79,6 @@ class IssuedToken:
     key: str
     record: TokenRecord
 
-    @property
-    def ttl(self) -> int:
-        return max(1, self.record.expires_at - self.record.issued_at)
-
 
 @dataclass(frozen=True, slots=True)
 class TokenGrant:
@@ -143,16 +139,11 @@ def mint(
             expires_at=issued_at + settings.refresh_token_expiry,
             token_type="refresh_token",
             metadata=dict(settings.metadata) | dict(base.metadata),
-            parent=None,
             redirect_uri=None,
             code_challenge=None,
             successor=None,
         )
         refresh = IssuedToken(refresh_value, digest(refresh_value), refresh_record)
-    if refresh is not None:
-        parent: str | None = refresh.key
-    else:
-        parent = digest(preserved_refresh) if preserved_refresh else None
     access_record = replace(
         base,
         kind="access_token",
@@ -161,7 +152,6 @@ def mint(
         expires_at=issued_at + settings.access_token_expiry,
         token_type=settings.access_token_type,
         metadata=dict(settings.metadata) | dict(base.metadata),
-        parent=parent,
         redirect_uri=None,
         code_challenge=None,
         successor=None,

@@ -8,13 +8,17 @@ real processes: two workers and the CLI.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+from authgate.clients import hash_secret
 from authgate.config import Settings
 from authgate.db.change_counter import ChangeCounter
+from authgate.pages import playground
 from authgate.services import Services
 
 
@@ -128,3 +132,36 @@ def test_a_private_database_has_a_private_counter() -> None:
         assert counter.stable() is None
     assert counter.stable() == 1
     counter.close()
+
+
+def test_a_demo_reseed_in_another_process_reaches_every_client_cache(tmp_path: Path) -> None:
+    """`serve --demo` on a registry that has the playground client gives it a new secret. A
+    process that looks the client up while that happens must not keep the old secret's hash:
+    the change goes through the change counter like any other client change."""
+
+    async def scenario() -> None:
+        here = await open_services(tmp_path / "a.db")
+        there = await open_services(tmp_path / "a.db")
+        try:
+            await playground.seed(here)  # the client exists, and `here` has it cached
+            old = await here.client(playground.CLIENT_ID)
+            transaction = there.registry.transaction
+
+            @contextlib.asynccontextmanager
+            async def transaction_with_a_lookup_first() -> Any:
+                await here.client(playground.CLIENT_ID)  # another process asks meanwhile
+                async with transaction() as conn:
+                    yield conn
+
+            there.registry.transaction = transaction_with_a_lookup_first  # type: ignore[method-assign]
+            demo = await playground.seed(there)
+            there.registry.transaction = transaction  # type: ignore[method-assign]
+            seen = await here.client(playground.CLIENT_ID)
+            assert seen is not None and old is not None
+            assert seen.secret_hash != old.secret_hash
+            assert seen.secret_hash == hash_secret(demo.client_secret)
+        finally:
+            await here.close()
+            await there.close()
+
+    run(scenario)

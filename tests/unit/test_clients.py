@@ -4,12 +4,11 @@ import base64
 
 import pytest
 
-from authgate.clients import auth_methods, read_credentials, verify_client
+from authgate.clients import auth_methods, hash_secret, read_credentials, verify_client
 from authgate.config import ClientAuthSettings
 from authgate.errors import OAuthError
 from authgate.forms import Form
 from authgate.models import Client
-from authgate.registry import hash_secret
 
 
 def basic(client_id: str, secret: str) -> str:

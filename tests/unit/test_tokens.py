@@ -54,3 +54,10 @@ def test_grant_ids_rise_with_time_and_never_repeat() -> None:
     assert len(set(earlier)) == 1000
     assert all(len(g) == 32 and set(g) <= set("0123456789abcdef") for g in earlier)
     assert max(earlier) < later  # the index of grant ids grows at its end
+
+
+def test_a_record_stored_by_an_earlier_version_with_a_parent_still_loads() -> None:
+    stored = (b'{"kind":"access_token","client_id":"c","grant_id":"g","scopes":["a"],'
+              b'"issued_at":1,"expires_at":2,"parent":"abc"}')
+    record = TokenRecord.from_json(stored)
+    assert record.client_id == "c" and record.scopes == ("a",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from authgate.clients import ClientCredentials, read_credentials, verify_client
+from authgate.clients import ClientCredentials, read_credentials
 from authgate.endpoints.fast_lane import EndpointRequest
 from authgate.forms import Form, parse_form_body
 from authgate.models import Client
@@ -20,5 +20,5 @@ async def read_client_request(
     request.state["form"] = form  # monitoring names the token endpoint's service by grant_type
     form.reject_repeated(parameters)
     credentials = read_credentials(request.headers, form, services.settings.client_auth)
-    client = verify_client(await services.client(credentials.client_id), credentials)
+    client = await services.clients.authenticate(credentials)
     return form, client, credentials

@@ -48,7 +48,7 @@ def build_flows(services: Services) -> dict[str, Flow]:
             services.tokens,
             settings.token_settings("password"),
             scope_resolver(services, "password"),
-            services.authenticate_user,
+            services.authentication.authenticate,
             services.events,
         ),
     ]

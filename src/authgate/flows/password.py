@@ -16,7 +16,7 @@ from authgate.tokens import TokenGrant, mint, new_grant
 
 
 class Authenticate(Protocol):
-    """`Services.authenticate_user`: lockout, then the configured user repository."""
+    """`UserAuthentication.authenticate`: lockout, then the configured user repository."""
 
     async def __call__(
         self,

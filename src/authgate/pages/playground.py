@@ -7,22 +7,20 @@ endpoint over real HTTP, as any client would, then introspects the access token.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from authgate.db.schema import clients, users
+from authgate.clients import hash_secret
 from authgate.flows.authorization_code import s256
 from authgate.pages.views import redirect, render
-from authgate.registry import AlreadyExists, hash_password, hash_secret
+from authgate.registry import AlreadyExists
 from authgate.services import Services
 from authgate.tokens import generate_token
 
@@ -65,22 +63,13 @@ async def seed(services: Services) -> Demo:
         )
     except AlreadyExists:
         # Restarted: the old secret is gone (only its hash was kept), so set a new one.
-        async with registry.transaction() as conn:
-            await conn.execute(
-                update(clients)
-                .where(clients.c.client_id == CLIENT_ID)
-                .values(secret_hash=hash_secret(secret), redirect_uris=json.dumps([redirect_uri]),
-                        scopes=json.dumps(list(SCOPES)), can_introspect=True)
-            )
+        await registry.update_client(CLIENT_ID, secret_hash=hash_secret(secret),
+                                     redirect_uris=[redirect_uri], scopes=SCOPES,
+                                     can_introspect=True)
     try:
         await registry.create_user(USERNAME, password)
     except AlreadyExists:
-        password_hash = await asyncio.to_thread(hash_password, password)
-        async with registry.transaction() as conn:
-            await conn.execute(
-                update(users).where(users.c.username == USERNAME)
-                .values(password_hash=password_hash)
-            )
+        await registry.set_user_password(USERNAME, password)
     print(
         f"authgate demo: open {services.issuer}/playground\n"
         f"  user:          {USERNAME}\n"

@@ -6,7 +6,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from authgate.models import User
-from authgate.registry import Registry, verify_password
+from authgate.passwords import verify_password
+from authgate.registry import Registry
 
 
 class LocalUsers:
