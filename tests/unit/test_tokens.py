@@ -34,7 +34,6 @@ def test_mint_follows_settings():
     assert body["expires_in"] == 120
     assert body["token_type"] == "MAC"
     assert grant.access.record.metadata == {"Department": "Engineering"}
-    assert grant.access.record.parent == grant.refresh.key
     assert grant.refresh.record.grant_id == grant.access.record.grant_id == "g"
 
 
