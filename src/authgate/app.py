@@ -7,31 +7,30 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.config import Settings
 from authgate.endpoints import authorize, introspect, metadata, revoke, token
 from authgate.endpoints.fast_lane import json_endpoint
-from authgate.endpoints.responses import oauth_error, server_error, unavailable
+from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_flows
-from authgate.gateway.proxy import Gateway, GatewayLane, gateway_routes
-from authgate.limits import BodyLimit
+from authgate.gateway.proxy import Gateway, RouteProxy
+from authgate.limits import read_body_or_refuse, replay
+from authgate.monitoring.asgi import metrics_endpoint, observe
 from authgate.monitoring.metrics import Monitor
-from authgate.monitoring.middleware import MonitorMiddleware, metrics_endpoint, observe
 from authgate.monitoring.traffic import TrafficLog
 from authgate.pages import playground
 from authgate.pages.manager import manager_routes
 from authgate.pages.sessions import SessionStore
 from authgate.pages.views import STATIC_DIR
+from authgate.routing import GatewayPath, OwnPath, RouteMatch, RouteTable
 from authgate.services import Services
 from authgate.tokens import now
 
@@ -52,48 +51,70 @@ async def _purge_forever(services: Services) -> None:
             log.warning("purge skipped: %s", exc)
 
 
-async def _on_oauth_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OAuthError)  # noqa: S101 - Starlette dispatches by type
-    return oauth_error(exc)
-
-
-async def _on_unavailable(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StoreUnavailable)  # noqa: S101 - Starlette dispatches by type
-    return unavailable(exc)
-
-
-async def _on_crash(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s", request.url.path, exc_info=exc)
-    return server_error()
-
-
-_FAST_PATHS = {
-    "/oauth2/token": json_endpoint(token.token),
-    "/oauth2/introspect": json_endpoint(introspect.introspect),
-    "/oauth2/revoke": json_endpoint(revoke.revoke),
-}
+async def _on_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc, request.url.path)
 
 
 class AuthgateApp(Starlette):
-    """Starlette, with the hot-path endpoints answered before the router (see fast_lane)."""
+    """Starlette for the pages, behind the one route table: every request is matched once,
+    counted in its route's service context, and its body read whole under the limit unless
+    the route streams it; then its handler answers (the router, for the pages)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.gateway_lane = GatewayLane(self.routes)
+    route_table: RouteTable
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            fast = _FAST_PATHS.get(scope["path"])
-            if fast is not None:
-                scope["app"] = self
-                await observe(self.state.monitor, fast, scope, receive, send)
-                return
-            proxy = self.gateway_lane.match(scope)
-            if proxy is not None:
-                scope["app"] = self
-                await observe(self.state.monitor, proxy.serve, scope, receive, send)
-                return
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)  # lifespan
+            return
+        scope["app"] = self
+        match = self.route_table.match(scope["path"])
+        await observe(getattr(self.state, "monitor", None), match, _with_body(match),
+                      scope, receive, send)
+
+    async def pages(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+
+def _with_body(match: RouteMatch) -> ASGIApp:
+    if match.streams_body:
+        return match.handler
+
+    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+        body = await read_body_or_refuse(scope, receive, send)
+        if body is not None:
+            await match.handler(scope, replay(body, receive), send)
+
+    return limited
+
+
+# The hot-path endpoints, answered without the router: path, handler, service context.
+_JSON_ENDPOINTS = (
+    ("/oauth2/token", token.token, "oauth2.token"),  # monitoring splits it by grant_type
+    ("/oauth2/introspect", introspect.introspect, "oauth2.introspect"),
+    ("/oauth2/revoke", revoke.revoke, "oauth2.revoke"),
+)
+# Pages of the router that are a service context of their own.
+_PAGE_SERVICES = {"/oauth2/authorize": "oauth2.authorize"}
+
+
+def route_table(app: AuthgateApp, settings: Settings) -> RouteTable:
+    """authgate's own paths (the JSON endpoints, then every path of the router), then the
+    gateway routes: routing.RouteTable decides between them."""
+    own = [OwnPath(path, RouteMatch(json_endpoint(handler), service))
+           for path, handler, service in _JSON_ENDPOINTS]
+    pages = RouteMatch(app.pages)
+    for route in app.routes:
+        path: str = getattr(route, "path", "")
+        if isinstance(route, Mount) or "{" in path:  # a folder, or a path with a parameter
+            own.append(OwnPath(path.split("{", 1)[0].rstrip("/"), pages, prefix=True))
+        else:
+            own.append(OwnPath(path, RouteMatch(app.pages, _PAGE_SERVICES.get(path))))
+    gateway = [
+        GatewayPath(route.path, RouteMatch(RouteProxy(route), route.service_name,
+                                           route.composite, streams_body=True))
+        for route in settings.gateway.routes
+    ]
+    return RouteTable(own, gateway, fallback=pages)
 
 
 def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
@@ -136,18 +157,11 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     ]
     if demo:
         routes += playground.routes()
-    routes += gateway_routes(settings.gateway)
-    gateway_paths = [route.path for route in settings.gateway.routes]
-    return AuthgateApp(
+    app = AuthgateApp(
         routes=routes,
-        middleware=[
-            Middleware(MonitorMiddleware),
-            Middleware(BodyLimit, exempt_prefixes=gateway_paths),
-        ],
-        exception_handlers={
-            OAuthError: _on_oauth_error,
-            StoreUnavailable: _on_unavailable,
-            Exception: _on_crash,
-        },
+        exception_handlers={OAuthError: _on_error, StoreUnavailable: _on_error,
+                            Exception: _on_error},
         lifespan=lifespan,
     )
+    app.route_table = route_table(app, settings)
+    return app

@@ -202,6 +202,15 @@ class GatewayRoute(Section):
 class GatewaySettings(Section):
     routes: tuple[GatewayRoute, ...] = ()
 
+    @field_validator("routes")
+    @classmethod
+    def _one_route_per_path(cls, routes: tuple[GatewayRoute, ...]) -> tuple[GatewayRoute, ...]:
+        paths = [route.path for route in routes]
+        repeated = sorted({path for path in paths if paths.count(path) > 1})
+        if repeated:
+            raise ValueError(f"two routes have the path {repeated[0]!r}")
+        return routes
+
 
 class ServerSettings(Section):
     host: str = "127.0.0.1"

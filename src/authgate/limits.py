@@ -1,14 +1,15 @@
 """The 64 KiB limit on request bodies of every OAuth endpoint and page.
 
-Gateway routes are exempt: they stream bodies of any size to their upstream.
+The app reads such a body whole, under the limit, before any handler acts on part of it
+(routing.RouteMatch.streams_body says which requests: gateway routes stream bodies of any
+size to their upstream instead).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from authgate.forms import MAX_BODY_BYTES
 
@@ -73,23 +74,6 @@ def replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-class BodyLimit:
-    def __init__(self, app: ASGIApp, exempt_prefixes: Sequence[str] = ()) -> None:
-        self.app = app
-        self.exempt_prefixes = tuple(exempt_prefixes)
-
-    def _is_exempt(self, path: str) -> bool:
-        return any(path == p or path.startswith(p + "/") for p in self.exempt_prefixes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self.exempt_prefixes and self._is_exempt(scope["path"])):
-            await self.app(scope, receive, send)
-            return
-        body = await read_body_or_refuse(scope, receive, send)
-        if body is not None:
-            await self.app(scope, replay(body, receive), send)
 
 
 async def refuse_too_large(send: Send) -> None:

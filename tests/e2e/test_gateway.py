@@ -597,13 +597,63 @@ def test_upstream_stopping_halfway_cuts_the_answer_short(raw_gw, path):
     assert ok.content == b"ok"
 
 
-def test_route_overlapping_a_page_goes_through_the_router(raw_gw):
+def test_a_route_below_a_page_prefix_is_the_gateways_where_no_page_is(raw_gw):
     gw, _ = raw_gw
     app = gw._app  # type: ignore[attr-defined]
-    assert app.gateway_lane.match({"path": "/manager/ext/x", "root_path": ""}) is None
+    assert app.route_table.match("/manager/ext/x").service == "ext"
     answer = httpx.get(f"{gw.url}/manager/ext/x", headers=bearer(issue(gw, scopes=())))
     assert (answer.status_code, answer.content) == (200, b"ok")
     refused = httpx.get(f"{gw.url}/manager/ext/x")
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"] == 'Bearer realm="authgate"'
     assert httpx.get(f"{gw.url}/manager/login").status_code == 200
+
+
+# A route at "/": everything that is not authgate's own goes upstream
+
+
+@pytest.fixture(scope="module")
+def root_gw(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+            ) -> Iterator[RunningServer]:
+    table = json.dumps([{"path": "/", "upstream": upstream.url, "service": "everything"}])
+    with run_server(tmp_path_factory.mktemp("root"), {"gateway.routes": table}) as server:
+        yield server
+
+
+def test_a_route_at_the_root_streams_bodies_over_the_page_limit(root_gw, upstream):
+    token = issue(root_gw, scopes=())
+    body = b"z" * (1024 * 1024)  # 16 times the limit of authgate's own endpoints and pages
+    answer = httpx.post(f"{root_gw.url}/anything/upload", headers=bearer(token), content=body,
+                        timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["body_size"] == len(body)
+    assert answer.json()["raw_path"] == "/anything/upload"
+
+
+def test_a_route_at_the_root_leaves_authgate_its_own_paths_and_their_names(root_gw, upstream):
+    name = "authgate_service_requests_total"
+    flush(root_gw)
+    counted = sample(root_gw, name, service="everything", client="alice", outcome="success")
+    anonymous = [sample(root_gw, name, service="everything", client="anonymous", outcome=o)
+                 for o in ("success", "failure")]
+    before = len(upstream.calls)
+    assert httpx.get(f"{root_gw.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{root_gw.url}/metrics").status_code == 200
+    metadata = httpx.get(f"{root_gw.url}/.well-known/oauth-authorization-server")
+    assert metadata.json()["issuer"] == root_gw.settings.effective_issuer()
+    too_large = httpx.post(f"{root_gw.url}/oauth2/token", content=b"a=" + b"b" * 70000,
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert too_large.status_code == 413  # the endpoint's own limit, not the route's streaming
+    login = httpx.post(f"{root_gw.url}/oauth2/authorize", content=b"a=" + b"b" * 70000,
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+    assert login.status_code == 413  # pages too
+    assert len(upstream.calls) == before  # none of them went upstream
+    httpx.get(f"{root_gw.url}/elsewhere", headers=bearer(issue(root_gw, scopes=())))
+    flush(root_gw)
+    assert sample(root_gw, name, service="everything", client="alice",
+                  outcome="success") == counted + 1
+    assert sample(root_gw, name, service="oauth2.token", client="anonymous",
+                  outcome="failure") == 1
+    # /healthz, /metrics and the metadata were not counted as calls of the route.
+    assert [sample(root_gw, name, service="everything", client="anonymous", outcome=o)
+            for o in ("success", "failure")] == anonymous

@@ -1,53 +1,8 @@
-"""The gateway's request reading and its lane past the router, without sockets."""
+"""The gateway's request reading, without sockets."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.routing import Mount, Route
-
-from authgate.config import GatewaySettings
 from authgate.gateway.headers import Incoming
-from authgate.gateway.proxy import GatewayLane, gateway_routes
-
-
-async def _endpoint(scope: Any, receive: Any, send: Any) -> None: ...
-
-
-def lane(*paths: str) -> tuple[GatewayLane, dict[str, Any]]:
-    settings = GatewaySettings.model_validate(
-        {"routes": [{"path": p, "upstream": "http://127.0.0.1:9"} for p in paths]}
-    )
-    others = [Route("/oauth2/authorize", _endpoint), Route("/manager/traffic/{tx_id}", _endpoint),
-              Mount("/static", routes=[])]
-    routes = others + gateway_routes(settings)
-    proxies = {r.endpoint.route.path: r.endpoint for r in routes[len(others):]}  # type: ignore[attr-defined]
-    return GatewayLane(routes), proxies
-
-
-def scope(path: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "http", "path": path, "root_path": "", **extra}
-
-
-def test_lane_takes_the_path_and_everything_below_it():
-    gateway, proxies = lane("/api/photos", "/api")
-    assert gateway.match(scope("/api/photos")) is proxies["/api/photos"]
-    assert gateway.match(scope("/api/photos/1/x")) is proxies["/api/photos"]
-    assert gateway.match(scope("/api/photosx")) is proxies["/api"]  # the next route, in order
-    assert gateway.match(scope("/apix")) is None
-    assert gateway.match(scope("/healthz")) is None
-
-
-def test_lane_leaves_routes_that_overlap_others_to_the_router():
-    gateway, _ = lane("/oauth2", "/manager/traffic/x", "/static/app", "/")
-    for path in ("/oauth2/token", "/manager/traffic/x/1", "/static/app/a.js", "/anything"):
-        assert gateway.match(scope(path)) is None, path
-
-
-def test_lane_leaves_unusual_scopes_to_the_router():
-    gateway, _ = lane("/api")
-    assert gateway.match(scope("/api/x", root_path="/prefix")) is None
-    assert gateway.match(scope("/api/a\nb")) is None
 
 
 def test_incoming_keeps_only_what_the_upstream_may_see():

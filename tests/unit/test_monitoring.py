@@ -59,15 +59,3 @@ def test_full_queue_drops_and_counts_without_blocking():
         return log.dropped, value or 0.0
 
     assert asyncio.run(scenario()) == (3, 3.0)
-
-
-def test_a_gateway_route_at_the_root_leaves_the_oauth_endpoints_their_own_service():
-    # The router answers /oauth2/token and /oauth2/authorize itself, before any gateway
-    # route; monitoring must name them as the router does.
-    monitor = Monitor(Settings.model_validate({"gateway": {"routes": [
-        {"path": "/", "upstream": "http://127.0.0.1:9", "service": "everything"},
-    ]}}))
-    assert monitor.service_for("/oauth2/token") == ("oauth2.token", "")
-    assert monitor.service_for("/oauth2/authorize") == ("oauth2.authorize", "")
-    assert monitor.service_for("/oauth2/elsewhere") == ("everything", "")
-    assert monitor.service_for("/api/photos") == ("everything", "")

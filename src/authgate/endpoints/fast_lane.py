@@ -1,10 +1,9 @@
-"""The JSON endpoints of the hot path (token, introspection, revocation) without the router
-and middleware stack: the same handlers and error answers as through Starlette, but no route
-matching, no middleware wrapping each `send`, the body read once and handed over as bytes."""
+"""The JSON endpoints of the hot path (token, introspection, revocation) as plain ASGI apps:
+the same handlers and error answers as through Starlette, but no router matching and no
+Starlette `Request`; the body, already read whole by the app, is handed over as bytes."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,11 +11,7 @@ from starlette.datastructures import Headers, State
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from authgate.endpoints.responses import oauth_error, oauth_json, server_error, unavailable
-from authgate.errors import OAuthError, StoreUnavailable
-from authgate.limits import read_body_or_refuse
-
-log = logging.getLogger("authgate.endpoints")
+from authgate.endpoints.responses import error_response, oauth_json
 
 
 class EndpointRequest:
@@ -38,24 +33,20 @@ _POST_ONLY = {"error": "invalid_request", "error_description": "this endpoint ta
 
 
 def json_endpoint(endpoint: Endpoint) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """An ASGI app answering `POST` with `endpoint` and every failure with RFC 6749 JSON."""
+    """An ASGI app answering `POST` with `endpoint` and every failure with RFC 6749 JSON.
+
+    The app calls it with the body already read under the 64 KiB limit, replayed as one
+    message (limits.replay)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await oauth_json(_POST_ONLY, 405, {"Allow": "POST"})(scope, receive, send)
             return
-        body = await read_body_or_refuse(scope, receive, send)
-        if body is None:
-            return
+        body: bytes = (await receive()).get("body", b"")
         try:
             response = await endpoint(EndpointRequest(scope, body))
-        except OAuthError as exc:
-            response = oauth_error(exc)
-        except StoreUnavailable as exc:
-            response = unavailable(exc)
         except Exception as exc:
-            log.error("unhandled error on %s", scope["path"], exc_info=exc)
-            response = server_error()
+            response = error_response(exc, scope["path"])
         await response(scope, receive, send)
 
     return app

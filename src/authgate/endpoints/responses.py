@@ -62,6 +62,16 @@ def unavailable(exc: StoreUnavailable) -> Response:
     )
 
 
+def error_response(exc: Exception, path: str) -> Response:
+    """The one mapping of a failure to its answer, for every path of the application."""
+    if isinstance(exc, OAuthError):
+        return oauth_error(exc)
+    if isinstance(exc, StoreUnavailable):
+        return unavailable(exc)
+    log.error("unhandled error on %s", path, exc_info=exc)
+    return server_error()
+
+
 def server_error() -> Response:
     return oauth_json(
         {"error": "server_error", "error_description": "the server failed to answer"}, 500

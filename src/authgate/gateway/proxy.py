@@ -14,17 +14,16 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from authgate.config import GatewayRoute, GatewaySettings
-from authgate.endpoints.responses import oauth_error, oauth_json, server_error, unavailable
-from authgate.errors import OAuthError, StoreUnavailable
+from authgate.endpoints.responses import error_response, oauth_json
+from authgate.errors import OAuthError
 from authgate.gateway.connection import UpstreamError, UpstreamTimeout
 from authgate.gateway.headers import (
     HEADER_NAME,
@@ -240,22 +239,12 @@ class RouteProxy:
         return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handle(scope, receive)
-        await response(scope, receive, send)
-
-    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The same, outside the router: errors get the app's exception handlers' answers."""
         try:
             response = await self.handle(scope, receive)
-        except OAuthError as exc:
-            response = oauth_error(exc)
-        except StoreUnavailable as exc:
-            response = unavailable(exc)
         except ClientDisconnect:
             return  # gone while sending its body: nobody to answer
         except Exception as exc:
-            log.error("unhandled error on %s", scope["path"], exc_info=exc)
-            response = server_error()
+            response = error_response(exc, scope["path"])
         await response(scope, receive, send)
 
     async def handle(self, scope: Scope, receive: Receive) -> Response | UpstreamRelay:
@@ -285,43 +274,6 @@ class RouteProxy:
         return response
 
 
-class GatewayLane:
-    """Gateway routes answered before the router and middleware stack (as `fast_lane` does
-    for the token endpoints), with the same error answers as the app's exception handlers.
-
-    Only a route no other route can shadow takes this lane: a path under one that overlaps
-    an OAuth endpoint, a page or `/static` still goes through the router, which decides.
-    """
-
-    def __init__(self, routes: Sequence[BaseRoute]) -> None:
-        proxies = [r.endpoint for r in routes
-                   if isinstance(r, Route) and isinstance(r.endpoint, RouteProxy)]
-        others = [getattr(r, "path", "/") for r in routes
-                  if not (isinstance(r, Route) and isinstance(r.endpoint, RouteProxy))]
-        self.entries: list[tuple[str, RouteProxy | None]] = []
-        for proxy in dict.fromkeys(proxies):  # each route is there twice: path, and below
-            path = proxy.route.path
-            shadowed = path == "/" or any(_overlap(path, other) for other in others)
-            self.entries.append((path, None if shadowed else proxy))
-
-    def match(self, scope: Scope) -> RouteProxy | None:
-        path: str = scope["path"]
-        if scope.get("root_path") or "\n" in path:  # the router's rules apply there
-            return None
-        for prefix, proxy in self.entries:
-            if path.startswith(prefix) and (len(path) == len(prefix)
-                                            or path[len(prefix)] == "/"):
-                return proxy
-        return None
-
-
-def _overlap(gateway_path: str, other: str) -> bool:
-    """Could one path be under the other (up to the first path parameter of `other`)?"""
-    static = other.split("{", 1)[0]
-    return (static.startswith(gateway_path) or gateway_path.startswith(static.rstrip("/"))
-            or not static.strip("/"))
-
-
 def _names_access_token(form: bytes) -> bool:
     """Does a query string or form body name `access_token` (an empty value counts too)?"""
     return bool(form) and any(
@@ -346,14 +298,3 @@ async def _read_form(scope: Scope, receive: Receive, request: Incoming) -> bytes
                              413)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def gateway_routes(settings: GatewaySettings) -> list[BaseRoute]:
-    """Two routes per entry: the path itself and everything below it."""
-    routes: list[BaseRoute] = []
-    for route in settings.routes:
-        proxy = RouteProxy(route)
-        base = "" if route.path == "/" else route.path
-        routes.append(Route(route.path, proxy, name=f"gateway:{route.service_name}"))
-        routes.append(Route(base + "/{rest:path}", proxy, name=f"gateway:{route.service_name}/"))
-    return routes

@@ -21,7 +21,6 @@ from authgate.events import Events
 from authgate.monitoring.transactions import ANONYMOUS, Transaction
 
 OTHER = "other"  # clients beyond `max_clients`
-_OAUTH_ENDPOINTS = {"token", "introspect", "revoke", "authorize"}
 
 
 @dataclass(slots=True)
@@ -165,19 +164,6 @@ class Monitor:
             return OTHER
         self._clients.add(client)
         return client
-
-    def service_for(self, path: str) -> tuple[str, str] | None:
-        """(service, composite) of a request path; None for paths that are not services."""
-        # The OAuth endpoints first, as the app routes them: before any gateway route, even
-        # one at "/".
-        if path.startswith("/oauth2/"):
-            endpoint = path[len("/oauth2/"):]
-            if endpoint in _OAUTH_ENDPOINTS:
-                return f"oauth2.{endpoint}", ""
-        for route in self.routes:
-            if route.path == "/" or path == route.path or path.startswith(route.path + "/"):
-                return route.service_name, route.composite
-        return None
 
     async def settle(self) -> None:
         """Wait until every request under way is finished and its record written (tests)."""

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +25,16 @@ _current: ContextVar[Transaction | None] = ContextVar("authgate_transaction", de
 
 def current_transaction() -> Transaction | None:
     return _current.get()
+
+
+@contextlib.contextmanager
+def running(transaction: Transaction) -> Iterator[None]:
+    """Make `transaction` the current one for the code inside (and the tasks it starts)."""
+    token = _current.set(transaction)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 _TX_PREFIX = secrets.token_hex(6)  # this process

@@ -1,4 +1,5 @@
-"""The ASGI side of monitoring: each request to a service context runs as a Transaction."""
+"""The ASGI side of monitoring: a request to a service context runs as a Transaction, and
+`/metrics` publishes the counts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.config import GRANT_TYPES
 from authgate.monitoring.metrics import Monitor
-from authgate.monitoring.transactions import ANONYMOUS, Transaction, _current
+from authgate.monitoring.transactions import ANONYMOUS, Transaction, running
+from authgate.routing import RouteMatch
 
 
 def _grant_service(form: Any) -> str:
@@ -21,46 +23,30 @@ def _grant_service(form: Any) -> str:
     return f"oauth2.token.{grant_type}" if grant_type in GRANT_TYPES else "oauth2.token"
 
 
-class MonitorMiddleware:
-    """Wraps every request to a service context in a Transaction (pure ASGI: it streams)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        monitor: Monitor | None = getattr(scope["app"].state, "monitor", None) \
-            if scope["type"] == "http" and "app" in scope else None
-        if monitor is None:
-            await self.app(scope, receive, send)
-            return
-        await observe(monitor, self.app, scope, receive, send)
-
-
-async def observe(monitor: Monitor, app: ASGIApp, scope: Scope, receive: Receive,
-                  send: Send) -> None:
-    """Run `app` for one request, counted in its service context (if it has one)."""
-    context = monitor.service_for(scope["path"]) if monitor.enabled else None
-    if context is None:
+async def observe(monitor: Monitor | None, match: RouteMatch, app: ASGIApp, scope: Scope,
+                  receive: Receive, send: Send) -> None:
+    """Run `app` for one request, counted in the service context of its route (if any)."""
+    if monitor is None or match.service is None or not monitor.enabled:
         await app(scope, receive, send)
         return
-    service, composite = context
+    service = match.service
     transaction = Transaction(
-        service, composite, scope["method"], scope["path"][:2000],
+        service, match.composite, scope["method"], scope["path"][:2000],
         record_outbound=monitor.settings.record_outbound,
     )
+
     async def watched_send(message: Message) -> None:
         if message["type"] == "http.response.start":
             transaction.status = message["status"]
         await send(message)
 
     state = scope.setdefault("state", {})
-    token = _current.set(transaction)
     monitor.in_flight += 1
     monitor.idle.clear()
     try:
-        await app(scope, receive, watched_send)
+        with running(transaction):
+            await app(scope, receive, watched_send)
     finally:
-        _current.reset(token)
         transaction.duration = time.perf_counter() - transaction.started
         attributes = state.get("attributes") or {}
         transaction.client = str(attributes.get(monitor.settings.client_attribute)
