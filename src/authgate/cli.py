@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import sys
@@ -193,6 +194,9 @@ async def _migrate(args: argparse.Namespace, services: Services) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    # The playground calls the token endpoint over HTTP: httpx is the `demo` extra.
+    if args.demo and importlib.util.find_spec("httpx") is None:
+        raise UserError("serve --demo needs httpx: pip install 'authgate[demo]'")
     from authgate.server import serve  # imported here: uvicorn is only needed to serve
 
     return serve(settings.with_server(host=args.host, port=args.port, workers=args.workers),
