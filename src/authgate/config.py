@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from authgate.errors import ConfigError
 
@@ -139,7 +147,7 @@ class FlowsSettings(Section):
 class LdapSettings(Section):
     url: str = "ldap://127.0.0.1:389"  # ldap:// or ldaps://
     bind_dn: str = ""  # service account that searches; empty: anonymous search
-    bind_password: str = Field(default="", repr=False)  # its password
+    bind_password: SecretStr = SecretStr("")  # its password
     user_base: str = "ou=people,dc=example,dc=org"  # search base of users
     user_filter: str = "(uid={username})"  # AD: "(sAMAccountName={username})"
     timeout: Annotated[float, Field(gt=0)] = 5  # seconds for connect and each operation
