@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test unit e2e lint typecheck check fmt docs clean bench bench-memory
+.PHONY: help install demo test unit e2e lint typecheck check fmt docs clean bench bench-memory bench-upstream
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,13 @@ bench: install ## authgate vs node-oidc-provider with wrk, about 10 minutes (doc
 
 bench-memory: install ## worker RSS with 1,000,000 SQLite tokens, memory-store bytes per token, about 2 minutes
 	$(BIN)/python bench/memory.py
+
+$(VENV)/.bench-extra: $(BIN)/authgate
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+bench-upstream: $(VENV)/.bench-extra ## the gateway's upstream client against aiohttp, about 90 seconds (docs/performance.md)
+	$(BIN)/python bench/upstream_client.py
 
 docs: install ## regenerate docs/configuration.md from the settings models in config.py
 	$(BIN)/python scripts/config_docs.py
