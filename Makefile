@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test unit e2e lint typecheck check fmt clean bench bench-memory
+.PHONY: help install demo test unit e2e lint typecheck check fmt docs clean bench bench-memory bench-upstream
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,7 +20,7 @@ demo: install ## run the demo server with the playground on http://127.0.0.1:808
 	$(BIN)/authgate serve --demo
 
 lint: install ## ruff
-	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests scripts $(wildcard bench)
 
 typecheck: install ## mypy, strict on src/
 	$(BIN)/mypy
@@ -34,13 +34,23 @@ unit: install ## only the fast tests
 check: test ## what CI runs
 
 fmt: install ## fix what ruff can fix
-	$(BIN)/ruff check --fix src tests $(wildcard bench)
+	$(BIN)/ruff check --fix src tests scripts $(wildcard bench)
 
 bench: install ## authgate vs node-oidc-provider with wrk, about 10 minutes (docs/performance.md)
 	$(BIN)/python bench/run.py
 
 bench-memory: install ## worker RSS with 1,000,000 SQLite tokens, memory-store bytes per token, about 2 minutes
 	$(BIN)/python bench/memory.py
+
+$(VENV)/.bench-extra: $(BIN)/authgate
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+bench-upstream: $(VENV)/.bench-extra ## the gateway's upstream client against aiohttp, about 90 seconds (docs/performance.md)
+	$(BIN)/python bench/upstream_client.py
+
+docs: install ## regenerate docs/configuration.md from the settings models in config.py
+	$(BIN)/python scripts/config_docs.py
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

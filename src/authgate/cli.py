@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
@@ -193,10 +195,16 @@ async def _migrate(args: argparse.Namespace, services: Services) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from authgate.server import serve  # imported here: uvicorn is only needed to serve
+    # The playground calls the token endpoint over HTTP: httpx is the `demo` extra.
+    if args.demo and importlib.util.find_spec("httpx") is None:
+        raise UserError("serve --demo needs httpx: pip install 'authgate[demo]'")
+    from authgate.server import ServeOptions, serve  # here: uvicorn is only needed to serve
 
-    return serve(settings.with_server(host=args.host, port=args.port, workers=args.workers),
-                 demo=args.demo)
+    # Worker processes read the file again; an absolute path names the same one to them.
+    config = args.config or os.environ.get("AUTHGATE_CONFIG") or None
+    options = ServeOptions(config=os.path.abspath(config) if config else None, host=args.host,
+                           port=args.port, workers=args.workers, demo=args.demo)
+    return serve(settings, options)
 
 
 Handler = Callable[[argparse.Namespace, Services], Awaitable[int]]

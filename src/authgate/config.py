@@ -2,6 +2,8 @@
 
 Order of precedence: defaults, then the TOML file, then `AUTHGATE_<SECTION>__<KEY>` variables.
 Every failure names the dotted key, so a bad configuration stops the program with one line.
+Each field's `description` is its meaning in docs/configuration.md, which `make docs` writes
+from these models (scripts/config_docs.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from authgate.errors import ConfigError
 
@@ -36,13 +46,18 @@ class Section(BaseModel):
 
 
 class StorageSettings(Section):
-    url: str = "sqlite:///authgate.db"  # registry of clients, users, consents, sessions
-    tokens: str = ""  # Access Token Store URL; empty: same as url
-    codes: str = ""  # Authorization Code Store URL; empty: same as tokens
-    purge_interval: Seconds = 300  # seconds between purges of expired rows in SQL stores
-    purge_batch: Annotated[int, Field(ge=1)] = 1000  # rows deleted per purge statement
-    # seconds a process may cache a client record of a server registry (SQLite: see Services)
-    cache_ttl: Annotated[float, Field(ge=0)] = 0
+    url: str = Field(default="sqlite:///authgate.db",
+                     description="registry of clients, users, consents, sessions: a SQL URL")
+    tokens: str = Field(default="", description="Access Token Store URL; empty: same as url")
+    codes: str = Field(default="",
+                       description="Authorization Code Store URL; empty: same as tokens")
+    purge_interval: Seconds = Field(
+        default=300, description="seconds between purges of expired rows in SQL stores")
+    purge_batch: Annotated[int, Field(ge=1)] = Field(
+        default=1000, description="rows deleted per purge statement")
+    cache_ttl: Annotated[float, Field(ge=0)] = Field(
+        default=0, description="seconds a process may cache a client record of a server "
+        "registry; 0: never, so a deleted client stops at once (SQLite: see below)")
 
     @field_validator("url")
     @classmethod
@@ -69,46 +84,76 @@ class StorageSettings(Section):
 
 
 class ClientAuthSettings(Section):
-    location: Literal["header", "body", "any"] = "header"  # where client credentials are read
-    client_id_field: str = Field(default="client_id", min_length=1)  # body field: client id
-    client_secret_field: str = Field(default="client_secret", min_length=1)  # body field: secret
+    location: Literal["header", "body", "any"] = Field(
+        default="header", description="where client credentials are read (header: HTTP Basic)")
+    client_id_field: str = Field(default="client_id", min_length=1,
+                                 description="body field: client id")
+    client_secret_field: str = Field(default="client_secret", min_length=1,
+                                     description="body field: secret")
 
 
 class AuthorizationCodeSettings(Section):
-    code_length: TokenLength = 30  # characters of a code
-    code_expiry: Seconds = 600  # seconds a code can be exchanged
-    pkce: Literal["public", "always"] = "public"  # who must send a PKCE challenge
+    code_length: TokenLength = Field(default=30, description="characters of a code")
+    code_expiry: Seconds = Field(default=600, description="seconds a code can be exchanged")
+    pkce: Literal["public", "always"] = Field(
+        default="public", description="who must send a PKCE challenge (S256): public clients "
+        "or every client")
 
 
 class TokenSettings(Section):
-    access_token_expiry: Seconds = 3600  # seconds
-    access_token_length: TokenLength = 54  # characters
-    access_token_type: str = Field(default="Bearer", min_length=1)  # token_type in responses
-    refresh: Literal["new", "none", "preserve"] = "new"  # Refresh Token Details
-    refresh_token_expiry: Seconds = 43200  # seconds
-    refresh_token_length: TokenLength = 46  # characters
-    refresh_grace_period: Annotated[int, Field(ge=0)] = 0  # seconds a rotated token is re-usable
-    metadata: dict[str, str] = Field(default_factory=dict)  # stored with every access token
+    access_token_expiry: Seconds = Field(
+        default=3600, description="seconds an access token is valid (`expires_in`)")
+    access_token_length: TokenLength = Field(
+        default=54, description="characters of an access token, from [A-Za-z0-9]")
+    access_token_type: str = Field(default="Bearer", min_length=1,
+                                   description="token_type in responses and introspection")
+    refresh: Literal["new", "none", "preserve"] = Field(
+        default="new", description="Refresh Token Details: a new refresh token each time, "
+        "none, or the presented one again")
+    refresh_token_expiry: Seconds = Field(
+        default=43200, description="seconds a refresh token is valid")
+    refresh_token_length: TokenLength = Field(
+        default=46, description="characters of a refresh token")
+    refresh_grace_period: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="seconds a rotated token is re-usable: presented again, it "
+        "returns the same successor")
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="stored with every access token: name/value pairs "
+        "that introspection returns and the gateway sends upstream")
 
 
 class TokenOverrides(Section):
     """A flow's `[flows.<grant>.tokens]`: any subset of `[tokens]`."""
 
-    access_token_expiry: Seconds | None = None
-    access_token_length: TokenLength | None = None
-    access_token_type: str | None = None
-    refresh: Literal["new", "none", "preserve"] | None = None
-    refresh_token_expiry: Seconds | None = None
-    refresh_token_length: TokenLength | None = None
-    refresh_grace_period: Annotated[int, Field(ge=0)] | None = None
-    metadata: dict[str, str] | None = None
+    access_token_expiry: Seconds | None = Field(
+        default=None, description="this flow's `tokens.access_token_expiry`")
+    access_token_length: TokenLength | None = Field(
+        default=None, description="this flow's `tokens.access_token_length`")
+    access_token_type: str | None = Field(
+        default=None, description="this flow's `tokens.access_token_type`")
+    refresh: Literal["new", "none", "preserve"] | None = Field(
+        default=None, description="this flow's `tokens.refresh`")
+    refresh_token_expiry: Seconds | None = Field(
+        default=None, description="this flow's `tokens.refresh_token_expiry`")
+    refresh_token_length: TokenLength | None = Field(
+        default=None, description="this flow's `tokens.refresh_token_length`")
+    refresh_grace_period: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="this flow's `tokens.refresh_grace_period`")
+    metadata: dict[str, str] | None = Field(
+        default=None, description="this flow's `tokens.metadata`")
 
 
 class FlowSettings(Section):
-    tokens: TokenOverrides = Field(default_factory=TokenOverrides)
-    scopes: Literal["any", "all", "policy"] = "any"  # how requested scopes are granted
-    scopes_policy: str = ""  # "package.module:function" when scopes = "policy"
-    scopes_attribute: str = "scopes.for.token"  # request attribute holding approved scopes
+    tokens: TokenOverrides = Field(
+        default_factory=TokenOverrides, description="any subset of `[tokens]`, for this flow; "
+        "a key left unset takes the `[tokens]` value, except that client_credentials issues "
+        'no refresh token unless it sets `refresh = "new"` (RFC 6749 section 4.4.3)')
+    scopes: Literal["any", "all", "policy"] = Field(
+        default="any", description="how requested scopes are granted")
+    scopes_policy: str = Field(
+        default="", description='"package.module:function" when scopes = "policy"')
+    scopes_attribute: str = Field(
+        default="scopes.for.token", description="request attribute holding approved scopes")
 
     @model_validator(mode="after")
     def _policy_named(self) -> FlowSettings:
@@ -118,9 +163,11 @@ class FlowSettings(Section):
 
 
 class PasswordFlowSettings(FlowSettings):
-    users: Literal["local", "ldap", "policy"] = "local"  # who authenticates resource owners
-    policy: str = ""  # "package.module:function" when users = "policy"
-    subject_attribute: str = "authentication.subject.id"  # request attribute of the subject
+    users: Literal["local", "ldap", "policy"] = Field(
+        default="local", description="who authenticates resource owners")
+    policy: str = Field(default="", description='"package.module:function" when users = "policy"')
+    subject_attribute: str = Field(
+        default="authentication.subject.id", description="request attribute of the subject")
 
     @model_validator(mode="after")
     def _user_policy_named(self) -> PasswordFlowSettings:
@@ -130,20 +177,31 @@ class PasswordFlowSettings(FlowSettings):
 
 
 class FlowsSettings(Section):
-    authorization_code: FlowSettings = Field(default_factory=FlowSettings)
-    refresh_token: FlowSettings = Field(default_factory=FlowSettings)
-    password: PasswordFlowSettings = Field(default_factory=PasswordFlowSettings)
-    client_credentials: FlowSettings = Field(default_factory=FlowSettings)
+    authorization_code: FlowSettings = Field(
+        default_factory=FlowSettings, description="the authorization code grant")
+    refresh_token: FlowSettings = Field(
+        default_factory=FlowSettings, description="the refresh token grant")
+    password: PasswordFlowSettings = Field(
+        default_factory=PasswordFlowSettings,
+        description="the resource owner password grant, and who checks the password (the "
+        "login page too)")
+    client_credentials: FlowSettings = Field(
+        default_factory=FlowSettings, description="the client credentials grant")
 
 
 class LdapSettings(Section):
-    url: str = "ldap://127.0.0.1:389"  # ldap:// or ldaps://
-    bind_dn: str = ""  # service account that searches; empty: anonymous search
-    bind_password: str = Field(default="", repr=False)  # its password
-    user_base: str = "ou=people,dc=example,dc=org"  # search base of users
-    user_filter: str = "(uid={username})"  # AD: "(sAMAccountName={username})"
-    timeout: Annotated[float, Field(gt=0)] = 5  # seconds for connect and each operation
-    start_tls: bool = False  # upgrade ldap:// with StartTLS
+    url: str = Field(default="ldap://127.0.0.1:389", description="ldap:// or ldaps://")
+    bind_dn: str = Field(
+        default="", description="service account that searches; empty: anonymous search")
+    bind_password: SecretStr = Field(default=SecretStr(""), description="its password")
+    user_base: str = Field(default="ou=people,dc=example,dc=org",
+                           description="search base of users")
+    user_filter: str = Field(
+        default="(uid={username})",
+        description='search filter of a user; AD: "(sAMAccountName={username})"')
+    timeout: Annotated[float, Field(gt=0)] = Field(
+        default=5, description="seconds for connect and each operation")
+    start_tls: bool = Field(default=False, description="upgrade ldap:// with StartTLS")
 
     @field_validator("user_filter")
     @classmethod
@@ -154,31 +212,44 @@ class LdapSettings(Section):
 
 
 class LockoutSettings(Section):
-    max_failures: Annotated[int, Field(ge=1)] = 10  # failures in a row before a lock
-    wait: Seconds = 60  # seconds of the first lock; doubles at each further lock
-    max_wait: Seconds = 900  # cap on one lock, seconds
-    reset: Seconds = 43200  # seconds after the last failure when the count is forgotten
+    max_failures: Annotated[int, Field(ge=1)] = Field(
+        default=10, description="failures in a row before a lock")
+    wait: Seconds = Field(
+        default=60, description="seconds of the first lock; doubles at each further lock")
+    max_wait: Seconds = Field(default=900, description="cap on one lock, seconds")
+    reset: Seconds = Field(
+        default=43200, description="seconds after the last failure when the count is forgotten")
 
 
 class MonitoringSettings(Section):
-    enabled: bool = True  # real-time monitoring of service usage
-    client_attribute: str = "authentication.subject.id"  # attribute identifying the client
-    record_outbound: bool = True  # traffic monitor records outbound calls too
-    max_clients: Annotated[int, Field(ge=1)] = 1000  # distinct client labels in /metrics
-    traffic_retention: Seconds = 7 * 86400  # seconds transactions are kept
-    traffic_max_rows: Annotated[int, Field(ge=1)] = 100_000  # transactions kept at most
-    queue_size: Annotated[int, Field(ge=1)] = 10_000  # pending records before drops
+    enabled: bool = Field(default=True, description="real-time monitoring of service usage")
+    client_attribute: str = Field(
+        default="authentication.subject.id",
+        description="attribute identifying the client (`oauth.client.id` also works)")
+    record_outbound: bool = Field(
+        default=True, description="traffic monitor records outbound calls too")
+    max_clients: Annotated[int, Field(ge=1)] = Field(
+        default=1000, description='distinct client labels in /metrics; more count as "other"')
+    traffic_retention: Seconds = Field(
+        default=7 * 86400, description="seconds transactions are kept")
+    traffic_max_rows: Annotated[int, Field(ge=1)] = Field(
+        default=100_000, description="transactions kept at most")
+    queue_size: Annotated[int, Field(ge=1)] = Field(
+        default=10_000, description="pending records before drops (which are counted)")
 
 
 class GatewayRoute(Section):
-    path: str  # path prefix guarded by this route
-    upstream: str  # base URL of the upstream API
-    scopes: tuple[str, ...] = ()  # scopes the token must carry
-    service: str = ""  # service context name; default: the path
-    timeout: Annotated[float, Field(gt=0)] = 30  # seconds for the upstream to answer
-    strip_prefix: bool = False  # remove `path` from the forwarded path
-    header_prefix: str = "X-Authgate-"  # prefix of identity headers sent upstream
-    composite: str = ""  # composite service context this route also counts in
+    path: str = Field(description="path prefix guarded by this route")
+    upstream: str = Field(description="base URL of the upstream API")
+    scopes: tuple[str, ...] = Field(default=(), description="scopes the token must carry")
+    service: str = Field(default="", description="service context name; default: the path")
+    timeout: Annotated[float, Field(gt=0)] = Field(
+        default=30, description="seconds for the upstream to answer; then 504")
+    strip_prefix: bool = Field(default=False, description="remove `path` from the forwarded path")
+    header_prefix: str = Field(default="X-Authgate-",
+                               description="prefix of identity headers sent upstream")
+    composite: str = Field(
+        default="", description="composite service context this route also counts in")
 
     @field_validator("path")
     @classmethod
@@ -200,7 +271,8 @@ class GatewayRoute(Section):
 
 
 class GatewaySettings(Section):
-    routes: tuple[GatewayRoute, ...] = ()
+    routes: tuple[GatewayRoute, ...] = Field(
+        default=(), description="APIs guarded by access tokens, one table each")
 
     @field_validator("routes")
     @classmethod
@@ -213,23 +285,45 @@ class GatewaySettings(Section):
 
 
 class ServerSettings(Section):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    workers: Annotated[int, Field(ge=1)] = 1
+    host: str = Field(default="127.0.0.1", description="address `serve` listens on; --host wins")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8080, description="TCP port `serve` listens on; --port wins")
+    workers: Annotated[int, Field(ge=1)] = Field(
+        default=1, description="worker processes of `serve`; --workers wins")
 
 
 class Settings(Section):
-    issuer: str = ""  # default: http://HOST:PORT
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    storage: StorageSettings = Field(default_factory=StorageSettings)
-    client_auth: ClientAuthSettings = Field(default_factory=ClientAuthSettings)
-    authorization_code: AuthorizationCodeSettings = Field(default_factory=AuthorizationCodeSettings)
-    tokens: TokenSettings = Field(default_factory=TokenSettings)
-    flows: FlowsSettings = Field(default_factory=FlowsSettings)
-    ldap: LdapSettings = Field(default_factory=LdapSettings)
-    lockout: LockoutSettings = Field(default_factory=LockoutSettings)
-    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
-    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    issuer: str = Field(
+        default="", description="issuer identifier, exactly as in the metadata and every "
+        "`iss`; default: http://HOST:PORT")
+    server: ServerSettings = Field(default_factory=ServerSettings,
+                                   description="the HTTP server of `authgate serve`")
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings,
+        description="where clients, users, consents, tokens and codes are kept")
+    client_auth: ClientAuthSettings = Field(
+        default_factory=ClientAuthSettings,
+        description="how clients authenticate at the token, introspection and revocation "
+        "endpoints")
+    authorization_code: AuthorizationCodeSettings = Field(
+        default_factory=AuthorizationCodeSettings,
+        description="codes of the authorization code flow")
+    tokens: TokenSettings = Field(
+        default_factory=TokenSettings,
+        description="access and refresh tokens of every flow, unless the flow overrides them")
+    flows: FlowsSettings = Field(default_factory=FlowsSettings,
+                                 description="settings of one grant")
+    ldap: LdapSettings = Field(
+        default_factory=LdapSettings,
+        description='the directory behind users = "ldap" (Active Directory or OpenLDAP)')
+    lockout: LockoutSettings = Field(
+        default_factory=LockoutSettings,
+        description="brute-force protection of the login form and the password grant")
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings,
+        description="real-time monitoring (/metrics) and the traffic monitor")
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings,
+                                     description="the API gateway")
 
     @field_validator("issuer")
     @classmethod

@@ -1,32 +1,74 @@
-"""`authgate serve`: uvicorn with uvloop and httptools, one or several worker processes."""
+"""`authgate serve`: uvicorn with uvloop and httptools, one or several worker processes.
+
+Worker processes build their settings as the command did: `load_settings()` over the same
+file and environment, then the command line's options. Only the file's path and those options
+travel to them (in `AUTHGATE_SERVE_OPTIONS`), never the settings, which hold secrets: a
+process's environment is readable in /proc by its user and inherited by everything it starts.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+from dataclasses import dataclass
 
 import uvicorn
 from starlette.applications import Starlette
 
 from authgate.app import create_app
-from authgate.config import Settings
+from authgate.config import ServerSettings, Settings, load_settings
 
-# Worker processes rebuild the settings from here, after any command-line overrides.
-SETTINGS_ENV = "AUTHGATE_SERVE_SETTINGS"
-DEMO_ENV = "AUTHGATE_SERVE_DEMO"
+OPTIONS_ENV = "AUTHGATE_SERVE_OPTIONS"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What `serve` adds to the configuration sources: the file it read and its own options."""
+
+    config: str | None = None  # absolute path of the TOML file; None: no file
+    host: str | None = None  # None: the configured value
+    port: int | None = None
+    workers: int | None = None
+    demo: bool = False
+
+    def apply(self, settings: Settings) -> Settings:
+        return settings.with_server(host=self.host, port=self.port, workers=self.workers)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeOptions:
+        return cls(**json.loads(text))
 
 
 def app_factory() -> Starlette:
-    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
-    return create_app(settings, demo=os.environ.get(DEMO_ENV) == "1")
+    """A worker process's app: uvicorn calls this in each worker it spawns."""
+    options = ServeOptions.from_json(os.environ[OPTIONS_ENV])
+    settings = options.apply(load_settings(options.config))
+    return create_app(settings, demo=options.demo)
 
 
-def serve(settings: Settings, *, demo: bool = False) -> int:
+def serve(settings: Settings, options: ServeOptions) -> int:
+    """Run the server; `settings` were loaded from `options.config` by the caller."""
+    settings = options.apply(settings)
     server = settings.server
-    os.environ[SETTINGS_ENV] = settings.model_dump_json()
-    os.environ[DEMO_ENV] = "1" if demo else "0"
+    if server.workers == 1:
+        # One process: uvicorn takes the app itself, nothing goes through the environment.
+        _run(create_app(settings, demo=options.demo), server)
+        return 0
+    # Several: uvicorn spawns fresh interpreters that import the factory by name, and they
+    # inherit this process's environment.
+    os.environ[OPTIONS_ENV] = options.to_json()
+    _run("authgate.server:app_factory", server, factory=True)
+    return 0
+
+
+def _run(app: Starlette | str, server: ServerSettings, *, factory: bool = False) -> None:
     uvicorn.run(
-        "authgate.server:app_factory",
-        factory=True,
+        app,
+        factory=factory,
         host=server.host,
         port=server.port,
         workers=server.workers,
@@ -36,4 +78,3 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
         server_header=False,
         log_level="info",
     )
-    return 0

@@ -118,6 +118,20 @@ def test_bad_configuration_is_one_line_naming_the_key(tmp_path, config, key):
         assert key in result.stderr
 
 
+def test_serve_demo_without_httpx_is_one_line_naming_the_extra(tmp_path):
+    """httpx is the `demo` extra: without it `serve --demo` stops before it listens."""
+    hidden = ("import runpy, sys; sys.modules['httpx'] = None; "
+              "sys.argv = ['authgate', 'serve', '--demo', '--port', '0']; "
+              "runpy.run_module('authgate.cli', run_name='__main__')")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+    result = subprocess.run([sys.executable, "-c", hidden], cwd=tmp_path, capture_output=True,
+                            text=True, env=environ, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "pip install 'authgate[demo]'" in result.stderr
+    assert not (tmp_path / "authgate.db").exists()  # nothing was started
+
+
 def test_environment_names_the_configuration(tmp_path):
     (tmp_path / "c.toml").write_text(f"[storage]\nurl = 'sqlite:///{tmp_path}/other.db'\n")
     ok(authgate(tmp_path, "client", "create", "--name", "x", "--grant-type",

@@ -37,6 +37,7 @@ from tests.e2e.processes import (
     serve_many,
     write_config,
 )
+from tests.slapd import PEOPLE, ROOT_DN, ROOT_PASSWORD, USERS, start_slapd
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -323,6 +324,63 @@ def test_serve_with_two_workers_on_one_sqlite_file(tmp_path):
         finally:
             for conn, _, _ in held:
                 conn.close()
+    assert "Traceback" not in server.log.read_text()
+
+
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
+def test_serve_workers_load_their_secrets_from_the_file_not_the_environment(tmp_path):
+    """Each worker reads the configuration itself: the LDAP service account's password from
+    the file works in every worker, and no process of `serve` has it in its environment
+    (readable in /proc, inherited by whatever a worker starts)."""
+    (tmp_path / "slapd").mkdir()
+    with start_slapd(tmp_path / "slapd") as directory:
+        config = write_config(tmp_path / "authgate.toml", f"""\
+[storage]
+url = "sqlite:///{tmp_path}/authgate.db"
+
+[flows.password]
+users = "ldap"
+
+[ldap]
+url = "{directory.url}"
+bind_dn = "{ROOT_DN}"
+bind_password = "{ROOT_PASSWORD}"
+user_base = "{PEOPLE}"
+""")
+        with serve(config, workers=2) as server:
+            client = create_client(config, "app", "--grant-type", "password")
+            workers = children(server.pid)
+            owners: set[int | None] = set()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(owners - {None}) < 2:
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                try:
+                    # A search as the service account: a wrong password would be a 503.
+                    body = post_form(conn, "/oauth2/token", {
+                        "grant_type": "password", "username": "alice",
+                        "password": USERS["alice"]}, client)
+                    assert body["access_token"]
+                    assert conn.sock is not None
+                    owners.add(owner_of_connection(server.port, conn.sock.getsockname()[1],
+                                                   workers))
+                finally:
+                    conn.close()
+            if Path("/proc/net/tcp").exists():  # Linux: which worker answered
+                assert len(owners - {None}) == 2, f"workers {workers}, answers from {owners}"
+            # `--port` reached the workers: the default issuer is derived from it.
+            metadata = httpx.get(f"{server.url}/.well-known/oauth-authorization-server")
+            assert metadata.json()["issuer"] == server.url
+            processes = [server.pid, *descendants(server.pid)]
+            assert len(processes) >= 3
+            for pid in processes:
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+                assert ROOT_PASSWORD.encode() not in environ, f"process {pid}"
     assert "Traceback" not in server.log.read_text()
 
 

@@ -1,7 +1,8 @@
 """The benchmark harness (bench/run.py) runs end to end: one 1-second run per endpoint.
 
-No timing is asserted: the machine may be busy. Skipped without wrk or taskset, unless
-AUTHGATE_REQUIRE_BACKENDS=1 makes a missing tool a failure.
+No timing is asserted: the machine may be busy. The wrk benches are skipped without wrk or
+taskset, unless AUTHGATE_REQUIRE_BACKENDS=1 makes a missing tool a failure; the upstream
+client bench needs neither, and measures aiohttp only where the `bench` extra is installed.
 """
 
 from __future__ import annotations
@@ -69,3 +70,24 @@ def test_memory_smoke_run_reads_the_server_and_sizes_the_memory_store(tmp_path: 
     assert all(r["bytes_per_record"] > 100 for r in report["memory_store"])
     assert report["import_floor"][-1]["VmRSS"] > report["import_floor"][0]["VmRSS"]
     assert "| sqlite 20,000 |" in done.stdout
+
+
+def test_upstream_client_smoke_run_streams_both_cases_through_the_own_client(tmp_path: Path
+                                                                           ) -> None:
+    out = tmp_path / "upstream.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "upstream_client.py"), "--smoke", "--out",
+         str(out)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {(row["case"], row["client"]): row for row in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {(case, client) for case in ("small", "large")
+                         for client in ("authgate", "aiohttp")}
+    for case in ("small", "large"):
+        own = rows[case, "authgate"]
+        assert own["rps"] > 0
+        assert own["runs"][0]["requests"] > 0  # each one a whole body, checked by the client
+        aiohttp = rows[case, "aiohttp"]
+        assert aiohttp["rps"] > 0 or aiohttp["note"].startswith("skipped: aiohttp")
+    assert "| small | authgate |" in done.stdout

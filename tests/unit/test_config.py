@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import authgate
@@ -131,3 +133,18 @@ def test_short_lengths_warn(tmp_path, caplog):
 def test_issuer_from_environment():
     settings = load_settings(environ={"AUTHGATE_ISSUER": "https://id.example"})
     assert settings.effective_issuer() == "https://id.example"
+
+
+def test_secrets_never_show_in_a_dump(tmp_path):
+    path = tmp_path / "a.toml"
+    path.write_text('[ldap]\nbind_dn = "cn=reader"\nbind_password = "hunter2-file"\n')
+    settings = load_settings(path, environ={})
+    assert settings.ldap.bind_password.get_secret_value() == "hunter2-file"
+    dumps = [repr(settings), str(settings), repr(settings.ldap), settings.model_dump_json(),
+             json.dumps(settings.model_dump(mode="json")), str(settings.model_dump())]
+    for dump in dumps:
+        assert "hunter2" not in dump
+        assert "cn=reader" in dump  # the dump is there, only the secret is masked
+    from_env = load_settings(path, environ={"AUTHGATE_LDAP__BIND_PASSWORD": "hunter2-env"})
+    assert from_env.ldap.bind_password.get_secret_value() == "hunter2-env"
+    assert "hunter2" not in repr(from_env)

@@ -153,7 +153,7 @@ class LdapUsers:
         connection = Connection(
             server,
             user=settings.bind_dn if service else None,
-            password=settings.bind_password if service else None,
+            password=settings.bind_password.get_secret_value() if service else None,
             authentication=SIMPLE if service else ANONYMOUS,
             client_strategy=SYNC,
             receive_timeout=math.ceil(settings.timeout),  # ldap3 packs it as an integer
