@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import ClassVar
 
 from authgate.config import TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest
+from authgate.flows.pkce import check_pkce
 from authgate.models import Client, TokenRecord
 from authgate.stores import TokenStore
 from authgate.tokens import TokenGrant, digest, mint
-
-
-def s256(verifier: str) -> str:
-    hashed = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(hashed).rstrip(b"=").decode()
-
-
-_VERIFIER_CHARACTERS = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-)
-
-
-def is_valid_verifier(verifier: str) -> bool:
-    """RFC 7636 section 4.1: 43-128 characters of [A-Za-z0-9-._~]."""
-    return 43 <= len(verifier) <= 128 and set(verifier) <= _VERIFIER_CHARACTERS
-
-
-def check_pkce(record: TokenRecord, verifier: str | None) -> None:
-    """RFC 7636 section 4.6, and RFC 9700 section 2.1.1: no verifier without a challenge."""
-    if record.code_challenge is None:
-        if verifier is not None:
-            raise OAuthError("invalid_grant", "code_verifier sent for a code without PKCE")
-        return
-    if verifier is None:
-        raise OAuthError("invalid_grant", "code_verifier is required")
-    if not is_valid_verifier(verifier) or not hmac.compare_digest(
-        s256(verifier), record.code_challenge
-    ):
-        raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
 
 
 def check_binding(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:

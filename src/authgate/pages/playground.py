@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authgate.db.schema import clients, users
-from authgate.flows.authorization_code import s256
+from authgate.flows.pkce import s256
 from authgate.pages.views import redirect, render
 from authgate.registry import AlreadyExists, hash_password, hash_secret
 from authgate.services import Services
