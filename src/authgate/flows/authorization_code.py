@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from authgate.config import TokenSettings
+from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest
 from authgate.flows.pkce import check_pkce
 from authgate.models import Client, TokenRecord
 from authgate.stores import TokenStore
-from authgate.tokens import TokenGrant, digest, mint
+from authgate.tokens import TokenGrant, digest, issues_refresh_token, mint
 
 
 def check_binding(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:
@@ -28,7 +28,7 @@ def check_binding(record: TokenRecord, client: Client, redirect_uri: str | None)
 class AuthorizationCodeFlow:
     """RFC 6749 section 4.1.3, with RFC 7636 PKCE."""
 
-    grant_type: ClassVar[str] = "authorization_code"
+    grant_type: ClassVar[GrantType] = "authorization_code"
     parameters: ClassVar[tuple[str, ...]] = ("code", "redirect_uri", "code_verifier")
 
     def __init__(
@@ -54,7 +54,7 @@ class AuthorizationCodeFlow:
             await self._revoke_reused(record)
         check_binding(record, client, req.form.get("redirect_uri"))
         check_pkce(record, req.form.get("code_verifier"))
-        with_refresh = client.allows_grant("refresh_token") and self.settings.refresh != "none"
+        with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
         grant = mint(record, self.settings, with_refresh=with_refresh)
         if not await self._exchange(key, grant):
             await self._revoke_reused(record)
