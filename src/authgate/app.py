@@ -22,7 +22,7 @@ from authgate.endpoints import authorize, introspect, metadata, revoke, token
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import oauth_error, server_error, unavailable
 from authgate.errors import OAuthError, StoreUnavailable
-from authgate.flows import build_flows
+from authgate.flows import build_authorization_request, build_flows
 from authgate.gateway.proxy import Gateway, GatewayLane, gateway_routes
 from authgate.limits import BodyLimit
 from authgate.monitoring.metrics import Monitor
@@ -102,6 +102,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         services = await Services.open(settings)
         app.state.services = services
         app.state.flows = build_flows(services)
+        app.state.authorization_request = build_authorization_request(services)
         monitor = app.state.monitor = Monitor(settings, services.events)
         if settings.monitoring.enabled:
             monitor.traffic = TrafficLog(services.registry.engine, settings.monitoring, monitor,
