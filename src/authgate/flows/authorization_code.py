@@ -14,10 +14,8 @@ from authgate.stores import TokenStore
 from authgate.tokens import TokenGrant, digest, issues_refresh_token, mint
 
 
-def check_binding(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:
-    """RFC 6749 section 4.1.3: the code belongs to this client and this redirect_uri."""
-    if record.client_id != client.client_id:
-        raise OAuthError("invalid_grant", "the code was issued to another client")
+def check_redirect_uri(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:
+    """RFC 6749 section 4.1.3: the redirect_uri of the authorization request, if it had one."""
     if record.redirect_uri is not None:
         if redirect_uri != record.redirect_uri:
             raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
@@ -50,9 +48,12 @@ class AuthorizationCodeFlow:
         record = await self.codes.get(key)
         if record is None or record.kind != "authorization_code":
             raise OAuthError("invalid_grant", "code is invalid or expired")
+        # RFC 6749 section 4.1.3. Checked before reuse: another client's replay revokes nothing.
+        if record.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "the code was issued to another client")
         if record.consumed:
             await self._revoke_reused(record)
-        check_binding(record, client, req.form.get("redirect_uri"))
+        check_redirect_uri(record, client, req.form.get("redirect_uri"))
         check_pkce(record, req.form.get("code_verifier"))
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
         grant = mint(record, self.settings, with_refresh=with_refresh)
