@@ -470,7 +470,7 @@ def test_pages_cannot_be_framed_and_leak_no_referrer(server, browser):
     for page in (login, consent, error):
         assert page.headers["x-frame-options"] == "DENY"
         csp = page.headers["content-security-policy"]
-        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
         assert "unsafe-inline" not in csp
         assert page.headers["referrer-policy"] == "no-referrer"
         assert "no-store" in page.headers["cache-control"]

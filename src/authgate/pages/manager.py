@@ -11,48 +11,25 @@ from __future__ import annotations
 
 import hmac
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import delete, insert, select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from authgate.db.schema import manager_sessions
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficFilter, TrafficLog
+from authgate.pages.views import STATIC_DIR, page_json, redirect, render
 from authgate.registry import Registry
 from authgate.services import Services
 from authgate.tokens import digest, generate_token
 
-PAGES = Path(__file__).parent
 COOKIE = "authgate_manager"
 SESSION_TTL = 8 * 3600  # seconds an administrator stays logged in
-SECURITY_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-
-_templates = Environment(
-    loader=FileSystemLoader(PAGES / "templates" / "manager"),
-    autoescape=select_autoescape(["html"]),
-    auto_reload=False,
-)
-
-
-def _page(name: str, status: int = 200, **context: Any) -> Response:
-    html = _templates.get_template(name).render(**context)
-    return Response(html, status, media_type="text/html", headers=SECURITY_HEADERS)
 
 
 class ManagerSessions:
@@ -134,19 +111,24 @@ async def _admin(request: Request) -> tuple[str, str] | None:
     return session[0], session[1]
 
 
+def _login_page(csrf_token: str, error: str = "", status: int = 200) -> Response:
+    return render("manager/login.html", status, csrf_token=csrf_token, error=error, admin=None,
+                  section="login")
+
+
 def _to_login() -> Response:
-    return RedirectResponse("/manager/login", 303, headers=SECURITY_HEADERS)
+    return redirect("/manager/login", 303)
 
 
 async def login_page(request: Request) -> Response:
     sessions = _sessions(request)
     session = await sessions.load(request.cookies.get(COOKIE))
     if session is not None and session[0] is not None:
-        return RedirectResponse("/manager", 303, headers=SECURITY_HEADERS)
+        return redirect("/manager", 303)
     if session is not None:  # reuse the pre-login session: reloading adds no rows
-        return _page("login.html", csrf_token=session[1], error="")
+        return _login_page(session[1])
     cookie, csrf = await sessions.create(None)
-    response = _page("login.html", csrf_token=csrf, error="")
+    response = _login_page(csrf)
     _set_cookie(request, response, cookie)
     return response
 
@@ -162,15 +144,14 @@ async def login(request: Request) -> Response:
         or not _same_origin(request)
         or not hmac.compare_digest(sent.encode(), session[1].encode())
     ):
-        return _page("login.html", 403, csrf_token="", error="The form expired. Reload the page.")
+        return _login_page("", "The form expired. Reload the page.", 403)
     services: Services = request.app.state.services
     username, password = form.get("username", ""), form.get("password", "")
     if not (username and password and await services.registry.check_admin(username, password)):
-        return _page("login.html", 401, csrf_token=session[1],
-                     error="Wrong administrator name or password.")
+        return _login_page(session[1], "Wrong administrator name or password.", 401)
     await sessions.end(cookie)  # the session id changes at login
     new_cookie, _ = await sessions.create(username)
-    response = RedirectResponse("/manager", 303, headers=SECURITY_HEADERS)
+    response = redirect("/manager", 303)
     _set_cookie(request, response, new_cookie)
     return response
 
@@ -197,13 +178,13 @@ async def dashboard(request: Request) -> Response:
     if admin is None:
         return _to_login()
     monitor = _monitor(request)
-    return _page("dashboard.html", admin=admin[0], csrf_token=admin[1],
-                 enabled=monitor.enabled, section="dashboard")
+    return render("manager/dashboard.html", admin=admin[0], csrf_token=admin[1],
+                  enabled=monitor.enabled, section="dashboard")
 
 
 async def usage(request: Request) -> Response:
     if await _admin(request) is None:
-        return JSONResponse({"error": "login required"}, 401, headers=SECURITY_HEADERS)
+        return page_json({"error": "login required"}, 401)
     monitor = _monitor(request)
     body = monitor.window.snapshot(time.time()) | {"enabled": monitor.enabled}
     composites = {route.composite for route in monitor.routes if route.composite}
@@ -211,7 +192,7 @@ async def usage(request: Request) -> Response:
         service["composite"] = service["service"] in composites  # not added to the totals
     traffic: TrafficLog | None = monitor.traffic
     body["traffic_dropped"] = traffic.dropped if traffic else 0
-    return JSONResponse(body, headers=SECURITY_HEADERS)
+    return page_json(body)
 
 
 async def traffic_log(request: Request) -> Response:
@@ -232,9 +213,9 @@ async def traffic_log(request: Request) -> Response:
     if traffic is not None:
         rows = await traffic.search(query)
         services, clients = await traffic.services_and_clients()
-    return _page("traffic.html", admin=admin[0], csrf_token=admin[1], rows=rows, query=query,
-                 services=services, clients=clients, enabled=traffic is not None,
-                 section="traffic", format_time=_format_time)
+    return render("manager/traffic.html", admin=admin[0], csrf_token=admin[1], rows=rows,
+                  query=query, services=services, clients=clients, enabled=traffic is not None,
+                  section="traffic", format_time=_format_time)
 
 
 async def transaction(request: Request) -> Response:
@@ -245,12 +226,12 @@ async def transaction(request: Request) -> Response:
     tx_id = request.path_params["tx_id"]
     found = await traffic.detail(tx_id) if traffic is not None and len(tx_id) <= 32 else None
     if found is None:
-        return _page("transaction.html", 404, admin=admin[0], csrf_token=admin[1], tx=None,
-                     section="traffic", format_time=_format_time, scale=1.0)
+        return render("manager/transaction.html", 404, admin=admin[0], csrf_token=admin[1],
+                      tx=None, section="traffic", format_time=_format_time, scale=1.0)
     total = max([found["duration_ms"]] + [c["offset_ms"] + c["duration_ms"]
                                           for c in found["outbound"]])
-    return _page("transaction.html", admin=admin[0], csrf_token=admin[1], tx=found,
-                 section="traffic", format_time=_format_time, scale=600 / max(total, 0.001))
+    return render("manager/transaction.html", admin=admin[0], csrf_token=admin[1], tx=found,
+                  section="traffic", format_time=_format_time, scale=600 / max(total, 0.001))
 
 
 def _format_time(started_ms: int) -> str:
@@ -267,6 +248,6 @@ def manager_routes() -> list[BaseRoute]:
         Route("/manager/api/usage", usage),
         Route("/manager/traffic", traffic_log),
         Route("/manager/traffic/{tx_id}", transaction),
-        Mount("/manager/static", StaticFiles(directory=PAGES / "static" / "manager"),
+        Mount("/manager/static", StaticFiles(directory=STATIC_DIR / "manager"),
               name="manager-static"),
     ]
