@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +23,7 @@ from authgate.flows.authorization_request import (
 )
 from authgate.forms import Form, parse_form_body, parse_query
 from authgate.models import Client
+from authgate.pages.origin import is_same_origin
 from authgate.pages.sessions import BrowserSession, SessionStore
 from authgate.pages.views import error_page, redirect, render
 from authgate.services import Services
@@ -165,26 +165,9 @@ async def _show(request: Request) -> Response:
 # Posts
 
 
-def _origin_is_ours(request: Request, issuer: str) -> bool:
-    """A cross-site post (login CSRF, consent forgery) is refused by its Origin."""
-    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
-        return False  # Fetch Metadata: the browser says the form was on another origin
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        # Under `Referrer-Policy: no-referrer` browsers send `Origin: null` even for our own
-        # forms; then Fetch Metadata (above) and the CSRF token decide.
-        return True
-    issuer_parts = urlsplit(issuer)
-    ours = {f"{issuer_parts.scheme}://{issuer_parts.netloc}".lower()}
-    host = request.headers.get("host")
-    if host:
-        ours.add(f"{request.url.scheme}://{host}".lower())
-    return origin.lower() in ours
-
-
 async def _submit(request: Request) -> Response:
     services: Services = request.app.state.services
-    if not _origin_is_ours(request, services.issuer):
+    if not is_same_origin(request, services.issuer):
         raise PageError(403, "Request refused", "The form was posted from another site.")
     form = parse_form_body(await request.body(), request.headers)
     store = SessionStore(services.registry)

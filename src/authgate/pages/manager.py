@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from authgate.db.schema import manager_sessions
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficFilter, TrafficLog
+from authgate.pages.origin import is_same_origin
 from authgate.pages.views import STATIC_DIR, page_json, redirect, render
 from authgate.registry import Registry
 from authgate.services import Services
@@ -91,16 +92,9 @@ def _set_cookie(request: Request, response: Response, value: str) -> None:
     )
 
 
-def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        # Under `Referrer-Policy: no-referrer` Chromium posts `Origin: null`; the CSRF token
-        # and the SameSite cookie still bind the post to this site.
-        return True
+def _posted_from_our_pages(request: Request) -> bool:
     services: Services = request.app.state.services
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    issuer = services.issuer.rstrip("/")
-    return origin in (own, "/".join(issuer.split("/")[:3]))
+    return is_same_origin(request, services.issuer)
 
 
 async def _admin(request: Request) -> tuple[str, str] | None:
@@ -141,7 +135,7 @@ async def login(request: Request) -> Response:
     sent = form.get("csrf_token", "")
     if (
         session is None
-        or not _same_origin(request)
+        or not _posted_from_our_pages(request)
         or not hmac.compare_digest(sent.encode(), session[1].encode())
     ):
         return _login_page("", "The form expired. Reload the page.", 403)
@@ -159,7 +153,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     admin = await _admin(request)
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    if admin is not None and _same_origin(request) and hmac.compare_digest(
+    if admin is not None and _posted_from_our_pages(request) and hmac.compare_digest(
         form.get("csrf_token", "").encode(), admin[1].encode()
     ):
         await _sessions(request).end(request.cookies.get(COOKIE, ""))
