@@ -30,7 +30,7 @@ from authgate.monitoring.middleware import MonitorMiddleware, metrics_endpoint, 
 from authgate.monitoring.traffic import TrafficLog
 from authgate.pages import playground
 from authgate.pages.manager import manager_routes
-from authgate.pages.sessions import SessionStore
+from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
 from authgate.services import Services
 from authgate.tokens import now
@@ -47,7 +47,7 @@ async def _purge_forever(services: Services) -> None:
             for store in {id(s): s for s in (services.tokens, services.codes)}.values():
                 await store.purge(now())
             await services.lockout.purge(now())
-            await SessionStore(services.registry).purge(now())
+            await purge_sessions(services.registry, now())
         except StoreUnavailable as exc:
             log.warning("purge skipped: %s", exc)
 

@@ -7,7 +7,6 @@ back. Until `client_id` and `redirect_uri` are verified, errors are pages and ne
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from starlette.requests import Request
@@ -24,7 +23,7 @@ from authgate.flows.authorization_request import (
 from authgate.forms import Form, parse_form_body, parse_query
 from authgate.models import Client
 from authgate.pages.origin import is_same_origin
-from authgate.pages.sessions import BrowserSession, SessionStore
+from authgate.pages.sessions import USER, BrowserSession, SessionStore
 from authgate.pages.views import error_page, redirect, render
 from authgate.services import Services
 from authgate.tokens import now
@@ -81,27 +80,9 @@ def _forget(session: BrowserSession, pending: PendingRequest) -> None:
 # Pages
 
 
-def _cookie_name(services: Services) -> str:
-    # `__Host-` binds the cookie to this host, path / and https (RFC 6265bis section 4.1.3.2).
-    return "__Host-authgate_session" if _is_secure(services) else "authgate_session"
-
-
-def _is_secure(services: Services) -> bool:
-    return services.issuer.startswith("https://")
-
-
-def _set_cookie(services: Services, response: Response, session: BrowserSession) -> Response:
-    if session.cookie is not None:
-        response.set_cookie(
-            _cookie_name(services),
-            session.cookie,
-            max_age=session.ttl,
-            path="/",
-            secure=_is_secure(services),
-            httponly=True,
-            samesite="lax",
-        )
-    return response
+def _sessions(request: Request) -> SessionStore:
+    services: Services = request.app.state.services
+    return SessionStore.of(services, USER)
 
 
 def _login_page(client: Client, session: BrowserSession, pending: PendingRequest, *,
@@ -119,10 +100,9 @@ def _subject(session: BrowserSession) -> str:
 async def _after_login(request: Request, client: Client, session: BrowserSession,
                        pending: PendingRequest, status: int) -> Response:
     """A logged-in browser: consent, unless the user approved these scopes always."""
-    services: Services = request.app.state.services
     flow = _flow(request)
     username = session.username or ""
-    store = SessionStore(services.registry)
+    store = _sessions(request)
     if pending.scopes is None:
         pending = await flow.resolve_scopes(pending, client, username)
         _keep(session, pending)
@@ -137,7 +117,6 @@ async def _after_login(request: Request, client: Client, session: BrowserSession
 
 
 async def _show(request: Request) -> Response:
-    services: Services = request.app.state.services
     flow = _flow(request)
     form = parse_query(request.url.query)
     target = await flow.target(form)
@@ -145,8 +124,8 @@ async def _show(request: Request) -> Response:
         pending = await flow.check(target, form)
     except OAuthError as exc:
         return _answer(flow.error(target.redirect_uri, form.get("state"), exc), 302)
-    store = SessionStore(services.registry)
-    session = await store.load(request.cookies.get(_cookie_name(services)))
+    store = _sessions(request)
+    session = await store.from_request(request)
     if session is None:
         session = await store.create(data={"requests": {pending.request_id: pending.to_dict()}})
     else:
@@ -159,7 +138,7 @@ async def _show(request: Request) -> Response:
             response = _login_page(target.client, session, pending)
     except OAuthError as exc:
         return _answer(flow.error(pending.redirect_uri, pending.state, exc), 302)
-    return _set_cookie(services, response, session)
+    return store.set_cookie(response, session)
 
 
 # Posts
@@ -170,12 +149,9 @@ async def _submit(request: Request) -> Response:
     if not is_same_origin(request, services.issuer):
         raise PageError(403, "Request refused", "The form was posted from another site.")
     form = parse_form_body(await request.body(), request.headers)
-    store = SessionStore(services.registry)
-    session = await store.load(request.cookies.get(_cookie_name(services)))
-    token = form.get("csrf_token")
-    if session is None or token is None or not hmac.compare_digest(
-        token.encode(), session.csrf_token.encode()
-    ):
+    store = _sessions(request)
+    session = await store.from_request(request)
+    if session is None or not session.is_own_csrf_token(form.get("csrf_token")):
         raise PageError(403, "Request refused", "Your session has expired or the form is not "
                         "valid. Go back to the application and start again.")
     if {"csrf_token", "request_id", "decision", "username", "password"} & form.repeated:
@@ -212,23 +188,22 @@ async def _login(request: Request, client: Client, session: BrowserSession,
         return _login_page(client, session, pending, error=_LOGIN_FAILED, username=username)
     services.events.emit("login.succeeded", client_id=client.client_id, username=user.username,
                          subject=user.subject)
-    session = await SessionStore(services.registry).rotate(
-        session, username=user.username, subject=user.subject
-    )
+    store = _sessions(request)
+    session = await store.rotate(session, username=user.username,
+                                 data={"subject": user.subject})
     response = await _after_login(request, client, session, pending, 303)
-    return _set_cookie(services, response, session)
+    return store.set_cookie(response, session)
 
 
 async def _consent(request: Request, session: BrowserSession, pending: PendingRequest,
                    form: Form) -> Response:
-    services: Services = request.app.state.services
     decision = as_decision(form.get("decision"))
     if session.username is None or pending.scopes is None:
         raise PageError(400, "Invalid request", "Sign in before you answer the consent form.")
     if decision is None:
         raise PageError(400, "Invalid request", "The consent decision is not valid.")
     _forget(session, pending)
-    await SessionStore(services.registry).save(session)
+    await _sessions(request).save(session)
     answer = await _flow(request).decide(pending, decision, username=session.username,
                                          subject=_subject(session))
     return _answer(answer, 303)
