@@ -20,7 +20,7 @@ from authgate.endpoints import authorize, introspect, metadata, revoke, token
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
-from authgate.flows import build_flows
+from authgate.flows import build_authorization_request, build_flows
 from authgate.gateway.proxy import Gateway, RouteProxy
 from authgate.limits import read_body_or_refuse, replay
 from authgate.monitoring.asgi import metrics_endpoint, observe
@@ -28,7 +28,7 @@ from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficLog
 from authgate.pages import playground
 from authgate.pages.manager import manager_routes
-from authgate.pages.sessions import SessionStore
+from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
 from authgate.routing import GatewayPath, OwnPath, RouteMatch, RouteTable
 from authgate.services import Services
@@ -46,7 +46,7 @@ async def _purge_forever(services: Services) -> None:
             for store in {id(s): s for s in (services.tokens, services.codes)}.values():
                 await store.purge(now())
             await services.lockout.purge(now())
-            await SessionStore(services.registry).purge(now())
+            await purge_sessions(services.registry, now())
         except StoreUnavailable as exc:
             log.warning("purge skipped: %s", exc)
 
@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         services = await Services.open(settings)
         app.state.services = services
         app.state.flows = build_flows(services)
+        app.state.authorization_request = build_authorization_request(services)
         monitor = app.state.monitor = Monitor(settings, services.events)
         if settings.monitoring.enabled:
             monitor.traffic = TrafficLog(services.registry.engine, settings.monitoring, monitor,

@@ -17,7 +17,7 @@ from authgate.errors import ConfigError, OAuthError, StoreUnavailable
 from authgate.registry import AlreadyExists
 from authgate.scopes import ScopeResolver
 from authgate.services import Services
-from authgate.tokens import digest, mint, new_grant, now
+from authgate.tokens import digest, issues_refresh_token, mint, new_grant, now
 
 TOKEN_BATCH = 500  # tokens `token create --count N` stores per transaction
 
@@ -147,9 +147,7 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
     resolver = ScopeResolver(services.settings.flow(grant_type).model_copy(
         update={"scopes": "any"}), None)
     scopes = await resolver.resolve(tuple(args.scope), client, {})
-    with_refresh = settings.refresh != "none" and (
-        grant_type == "client_credentials" or client.allows_grant("refresh_token")
-    )
+    with_refresh = issues_refresh_token(client, settings, grant_type)
     if args.count < 1:
         raise UserError("--count must be at least 1")
     remaining = args.count

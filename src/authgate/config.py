@@ -109,7 +109,9 @@ class TokenSettings(Section):
                                    description="token_type in responses and introspection")
     refresh: Literal["new", "none", "preserve"] = Field(
         default="new", description="Refresh Token Details: a new refresh token each time, "
-        "none, or the presented one again")
+        "none, or the presented one again (where none was presented, as at the authorization "
+        "code and password grants, `preserve` mints one); a refresh token goes only to a "
+        "client registered for the `refresh_token` grant")
     refresh_token_expiry: Seconds = Field(
         default=43200, description="seconds a refresh token is valid")
     refresh_token_length: TokenLength = Field(

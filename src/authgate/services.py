@@ -42,9 +42,6 @@ class Services:
         self.authentication = UserAuthentication(
             users, self.lockout, self.events, settings.flows.password.subject_attribute
         )
-        # The names the authorization endpoint still uses (to go once it calls the above).
-        self.client = self.clients.get
-        self.authenticate_user = self.authentication.authenticate
         self._engines = engines
         self._workers = workers
 

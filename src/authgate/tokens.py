@@ -8,8 +8,8 @@ import string
 import time
 from dataclasses import dataclass, replace
 
-from authgate.config import TokenSettings
-from authgate.models import TokenRecord
+from authgate.config import GrantType, TokenSettings
+from authgate.models import Client, TokenRecord
 
 ALPHABET = string.ascii_letters + string.digits
 
@@ -111,6 +111,21 @@ class TokenGrant:
         if refresh:
             body["refresh_token"] = refresh
         return body
+
+
+def issues_refresh_token(client: Client, settings: TokenSettings, grant_type: GrantType) -> bool:
+    """Whether a token response of `grant_type` carries a newly minted refresh token.
+
+    `settings` are the flow's own (`[tokens]` under `[flows.<grant>.tokens]`). SPEC.md's refresh
+    modes: `new` mints one; `none` never does; `preserve` hands back the presented token in the
+    refresh grant and mints one where none was presented (authorization code, password).
+    """
+    if not client.allows_grant("refresh_token"):
+        return False  # a token the client may never redeem would only be one more credential
+    if settings.refresh == "new":
+        return True
+    # client_credentials opts in with `new` only (RFC 6749 section 4.4.3).
+    return settings.refresh == "preserve" and grant_type in ("authorization_code", "password")
 
 
 def mint(

@@ -451,6 +451,17 @@ def test_post_from_a_foreign_origin_is_refused(server, browser):
     assert browser.login(page, USER, PASSWORD).status_code == 200
 
 
+@pytest.mark.parametrize("site", ["cross-site", "Cross-Site", "CROSS-SITE", "same-site"])
+def test_consent_post_that_fetch_metadata_calls_cross_site_is_refused(server, browser, site):
+    page, _, _ = logged_out_login_page(server, browser)
+    consent = browser.login(page, USER, PASSWORD)
+    # Refused whatever the case, even with an Origin that would pass: the browser knows best.
+    assert_refused(browser.submit(consent, {"decision": "approve_always"},
+                                  headers={"Sec-Fetch-Site": site}))
+    assert redirect_params(browser.submit(consent, {"decision": "approve_once"},
+                                          headers={"Sec-Fetch-Site": "Same-Origin"}))["code"]
+
+
 def test_consent_post_without_csrf_token_issues_no_code(server, browser):
     page, _, _ = logged_out_login_page(server, browser)
     consent = browser.login(page, USER, PASSWORD)
@@ -470,7 +481,7 @@ def test_pages_cannot_be_framed_and_leak_no_referrer(server, browser):
     for page in (login, consent, error):
         assert page.headers["x-frame-options"] == "DENY"
         csp = page.headers["content-security-policy"]
-        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
         assert "unsafe-inline" not in csp
         assert page.headers["referrer-policy"] == "no-referrer"
         assert "no-store" in page.headers["cache-control"]

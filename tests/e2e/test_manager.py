@@ -86,6 +86,19 @@ def test_login_csrf_refused(manager, browser, case):
     assert browser.get("/manager").status_code == 303
 
 
+@pytest.mark.parametrize("site", ["cross-site", "Cross-Site", "CROSS-SITE", "same-site"])
+def test_login_that_fetch_metadata_calls_cross_site_is_refused(manager, browser, site):
+    token = csrf(browser.get("/manager/login").text)
+    form = {"csrf_token": token, "username": ADMIN, "password": PASSWORD}
+    answer = browser.post("/manager/login", data=form,
+                          headers={"Sec-Fetch-Site": site, "Origin": manager.url})
+    assert answer.status_code == 403
+    assert browser.get("/manager").status_code == 303
+    answer = browser.post("/manager/login", data=form, headers={"Sec-Fetch-Site": "Same-Origin"})
+    assert answer.status_code == 303
+    assert browser.get("/manager").status_code == 200
+
+
 def test_wrong_password_refused(browser):
     token = csrf(browser.get("/manager/login").text)
     answer = browser.post("/manager/login", data={

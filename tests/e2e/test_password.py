@@ -13,7 +13,7 @@ import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 
-from authgate.flows.authorization_code import s256
+from authgate.flows.pkce import s256
 from tests import policies
 from tests.e2e.browser import Browser, only_form
 from tests.e2e.oauth import (

@@ -36,9 +36,9 @@ def test_a_client_is_read_once_then_served_from_the_cache(tmp_path: Path) -> Non
         services = await open_services(tmp_path / "a.db")
         try:
             client, _ = await services.registry.create_client("svc")
-            first = await services.client(client.client_id)
+            first = await services.clients.get(client.client_id)
             assert first == client
-            assert await services.client(client.client_id) is first  # no second read
+            assert await services.clients.get(client.client_id) is first  # no second read
         finally:
             await services.close()
 
@@ -51,12 +51,12 @@ def test_a_change_in_another_process_is_seen_at_the_next_lookup(tmp_path: Path) 
         there = await open_services(tmp_path / "a.db")
         try:
             client, _ = await there.registry.create_client("svc")
-            assert await here.client(client.client_id) == client
-            assert await here.client("not-yet") is None  # a miss is cached too
+            assert await here.clients.get(client.client_id) == client
+            assert await here.clients.get("not-yet") is None  # a miss is cached too
             await there.registry.delete_client(client.client_id)
-            assert await here.client(client.client_id) is None
+            assert await here.clients.get(client.client_id) is None
             late, _ = await there.registry.create_client("late", client_id="not-yet")
-            assert await here.client("not-yet") == late
+            assert await here.clients.get("not-yet") == late
         finally:
             await here.close()
             await there.close()
@@ -71,10 +71,10 @@ def test_nothing_is_cached_while_a_change_is_under_way(tmp_path: Path) -> None:
         try:
             client, _ = await services.registry.create_client("svc")
             with other.changing():
-                first = await services.client(client.client_id)
-                assert await services.client(client.client_id) is not first  # read again
-            cached = await services.client(client.client_id)
-            assert await services.client(client.client_id) is cached
+                first = await services.clients.get(client.client_id)
+                assert await services.clients.get(client.client_id) is not first  # read again
+            cached = await services.clients.get(client.client_id)
+            assert await services.clients.get(client.client_id) is cached
         finally:
             other.close()
             await services.close()
@@ -144,19 +144,19 @@ def test_a_demo_reseed_in_another_process_reaches_every_client_cache(tmp_path: P
         there = await open_services(tmp_path / "a.db")
         try:
             await playground.seed(here)  # the client exists, and `here` has it cached
-            old = await here.client(playground.CLIENT_ID)
+            old = await here.clients.get(playground.CLIENT_ID)
             transaction = there.registry.transaction
 
             @contextlib.asynccontextmanager
             async def transaction_with_a_lookup_first() -> Any:
-                await here.client(playground.CLIENT_ID)  # another process asks meanwhile
+                await here.clients.get(playground.CLIENT_ID)  # another process asks meanwhile
                 async with transaction() as conn:
                     yield conn
 
             there.registry.transaction = transaction_with_a_lookup_first  # type: ignore[method-assign]
             demo = await playground.seed(there)
             there.registry.transaction = transaction  # type: ignore[method-assign]
-            seen = await here.client(playground.CLIENT_ID)
+            seen = await here.clients.get(playground.CLIENT_ID)
             assert seen is not None and old is not None
             assert seen.secret_hash != old.secret_hash
             assert seen.secret_hash == hash_secret(demo.client_secret)

@@ -3,9 +3,11 @@ from __future__ import annotations
 import re
 import time
 
-from authgate.config import TokenSettings
-from authgate.models import TokenRecord
-from authgate.tokens import digest, generate_token, mint, new_grant_id
+import pytest
+
+from authgate.config import GRANT_TYPES, GrantType, Settings, TokenSettings
+from authgate.models import Client, TokenRecord
+from authgate.tokens import digest, generate_token, issues_refresh_token, mint, new_grant_id
 
 
 def test_tokens_have_exact_length_and_alphabet():
@@ -60,3 +62,51 @@ def test_a_record_stored_by_an_earlier_version_with_a_parent_still_loads() -> No
               b'"issued_at":1,"expires_at":2,"parent":"abc"}')
     record = TokenRecord.from_json(stored)
     assert record.client_id == "c" and record.scopes == ("a",)
+
+
+def _client(*grant_types: GrantType) -> Client:
+    return Client("c", "C", "hash", grant_types=grant_types)
+
+
+# (grant type, refresh mode) -> whether a new refresh token is minted (SPEC.md refresh modes)
+REFRESH_RULES = {
+    ("authorization_code", "new"): True,
+    ("authorization_code", "preserve"): True,  # nothing presented: minted as under `new`
+    ("authorization_code", "none"): False,
+    ("password", "new"): True,
+    ("password", "preserve"): True,
+    ("password", "none"): False,
+    ("refresh_token", "new"): True,
+    ("refresh_token", "preserve"): False,  # the presented token is handed back instead
+    ("refresh_token", "none"): False,
+    ("client_credentials", "new"): True,
+    ("client_credentials", "preserve"): False,  # RFC 6749 section 4.4.3: only an explicit new
+    ("client_credentials", "none"): False,
+}
+
+
+@pytest.mark.parametrize(("grant_type", "mode"), sorted(REFRESH_RULES))
+def test_refresh_token_follows_the_flows_mode(grant_type, mode):
+    client = _client(grant_type, "refresh_token")
+    settings = TokenSettings(refresh=mode)
+    assert issues_refresh_token(client, settings, grant_type) is REFRESH_RULES[grant_type, mode]
+
+
+@pytest.mark.parametrize("grant_type", GRANT_TYPES)
+def test_no_refresh_token_for_a_client_that_may_not_redeem_it(grant_type):
+    client = _client("authorization_code", "password", "client_credentials")
+    assert not issues_refresh_token(client, TokenSettings(refresh="new"), grant_type)
+
+
+def test_client_credentials_refresh_needs_the_flows_own_new_rfc6749_4_4_3():
+    client = _client("client_credentials", "refresh_token")
+    defaults = Settings.model_validate({"tokens": {"refresh": "new"}})
+    assert not issues_refresh_token(
+        client, defaults.token_settings("client_credentials"), "client_credentials"
+    )
+    flow_says_new = Settings.model_validate(
+        {"flows": {"client_credentials": {"tokens": {"refresh": "new"}}}}
+    )
+    assert issues_refresh_token(
+        client, flow_says_new.token_settings("client_credentials"), "client_credentials"
+    )

@@ -59,11 +59,13 @@ consents = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
-# Browser sessions of the login and consent pages, keyed by the digest of the cookie value.
+# Browser sessions of every page, keyed by the digest of the cookie value. `realm` says whose:
+# "user" (the login and consent pages) or "admin" (the web manager).
 sessions = Table(
     "sessions",
     metadata,
     Column("session_key", String(64), primary_key=True),
+    Column("realm", String(16), nullable=False),
     Column("username", String(255), nullable=True),
     Column("csrf_token", String(64), nullable=False),
     Column("data", Text, nullable=False),
@@ -133,14 +135,3 @@ traffic_outbound = Table(
 )
 Index("ix_traffic_outbound_tx_id", traffic_outbound.c.tx_id)
 Index("ix_traffic_outbound_tx_started_ms", traffic_outbound.c.tx_started_ms)
-
-# Sessions of the web manager's administrators, keyed by the digest of the cookie value.
-manager_sessions = Table(
-    "manager_sessions",
-    metadata,
-    Column("session_key", String(64), primary_key=True),
-    Column("username", String(255), nullable=True),
-    Column("csrf_token", String(64), nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
-)
-Index("ix_manager_sessions_expires_at", manager_sessions.c.expires_at)

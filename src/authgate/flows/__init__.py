@@ -1,9 +1,13 @@
-"""One flow per grant_type, found by a dict lookup."""
+"""One flow per grant_type, found by a dict lookup, and the authorization request's flow.
+
+Each flow's scope rule (and its policy, imported once) is built here at start.
+"""
 
 from __future__ import annotations
 
-from authgate.config import GrantType
+from authgate.config import GrantType, Settings
 from authgate.flows.authorization_code import AuthorizationCodeFlow
+from authgate.flows.authorization_request import AuthorizationRequestFlow
 from authgate.flows.base import Flow, TokenRequest
 from authgate.flows.client_credentials import ClientCredentialsFlow
 from authgate.flows.password import PasswordFlow
@@ -12,11 +16,17 @@ from authgate.policies import load_policy
 from authgate.scopes import ScopeResolver
 from authgate.services import Services
 
-__all__ = ["Flow", "TokenRequest", "build_flows", "scope_resolver"]
+__all__ = [
+    "AuthorizationRequestFlow",
+    "Flow",
+    "TokenRequest",
+    "build_authorization_request",
+    "build_flows",
+]
 
 
-def scope_resolver(services: Services, grant_type: GrantType) -> ScopeResolver:
-    flow = services.settings.flow(grant_type)
+def _scope_resolver(settings: Settings, grant_type: GrantType) -> ScopeResolver:
+    flow = settings.flow(grant_type)
     policy = None
     if flow.scopes == "policy":
         policy = load_policy(flow.scopes_policy, f"flows.{grant_type}.scopes_policy")
@@ -24,6 +34,7 @@ def scope_resolver(services: Services, grant_type: GrantType) -> ScopeResolver:
 
 
 def build_flows(services: Services) -> dict[str, Flow]:
+    """The token endpoint's flows, by grant_type."""
     settings = services.settings
     flows: list[Flow] = [
         AuthorizationCodeFlow(
@@ -35,21 +46,34 @@ def build_flows(services: Services) -> dict[str, Flow]:
         ClientCredentialsFlow(
             services.tokens,
             settings.token_settings("client_credentials"),
-            scope_resolver(services, "client_credentials"),
+            _scope_resolver(settings, "client_credentials"),
             services.events,
         ),
         RefreshTokenFlow(
             services.tokens,
             settings.token_settings("refresh_token"),
-            scope_resolver(services, "refresh_token"),
+            _scope_resolver(settings, "refresh_token"),
             services.events,
         ),
         PasswordFlow(
             services.tokens,
             settings.token_settings("password"),
-            scope_resolver(services, "password"),
+            _scope_resolver(settings, "password"),
             services.authentication.authenticate,
             services.events,
         ),
     ]
     return {flow.grant_type: flow for flow in flows}
+
+
+def build_authorization_request(services: Services) -> AuthorizationRequestFlow:
+    """The authorization endpoint's flow; its scopes follow `[flows.authorization_code]`."""
+    return AuthorizationRequestFlow(
+        issuer=services.issuer,
+        settings=services.settings.authorization_code,
+        scopes=_scope_resolver(services.settings, "authorization_code"),
+        codes=services.codes,
+        find_client=services.clients.get,
+        consents=services.registry,
+        events=services.events,
+    )

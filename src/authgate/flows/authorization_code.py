@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import ClassVar
 
-from authgate.config import TokenSettings
+from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest
+from authgate.flows.pkce import check_pkce
 from authgate.models import Client, TokenRecord
 from authgate.stores import TokenStore
-from authgate.tokens import TokenGrant, digest, mint
+from authgate.tokens import TokenGrant, digest, issues_refresh_token, mint
 
 
-def s256(verifier: str) -> str:
-    hashed = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(hashed).rstrip(b"=").decode()
-
-
-_VERIFIER_CHARACTERS = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-)
-
-
-def is_valid_verifier(verifier: str) -> bool:
-    """RFC 7636 section 4.1: 43-128 characters of [A-Za-z0-9-._~]."""
-    return 43 <= len(verifier) <= 128 and set(verifier) <= _VERIFIER_CHARACTERS
-
-
-def check_pkce(record: TokenRecord, verifier: str | None) -> None:
-    """RFC 7636 section 4.6, and RFC 9700 section 2.1.1: no verifier without a challenge."""
-    if record.code_challenge is None:
-        if verifier is not None:
-            raise OAuthError("invalid_grant", "code_verifier sent for a code without PKCE")
-        return
-    if verifier is None:
-        raise OAuthError("invalid_grant", "code_verifier is required")
-    if not is_valid_verifier(verifier) or not hmac.compare_digest(
-        s256(verifier), record.code_challenge
-    ):
-        raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-
-
-def check_binding(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:
-    """RFC 6749 section 4.1.3: the code belongs to this client and this redirect_uri."""
-    if record.client_id != client.client_id:
-        raise OAuthError("invalid_grant", "the code was issued to another client")
+def check_redirect_uri(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:
+    """RFC 6749 section 4.1.3: the redirect_uri of the authorization request, if it had one."""
     if record.redirect_uri is not None:
         if redirect_uri != record.redirect_uri:
             raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
@@ -59,7 +26,7 @@ def check_binding(record: TokenRecord, client: Client, redirect_uri: str | None)
 class AuthorizationCodeFlow:
     """RFC 6749 section 4.1.3, with RFC 7636 PKCE."""
 
-    grant_type: ClassVar[str] = "authorization_code"
+    grant_type: ClassVar[GrantType] = "authorization_code"
     parameters: ClassVar[tuple[str, ...]] = ("code", "redirect_uri", "code_verifier")
 
     def __init__(
@@ -81,11 +48,14 @@ class AuthorizationCodeFlow:
         record = await self.codes.get(key)
         if record is None or record.kind != "authorization_code":
             raise OAuthError("invalid_grant", "code is invalid or expired")
+        # RFC 6749 section 4.1.3. Checked before reuse: another client's replay revokes nothing.
+        if record.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "the code was issued to another client")
         if record.consumed:
             await self._revoke_reused(record)
-        check_binding(record, client, req.form.get("redirect_uri"))
+        check_redirect_uri(record, client, req.form.get("redirect_uri"))
         check_pkce(record, req.form.get("code_verifier"))
-        with_refresh = client.allows_grant("refresh_token") and self.settings.refresh != "none"
+        with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
         grant = mint(record, self.settings, with_refresh=with_refresh)
         if not await self._exchange(key, grant):
             await self._revoke_reused(record)

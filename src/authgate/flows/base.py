@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from authgate.config import GrantType
 from authgate.forms import Form
 from authgate.models import Client
 from authgate.tokens import TokenGrant
@@ -22,7 +23,7 @@ class TokenRequest:
 
 
 class Flow(Protocol):
-    grant_type: ClassVar[str]
+    grant_type: ClassVar[GrantType]
     # Parameters of this grant that must not be repeated (RFC 6749 section 3.1).
     parameters: ClassVar[tuple[str, ...]]
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from authgate.config import TokenSettings
+from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest
 from authgate.scopes import ScopeResolver, parse_scope
 from authgate.stores import TokenStore
-from authgate.tokens import TokenGrant, mint, new_grant
+from authgate.tokens import TokenGrant, issues_refresh_token, mint, new_grant
 
 
 class ClientCredentialsFlow:
     """RFC 6749 section 4.4: confidential clients only, no refresh token by default."""
 
-    grant_type: ClassVar[str] = "client_credentials"
+    grant_type: ClassVar[GrantType] = "client_credentials"
     parameters: ClassVar[tuple[str, ...]] = ("scope",)
 
     def __init__(
@@ -35,7 +35,8 @@ class ClientCredentialsFlow:
                                            req.attributes)
         # The client acts on its own behalf (section 4.4): it is the subject.
         base = new_grant(client.client_id, scopes, subject=client.client_id)
-        grant = mint(base, self.settings, with_refresh=self.settings.refresh != "none")
+        with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
+        grant = mint(base, self.settings, with_refresh=with_refresh)
         await self.tokens.put(grant.entries)
         req.attributes["authentication.subject.id"] = client.client_id
         self.events.emit("token.issued", grant_type=self.grant_type, client_id=client.client_id)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any, ClassVar, Protocol
 
-from authgate.config import TokenSettings
+from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest
 from authgate.models import User
 from authgate.scopes import ScopeResolver, parse_scope
 from authgate.stores import TokenStore
-from authgate.tokens import TokenGrant, mint, new_grant
+from authgate.tokens import TokenGrant, issues_refresh_token, mint, new_grant
 
 
 class Authenticate(Protocol):
@@ -32,7 +32,7 @@ class Authenticate(Protocol):
 class PasswordFlow:
     """RFC 6749 section 4.3."""
 
-    grant_type: ClassVar[str] = "password"
+    grant_type: ClassVar[GrantType] = "password"
     parameters: ClassVar[tuple[str, ...]] = ("username", "password", "scope")
 
     def __init__(
@@ -69,7 +69,7 @@ class PasswordFlow:
                                            username=user.username)
         base = new_grant(client.client_id, scopes, subject=user.subject,
                          username=user.username)
-        with_refresh = client.allows_grant("refresh_token") and self.settings.refresh != "none"
+        with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
         grant = mint(base, self.settings, with_refresh=with_refresh)
         await self.tokens.put(grant.entries)
         self.events.emit(

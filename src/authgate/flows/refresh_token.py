@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from authgate.config import TokenSettings
+from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest
@@ -13,13 +13,13 @@ from authgate.models import TokenRecord
 from authgate.scopes import ScopeResolver, narrow, parse_scope
 from authgate.sealing import seal, unseal
 from authgate.stores import TokenStore
-from authgate.tokens import IssuedToken, TokenGrant, digest, mint, now
+from authgate.tokens import IssuedToken, TokenGrant, digest, issues_refresh_token, mint, now
 
 
 class RefreshTokenFlow:
     """RFC 6749 section 6; rotation and reuse detection per RFC 9700 section 4.14.2."""
 
-    grant_type: ClassVar[str] = "refresh_token"
+    grant_type: ClassVar[GrantType] = "refresh_token"
     parameters: ClassVar[tuple[str, ...]] = ("refresh_token", "scope")
 
     def __init__(
@@ -57,8 +57,8 @@ class RefreshTokenFlow:
                          access_scopes=scopes)
             await self.tokens.put([(grant.access.key, grant.access.record)])
         else:
-            grant = mint(record, self.settings, with_refresh=self.settings.refresh == "new",
-                         access_scopes=scopes)
+            with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
+            grant = mint(record, self.settings, with_refresh=with_refresh, access_scopes=scopes)
             entries = grant.entries
             if not await self.tokens.exchange(key, entries, successor=self._seal(grant, presented)):
                 # Another request rotated it first: this one is a reuse of a removed token.

@@ -1,190 +1,107 @@
 """The web manager at /manager: live service usage, the traffic log, a transaction's detail.
 
-Administrators (`authgate admin create`) log in with a form; the session is a random cookie
-whose digest is kept in `manager_sessions`, so every worker process sees it. The login form
-carries a CSRF token bound to the pre-login session, a foreign `Origin` is refused, and the
-session id changes at login. Pages cannot be framed, send no referrer and run no inline
-script: the dashboard polls `/manager/api/usage` from a same-origin JS file.
+Administrators (`authgate admin create`) log in with a form; their sessions are the `admin`
+realm of the pages' session store (pages/sessions.py), so every worker process sees them. The
+login form carries a CSRF token bound to the pre-login session, a post from another origin is
+refused, and the session id changes at login. Pages cannot be framed, send no referrer and run
+no inline script: the dashboard polls `/manager/api/usage` from a same-origin JS file.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import delete, insert, select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from authgate.db.schema import manager_sessions
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficFilter, TrafficLog
-from authgate.registry import Registry
+from authgate.pages.origin import is_same_origin
+from authgate.pages.sessions import ADMIN, BrowserSession, SessionStore
+from authgate.pages.views import STATIC_DIR, page_json, redirect, render
 from authgate.services import Services
-from authgate.tokens import digest, generate_token
-
-PAGES = Path(__file__).parent
-COOKIE = "authgate_manager"
-SESSION_TTL = 8 * 3600  # seconds an administrator stays logged in
-SECURITY_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-
-_templates = Environment(
-    loader=FileSystemLoader(PAGES / "templates" / "manager"),
-    autoescape=select_autoescape(["html"]),
-    auto_reload=False,
-)
 
 
-def _page(name: str, status: int = 200, **context: Any) -> Response:
-    html = _templates.get_template(name).render(**context)
-    return Response(html, status, media_type="text/html", headers=SECURITY_HEADERS)
-
-
-class ManagerSessions:
-    """Administrator sessions in the registry database, keyed by the cookie's digest."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-
-    async def create(self, username: str | None) -> tuple[str, str]:
-        """A new session: (cookie value, CSRF token)."""
-        cookie, csrf = generate_token(43), generate_token(43)
-        async with self.registry.transaction() as conn:
-            await conn.execute(
-                delete(manager_sessions).where(manager_sessions.c.expires_at < time.time())
-            )
-            await conn.execute(
-                insert(manager_sessions).values(
-                    session_key=digest(cookie),
-                    username=username,
-                    csrf_token=csrf,
-                    expires_at=int(time.time()) + SESSION_TTL,
-                )
-            )
-        return cookie, csrf
-
-    async def load(self, cookie: str | None) -> tuple[str | None, str] | None:
-        """(username or None before login, CSRF token) of a live session."""
-        if not cookie or len(cookie) > 100:
-            return None
-        async with self.registry.transaction() as conn:
-            row = (
-                await conn.execute(
-                    select(manager_sessions).where(
-                        manager_sessions.c.session_key == digest(cookie)
-                    )
-                )
-            ).first()
-        if row is None or row.expires_at < time.time():
-            return None
-        return row.username, row.csrf_token
-
-    async def end(self, cookie: str) -> None:
-        async with self.registry.transaction() as conn:
-            await conn.execute(
-                delete(manager_sessions).where(manager_sessions.c.session_key == digest(cookie))
-            )
-
-
-def _sessions(request: Request) -> ManagerSessions:
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
-    return ManagerSessions(services.registry)
+    return services
 
 
-def _set_cookie(request: Request, response: Response, value: str) -> None:
-    services: Services = request.app.state.services
-    response.set_cookie(
-        COOKIE, value, max_age=SESSION_TTL, path="/manager", httponly=True, samesite="lax",
-        secure=services.issuer.startswith("https://"),
-    )
+def _sessions(request: Request) -> SessionStore:
+    return SessionStore.of(_services(request), ADMIN)
 
 
-def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        # Under `Referrer-Policy: no-referrer` Chromium posts `Origin: null`; the CSRF token
-        # and the SameSite cookie still bind the post to this site.
-        return True
-    services: Services = request.app.state.services
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    issuer = services.issuer.rstrip("/")
-    return origin in (own, "/".join(issuer.split("/")[:3]))
+async def _form(request: Request) -> dict[str, str]:
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
 
 
-async def _admin(request: Request) -> tuple[str, str] | None:
-    """(administrator, CSRF token) of a logged-in session."""
-    session = await _sessions(request).load(request.cookies.get(COOKIE))
-    if session is None or session[0] is None:
+async def _admin(request: Request) -> BrowserSession | None:
+    """The session of a logged-in administrator."""
+    session = await _sessions(request).from_request(request)
+    if session is None or session.username is None:
         return None
-    return session[0], session[1]
+    return session
+
+
+def _page(template: str, admin: BrowserSession, status: int = 200, **context: Any) -> Response:
+    """A page for a logged-in administrator: the header names them and offers log out."""
+    return render(f"manager/{template}", status, admin=admin.username,
+                  csrf_token=admin.csrf_token, **context)
+
+
+def _login_page(csrf_token: str, error: str = "", status: int = 200) -> Response:
+    return render("manager/login.html", status, csrf_token=csrf_token, error=error, admin=None,
+                  section="login")
 
 
 def _to_login() -> Response:
-    return RedirectResponse("/manager/login", 303, headers=SECURITY_HEADERS)
+    return redirect("/manager/login", 303)
 
 
 async def login_page(request: Request) -> Response:
     sessions = _sessions(request)
-    session = await sessions.load(request.cookies.get(COOKIE))
-    if session is not None and session[0] is not None:
-        return RedirectResponse("/manager", 303, headers=SECURITY_HEADERS)
+    session = await sessions.from_request(request)
+    if session is not None and session.username is not None:
+        return redirect("/manager", 303)
     if session is not None:  # reuse the pre-login session: reloading adds no rows
-        return _page("login.html", csrf_token=session[1], error="")
-    cookie, csrf = await sessions.create(None)
-    response = _page("login.html", csrf_token=csrf, error="")
-    _set_cookie(request, response, cookie)
-    return response
+        return _login_page(session.csrf_token)
+    session = await sessions.create()
+    return sessions.set_cookie(_login_page(session.csrf_token), session)
 
 
 async def login(request: Request) -> Response:
     sessions = _sessions(request)
-    cookie = request.cookies.get(COOKIE, "")
-    session = await sessions.load(cookie)
-    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    sent = form.get("csrf_token", "")
+    session = await sessions.from_request(request)
+    form = await _form(request)
     if (
         session is None
-        or not _same_origin(request)
-        or not hmac.compare_digest(sent.encode(), session[1].encode())
+        or not is_same_origin(request, _services(request).issuer)
+        or not session.is_own_csrf_token(form.get("csrf_token"))
     ):
-        return _page("login.html", 403, csrf_token="", error="The form expired. Reload the page.")
-    services: Services = request.app.state.services
+        return _login_page("", "The form expired. Reload the page.", 403)
     username, password = form.get("username", ""), form.get("password", "")
-    if not (username and password and await services.registry.check_admin(username, password)):
-        return _page("login.html", 401, csrf_token=session[1],
-                     error="Wrong administrator name or password.")
-    await sessions.end(cookie)  # the session id changes at login
-    new_cookie, _ = await sessions.create(username)
-    response = RedirectResponse("/manager", 303, headers=SECURITY_HEADERS)
-    _set_cookie(request, response, new_cookie)
-    return response
+    registry = _services(request).registry
+    if not (username and password and await registry.check_admin(username, password)):
+        return _login_page(session.csrf_token, "Wrong administrator name or password.", 401)
+    session = await sessions.rotate(session, username=username)  # a new id at login
+    return sessions.set_cookie(redirect("/manager", 303), session)
 
 
 async def logout(request: Request) -> Response:
+    sessions = _sessions(request)
     admin = await _admin(request)
-    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    if admin is not None and _same_origin(request) and hmac.compare_digest(
-        form.get("csrf_token", "").encode(), admin[1].encode()
+    form = await _form(request)
+    if (
+        admin is not None
+        and is_same_origin(request, _services(request).issuer)
+        and admin.is_own_csrf_token(form.get("csrf_token"))
     ):
-        await _sessions(request).end(request.cookies.get(COOKIE, ""))
-    response = _to_login()
-    response.delete_cookie(COOKIE, path="/manager")
-    return response
+        await sessions.delete(admin)
+    return sessions.clear_cookie(_to_login())
 
 
 def _monitor(request: Request) -> Monitor:
@@ -197,13 +114,12 @@ async def dashboard(request: Request) -> Response:
     if admin is None:
         return _to_login()
     monitor = _monitor(request)
-    return _page("dashboard.html", admin=admin[0], csrf_token=admin[1],
-                 enabled=monitor.enabled, section="dashboard")
+    return _page("dashboard.html", admin, enabled=monitor.enabled, section="dashboard")
 
 
 async def usage(request: Request) -> Response:
     if await _admin(request) is None:
-        return JSONResponse({"error": "login required"}, 401, headers=SECURITY_HEADERS)
+        return page_json({"error": "login required"}, 401)
     monitor = _monitor(request)
     body = monitor.window.snapshot(time.time()) | {"enabled": monitor.enabled}
     composites = {route.composite for route in monitor.routes if route.composite}
@@ -211,7 +127,7 @@ async def usage(request: Request) -> Response:
         service["composite"] = service["service"] in composites  # not added to the totals
     traffic: TrafficLog | None = monitor.traffic
     body["traffic_dropped"] = traffic.dropped if traffic else 0
-    return JSONResponse(body, headers=SECURITY_HEADERS)
+    return page_json(body)
 
 
 async def traffic_log(request: Request) -> Response:
@@ -232,9 +148,9 @@ async def traffic_log(request: Request) -> Response:
     if traffic is not None:
         rows = await traffic.search(query)
         services, clients = await traffic.services_and_clients()
-    return _page("traffic.html", admin=admin[0], csrf_token=admin[1], rows=rows, query=query,
-                 services=services, clients=clients, enabled=traffic is not None,
-                 section="traffic", format_time=_format_time)
+    return _page("traffic.html", admin, rows=rows, query=query, services=services,
+                 clients=clients, enabled=traffic is not None, section="traffic",
+                 format_time=_format_time)
 
 
 async def transaction(request: Request) -> Response:
@@ -245,12 +161,12 @@ async def transaction(request: Request) -> Response:
     tx_id = request.path_params["tx_id"]
     found = await traffic.detail(tx_id) if traffic is not None and len(tx_id) <= 32 else None
     if found is None:
-        return _page("transaction.html", 404, admin=admin[0], csrf_token=admin[1], tx=None,
-                     section="traffic", format_time=_format_time, scale=1.0)
+        return _page("transaction.html", admin, 404, tx=None, section="traffic",
+                     format_time=_format_time, scale=1.0)
     total = max([found["duration_ms"]] + [c["offset_ms"] + c["duration_ms"]
                                           for c in found["outbound"]])
-    return _page("transaction.html", admin=admin[0], csrf_token=admin[1], tx=found,
-                 section="traffic", format_time=_format_time, scale=600 / max(total, 0.001))
+    return _page("transaction.html", admin, tx=found, section="traffic",
+                 format_time=_format_time, scale=600 / max(total, 0.001))
 
 
 def _format_time(started_ms: int) -> str:
@@ -267,6 +183,6 @@ def manager_routes() -> list[BaseRoute]:
         Route("/manager/api/usage", usage),
         Route("/manager/traffic", traffic_log),
         Route("/manager/traffic/{tx_id}", transaction),
-        Mount("/manager/static", StaticFiles(directory=PAGES / "static" / "manager"),
+        Mount("/manager/static", StaticFiles(directory=STATIC_DIR / "manager"),
               name="manager-static"),
     ]

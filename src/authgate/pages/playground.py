@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authgate.clients import hash_secret
-from authgate.flows.authorization_code import s256
+from authgate.flows.pkce import s256
 from authgate.pages.views import redirect, render
 from authgate.registry import AlreadyExists
 from authgate.services import Services

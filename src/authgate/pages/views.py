@@ -1,4 +1,4 @@
-"""Rendering the HTML pages, with the headers every page and browser redirect carries."""
+"""Rendering every HTML page (login, consent, playground, manager) with one set of headers."""
 
 from __future__ import annotations
 
@@ -6,34 +6,34 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 PAGES = Path(__file__).parent
 STATIC_DIR = PAGES / "static"
 
+# Both template folders: `login.html` for the authorization pages, `manager/...` for the manager.
 _templates = Environment(
     loader=FileSystemLoader(PAGES / "templates"),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,
 )
 
-# Pages cannot be framed (clickjacking), leak no URL to other sites and run no script.
+# Every page, redirect and JSON answer of the pages: never framed (clickjacking), no URL leaked
+# to other sites as a Referer, no inline script or style, never cached. Gateway routes share
+# this origin, hence `'self'` only where a page needs it and `'none'` everywhere else.
+# No `form-action`: browsers apply it to the redirect that answers a form, and the consent
+# form is answered with a redirect to the client's own redirect URI.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-}
-
-# A redirect carries the code in its Location: never cached, never sent on as a Referer.
-REDIRECT_HEADERS = {
-    "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
 }
@@ -49,4 +49,10 @@ def error_page(status: int, title: str, message: str) -> HTMLResponse:
 
 
 def redirect(location: str, status: int = 302) -> Response:
-    return Response(status_code=status, headers=REDIRECT_HEADERS | {"Location": location})
+    """A redirect from a page; one to a client carries a code, so it is never cached either."""
+    return Response(status_code=status, headers=PAGE_HEADERS | {"Location": location})
+
+
+def page_json(body: Any, status: int = 200) -> JSONResponse:
+    """JSON that a page's own script reads (the manager's live counters)."""
+    return JSONResponse(body, status, headers=PAGE_HEADERS)
