@@ -49,7 +49,7 @@ $(VENV)/.bench-extra: $(BIN)/authgate
 bench-upstream: $(VENV)/.bench-extra ## the gateway's upstream client against aiohttp, about 90 seconds (docs/performance.md)
 	$(BIN)/python bench/upstream_client.py
 
-docs: install ## regenerate docs/configuration.md from the settings models in config.py
+docs: install ## regenerate docs/configuration.md from the settings models in config/
 	$(BIN)/python scripts/config_docs.py
 
 clean: ## remove the virtual environment and caches

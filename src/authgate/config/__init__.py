@@ -1,0 +1,44 @@
+"""Settings: one frozen pydantic model per TOML section of SPEC.md, and `load_settings()`."""
+
+from authgate.config.sections import (
+    GRANT_TYPES,
+    AuthorizationCodeSettings,
+    ClientAuthSettings,
+    FlowSettings,
+    FlowsSettings,
+    GatewayRoute,
+    GatewaySettings,
+    GrantType,
+    LdapSettings,
+    LockoutSettings,
+    MonitoringSettings,
+    PasswordFlowSettings,
+    Section,
+    ServerSettings,
+    StorageSettings,
+    TokenOverrides,
+    TokenSettings,
+)
+from authgate.config.settings import Settings, load_settings
+
+__all__ = [
+    "GRANT_TYPES",
+    "AuthorizationCodeSettings",
+    "ClientAuthSettings",
+    "FlowSettings",
+    "FlowsSettings",
+    "GatewayRoute",
+    "GatewaySettings",
+    "GrantType",
+    "LdapSettings",
+    "LockoutSettings",
+    "MonitoringSettings",
+    "PasswordFlowSettings",
+    "Section",
+    "ServerSettings",
+    "Settings",
+    "StorageSettings",
+    "TokenOverrides",
+    "TokenSettings",
+    "load_settings",
+]
