@@ -1,0 +1,5 @@
+"""`python -m authgate.cli`."""
+
+from authgate.cli import main
+
+main()
