@@ -22,7 +22,7 @@ demo: install ## run the demo server with the playground on http://127.0.0.1:808
 lint: install ## ruff
 	$(BIN)/ruff check src tests $(wildcard bench)
 
-typecheck: install ## mypy, strict on src/
+typecheck: install ## mypy: strict on src/ and bench/; tests/ checked, annotations optional
 	$(BIN)/mypy
 
 test: install lint typecheck ## lint, typecheck and the whole test suite

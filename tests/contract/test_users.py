@@ -38,7 +38,7 @@ def _ldap(url: str, **extra: Any) -> Any:
 
     settings = {"url": url, "user_base": PEOPLE, "bind_dn": ROOT_DN,
                 "bind_password": ROOT_PASSWORD, "timeout": 1} | extra
-    return LdapUsers(LdapSettings(**settings))
+    return LdapUsers(LdapSettings.model_validate(settings))
 
 
 @pytest.fixture(params=["local", "ldap"])

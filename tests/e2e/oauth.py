@@ -65,7 +65,7 @@ class Introspector:
 
 
 async def concurrent_posts(
-    url: str, requests: list[tuple[dict[str, str], tuple[str, str] | None]]
+    url: str, requests: list[tuple[dict[str, str], tuple[str, str]]]
 ) -> list[httpx.Response]:
     """Send every request at once over separate connections."""
     limits = httpx.Limits(max_connections=len(requests))

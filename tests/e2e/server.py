@@ -10,10 +10,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from authgate.app import create_app
 from authgate.config import Settings, load_settings
@@ -34,6 +35,7 @@ class RunningServer:
     url: str
     settings: Settings
     _loop: asyncio.AbstractEventLoop
+    _app: Starlette
 
     @property
     def services(self) -> Services:
@@ -61,7 +63,7 @@ class RunningServer:
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: Any, port: int, *, lifespan: str = "on"
+    app: Any, port: int, *, lifespan: Literal["auto", "on", "off"] = "on"
 ) -> Iterator[asyncio.AbstractEventLoop]:
     """Run an ASGI app with uvicorn on 127.0.0.1:`port` in a thread; yields its event loop."""
     server = uvicorn.Server(
@@ -99,6 +101,5 @@ def run_server(
     settings = load_settings(environ=environ)
     app = create_app(settings, demo=demo)
     with serve_in_thread(app, port) as loop:
-        running = RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop)
-        running._app = app  # type: ignore[attr-defined]
-        yield running
+        yield RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop,
+                            _app=app)

@@ -425,7 +425,7 @@ def test_ldap_and_policy_calls_are_outbound_calls_in_the_traffic_log(tmp_path, s
         assert_tokens(password_grant(server, auth, "alice", "alice-password"))
         assert_error(password_grant(server, auth, "nobody", "alice-password"), "invalid_grant")
         flush(server)
-        log = server._app.state.monitor.traffic  # type: ignore[attr-defined]
+        log = server._app.state.monitor.traffic
         rows = server.run(log.search(TrafficFilter(service="oauth2.token.password")))
         calls = {row["status"]: server.run(log.detail(row["tx_id"]))["outbound"]
                  for row in rows}

@@ -102,7 +102,8 @@ def token(server: ServeProcess, auth: tuple[str, str], data: dict[str, str]) -> 
     return httpx.post(f"{server.url}/oauth2/token", data=data, auth=auth)
 
 
-def issued(server: ServeProcess, auth: tuple[str, str], data: dict[str, str] = GRANT) -> dict:
+def issued(server: ServeProcess, auth: tuple[str, str], data: dict[str, str] = GRANT
+           ) -> dict[str, Any]:
     response = token(server, auth, data)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

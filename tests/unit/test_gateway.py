@@ -21,6 +21,7 @@ def lane(*paths: str) -> tuple[GatewayLane, dict[str, Any]]:
     others = [Route("/oauth2/authorize", _endpoint), Route("/manager/traffic/{tx_id}", _endpoint),
               Mount("/static", routes=[])]
     routes = others + gateway_routes(settings)
+    # gateway_routes() promises BaseRoutes; each is a Route whose endpoint is a RouteProxy.
     proxies = {r.endpoint.route.path: r.endpoint for r in routes[len(others):]}  # type: ignore[attr-defined]
     return GatewayLane(routes), proxies
 

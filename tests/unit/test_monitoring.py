@@ -52,6 +52,7 @@ def test_outbound_targets_lose_credentials_and_query():
 def test_full_queue_drops_and_counts_without_blocking():
     async def scenario() -> tuple[int, float]:
         monitor = Monitor(settings(queue_size=2))
+        # No engine: the queue overflows before any row is written.
         log = TrafficLog(None, monitor.settings, monitor)  # type: ignore[arg-type]
         for _ in range(5):
             log.submit(Transaction("s", "", "GET", "/", record_outbound=True))
