@@ -34,11 +34,6 @@ PURGE_BATCH = 3  # small, so purge tests cross several batches
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.node.callspec.params["store"]
     return name

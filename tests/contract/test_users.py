@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from authgate.users.local import LocalUsers
 from tests.slapd import PEOPLE, ROOT_DN, ROOT_PASSWORD, TWIN, TWIN_PASSWORD, USERS, WEIRD, Slapd
 from tests.slapd import start_slapd as _start_slapd
 
-Opener = Callable[[], contextlib.AbstractAsyncContextManager[UserRepository]]
+pytestmark = pytest.mark.anyio
+
 INJECTIONS = ["*)(uid=*", "*", "alice)(|(uid=*", "al*", "alice\x00", "(uid=alice)"]
 
 
@@ -42,22 +43,9 @@ def _ldap(url: str, **extra: Any) -> Any:
 
 
 @pytest.fixture(params=["local", "ldap"])
-def open_users(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    if request.param == "ldap":
-        directory: Slapd = request.getfixturevalue("slapd")
-
-        @contextlib.asynccontextmanager
-        async def ldap() -> AsyncIterator[UserRepository]:
-            users = _ldap(directory.url)
-            try:
-                yield users
-            finally:
-                await users.close()
-
-        return ldap
-
-    @contextlib.asynccontextmanager
-    async def local() -> AsyncIterator[UserRepository]:
+async def users(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UserRepository]:
+    """Each repository, knowing the people of tests.slapd.USERS."""
+    if request.param == "local":
         engine = create_engine(f"sqlite:///{tmp_path}/registry.db")
         await migrate(engine)
         registry = Registry(engine)
@@ -67,60 +55,49 @@ def open_users(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
             yield LocalUsers(registry)
         finally:
             await engine.dispose()
-
-    return local
+        return
+    directory: Slapd = request.getfixturevalue("slapd")
+    repository = _ldap(directory.url)
+    try:
+        yield repository
+    finally:
+        await repository.close()
 
 
 async def _authenticate(users: UserRepository, username: str, password: str) -> User | None:
     return await users.authenticate(username, password, client_id="app", attributes={})
 
 
-def test_right_password_gives_the_login_name(open_users: Opener) -> None:
-    async def check() -> None:
-        async with open_users() as users:
-            await users.ping()
-            for username, password in USERS.items():
-                assert await _authenticate(users, username, password) == User(username, username)
-
-    asyncio.run(check())
+async def test_right_password_gives_the_login_name(users: UserRepository) -> None:
+    await users.ping()
+    for username, password in USERS.items():
+        assert await _authenticate(users, username, password) == User(username, username)
 
 
-def test_wrong_unknown_and_empty_are_refused(open_users: Opener) -> None:
-    async def check() -> None:
-        async with open_users() as users:
-            assert await _authenticate(users, "alice", "wrong") is None
-            assert await _authenticate(users, "alice", USERS["bob"]) is None
-            assert await _authenticate(users, "nobody", "alice-password") is None
-            # RFC 4513 section 5.1.2: an empty password would be an unauthenticated bind.
-            assert await _authenticate(users, "alice", "") is None
-            assert await _authenticate(users, "", "") is None
-            # Two entries with one uid: ambiguous, so nobody.
-            assert await _authenticate(users, TWIN, TWIN_PASSWORD) is None
-
-    asyncio.run(check())
+async def test_wrong_unknown_and_empty_are_refused(users: UserRepository) -> None:
+    assert await _authenticate(users, "alice", "wrong") is None
+    assert await _authenticate(users, "alice", USERS["bob"]) is None
+    assert await _authenticate(users, "nobody", "alice-password") is None
+    # RFC 4513 section 5.1.2: an empty password would be an unauthenticated bind.
+    assert await _authenticate(users, "alice", "") is None
+    assert await _authenticate(users, "", "") is None
+    # Two entries with one uid: ambiguous, so nobody.
+    assert await _authenticate(users, TWIN, TWIN_PASSWORD) is None
 
 
-def test_filter_metacharacters_are_escaped_rfc4515(open_users: Opener) -> None:
-    async def check() -> None:
-        async with open_users() as users:
-            assert await _authenticate(users, WEIRD, USERS[WEIRD]) == User(WEIRD, WEIRD)
-            for username in INJECTIONS:
-                for password in (USERS["alice"], TWIN_PASSWORD):
-                    assert await _authenticate(users, username, password) is None, username
-
-    asyncio.run(check())
+async def test_filter_metacharacters_are_escaped_rfc4515(users: UserRepository) -> None:
+    assert await _authenticate(users, WEIRD, USERS[WEIRD]) == User(WEIRD, WEIRD)
+    for username in INJECTIONS:
+        for password in (USERS["alice"], TWIN_PASSWORD):
+            assert await _authenticate(users, username, password) is None, username
 
 
-def test_concurrent_authentications_get_their_own_answers(open_users: Opener) -> None:
-    async def check() -> None:
-        async with open_users() as users:
-            attempts = [(name, password if i % 2 else "wrong")
-                        for i, (name, password) in enumerate(list(USERS.items()) * 4)]
-            answers = await asyncio.gather(*(_authenticate(users, n, p) for n, p in attempts))
-            for (name, password), answer in zip(attempts, answers, strict=True):
-                assert answer == (User(name, name) if password != "wrong" else None)
-
-    asyncio.run(check())
+async def test_concurrent_authentications_get_their_own_answers(users: UserRepository) -> None:
+    attempts = [(name, password if i % 2 else "wrong")
+                for i, (name, password) in enumerate(list(USERS.items()) * 4)]
+    answers = await asyncio.gather(*(_authenticate(users, n, p) for n, p in attempts))
+    for (name, password), answer in zip(attempts, answers, strict=True):
+        assert answer == (User(name, name) if password != "wrong" else None)
 
 
 # LDAP outages: never a verdict the directory did not give.
@@ -164,22 +141,19 @@ def _silent_server():
         listener.close()
 
 
-def test_ldap_unreachable_is_store_unavailable() -> None:
-    async def check() -> None:
-        users = _ldap(f"ldap://127.0.0.1:{_closed_port()}")
-        try:
-            with pytest.raises(StoreUnavailable):
-                await _authenticate(users, "alice", "alice-password")
-            with pytest.raises(StoreUnavailable):
-                await users.ping()
-        finally:
-            await users.close()
-
-    asyncio.run(check())
+async def test_ldap_unreachable_is_store_unavailable() -> None:
+    users = _ldap(f"ldap://127.0.0.1:{_closed_port()}")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await _authenticate(users, "alice", "alice-password")
+        with pytest.raises(StoreUnavailable):
+            await users.ping()
+    finally:
+        await users.close()
 
 
-def test_ldap_hung_directory_times_out_as_store_unavailable() -> None:
-    async def check(port: int) -> None:
+async def test_ldap_hung_directory_times_out_as_store_unavailable() -> None:
+    with _silent_server() as port:
         users = _ldap(f"ldap://127.0.0.1:{port}")
         started = time.monotonic()
         try:
@@ -189,12 +163,9 @@ def test_ldap_hung_directory_times_out_as_store_unavailable() -> None:
             await users.close()
         assert time.monotonic() - started < 5
 
-    with _silent_server() as port:
-        asyncio.run(check(port))
 
-
-def test_ldap_stopped_directory_then_restarted(tmp_path: Path) -> None:
-    async def check(directory: Slapd) -> None:
+async def test_ldap_stopped_directory_then_restarted(tmp_path: Path) -> None:
+    with _start_slapd(tmp_path) as directory:
         users = _ldap(directory.url)
         try:
             assert await _authenticate(users, "alice", USERS["alice"]) is not None
@@ -208,18 +179,12 @@ def test_ldap_stopped_directory_then_restarted(tmp_path: Path) -> None:
         finally:
             await users.close()
 
-    with _start_slapd(tmp_path) as directory:
-        asyncio.run(check(directory))
 
-
-def test_ldaps_without_a_trusted_certificate_is_store_unavailable(slapd: Slapd) -> None:
-    async def check() -> None:
-        # slapd answers plain LDAP on this port: the TLS handshake fails, so no verdict.
-        users = _ldap(f"ldaps://127.0.0.1:{slapd.port}")
-        try:
-            with pytest.raises(StoreUnavailable):
-                await _authenticate(users, "alice", USERS["alice"])
-        finally:
-            await users.close()
-
-    asyncio.run(check())
+async def test_ldaps_without_a_trusted_certificate_is_store_unavailable(slapd: Slapd) -> None:
+    # slapd answers plain LDAP on this port: the TLS handshake fails, so no verdict.
+    users = _ldap(f"ldaps://127.0.0.1:{slapd.port}")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await _authenticate(users, "alice", USERS["alice"])
+    finally:
+        await users.close()

@@ -43,7 +43,11 @@ class RunningServer:
         return services
 
     def run(self, coro: Any) -> Any:
-        """Run a coroutine on the server's own loop (its stores belong to that loop)."""
+        """Run a coroutine on the server's own loop, in its thread, and wait for the result.
+
+        The server's stores belong to that loop, so a test awaits nothing of them itself, even
+        an `async def` one: it hands the coroutine over here.
+        """
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
     def create_client(self, name: str = "app", **options: Any) -> tuple[Client, str | None]:

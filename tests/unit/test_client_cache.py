@@ -7,20 +7,17 @@ real processes: two workers and the CLI.)
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import os
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+
+import pytest
 
 from authgate.config import Settings
 from authgate.db.change_counter import ChangeCounter
 from authgate.services import Services
 
-
-def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(scenario())
+pytestmark = pytest.mark.anyio
 
 
 async def open_services(path: Path, **storage: object) -> Services:
@@ -28,55 +25,46 @@ async def open_services(path: Path, **storage: object) -> Services:
         {"storage": {"url": f"sqlite:///{path}", **storage}}))
 
 
-def test_a_client_is_read_once_then_served_from_the_cache(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        services = await open_services(tmp_path / "a.db")
-        try:
-            client, _ = await services.registry.create_client("svc")
+async def test_a_client_is_read_once_then_served_from_the_cache(tmp_path: Path) -> None:
+    services = await open_services(tmp_path / "a.db")
+    try:
+        client, _ = await services.registry.create_client("svc")
+        first = await services.client(client.client_id)
+        assert first == client
+        assert await services.client(client.client_id) is first  # no second read
+    finally:
+        await services.close()
+
+
+async def test_a_change_in_another_process_is_seen_at_the_next_lookup(tmp_path: Path) -> None:
+    here = await open_services(tmp_path / "a.db")
+    there = await open_services(tmp_path / "a.db")
+    try:
+        client, _ = await there.registry.create_client("svc")
+        assert await here.client(client.client_id) == client
+        assert await here.client("not-yet") is None  # a miss is cached too
+        await there.registry.delete_client(client.client_id)
+        assert await here.client(client.client_id) is None
+        late, _ = await there.registry.create_client("late", client_id="not-yet")
+        assert await here.client("not-yet") == late
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_nothing_is_cached_while_a_change_is_under_way(tmp_path: Path) -> None:
+    services = await open_services(tmp_path / "a.db")
+    other = ChangeCounter.beside(str(tmp_path / "a.db"))
+    try:
+        client, _ = await services.registry.create_client("svc")
+        with other.changing():
             first = await services.client(client.client_id)
-            assert first == client
-            assert await services.client(client.client_id) is first  # no second read
-        finally:
-            await services.close()
-
-    run(scenario)
-
-
-def test_a_change_in_another_process_is_seen_at_the_next_lookup(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        here = await open_services(tmp_path / "a.db")
-        there = await open_services(tmp_path / "a.db")
-        try:
-            client, _ = await there.registry.create_client("svc")
-            assert await here.client(client.client_id) == client
-            assert await here.client("not-yet") is None  # a miss is cached too
-            await there.registry.delete_client(client.client_id)
-            assert await here.client(client.client_id) is None
-            late, _ = await there.registry.create_client("late", client_id="not-yet")
-            assert await here.client("not-yet") == late
-        finally:
-            await here.close()
-            await there.close()
-
-    run(scenario)
-
-
-def test_nothing_is_cached_while_a_change_is_under_way(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        services = await open_services(tmp_path / "a.db")
-        other = ChangeCounter.beside(str(tmp_path / "a.db"))
-        try:
-            client, _ = await services.registry.create_client("svc")
-            with other.changing():
-                first = await services.client(client.client_id)
-                assert await services.client(client.client_id) is not first  # read again
-            cached = await services.client(client.client_id)
-            assert await services.client(client.client_id) is cached
-        finally:
-            other.close()
-            await services.close()
-
-    run(scenario)
+            assert await services.client(client.client_id) is not first  # read again
+        cached = await services.client(client.client_id)
+        assert await services.client(client.client_id) is cached
+    finally:
+        other.close()
+        await services.close()
 
 
 def _change_once(path: str) -> None:
