@@ -1,4 +1,8 @@
-"""The UserRepository contract, for the Local User Store and LDAP (a real slapd)."""
+"""The UserRepository contract, for the Local User Store, LDAP (a real slapd) and a user policy.
+
+Every contract case runs on all three, an unreachable repository among them; the outage cases
+after those drive a directory server (hung, stopped, speaking no TLS), so they are LDAP's alone.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ from authgate.config import LdapSettings
 from authgate.db import create_engine, migrate
 from authgate.errors import StoreUnavailable
 from authgate.models import User
+from authgate.policies import load_policy
 from authgate.registry import Registry
 from authgate.users.base import UserRepository
 from authgate.users.local import LocalUsers
+from authgate.users.policy import PolicyUsers
 from tests.slapd import PEOPLE, ROOT_DN, ROOT_PASSWORD, TWIN, TWIN_PASSWORD, USERS, WEIRD, Slapd
 from tests.slapd import start_slapd as _start_slapd
 
@@ -42,7 +48,7 @@ def _ldap(url: str, **extra: Any) -> Any:
     return LdapUsers(LdapSettings.model_validate(settings))
 
 
-@pytest.fixture(params=["local", "ldap"])
+@pytest.fixture(params=["local", "ldap", "policy"])
 async def users(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UserRepository]:
     """Each repository, knowing the people of tests.slapd.USERS."""
     if request.param == "local":
@@ -56,8 +62,12 @@ async def users(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         finally:
             await engine.dispose()
         return
-    directory: Slapd = request.getfixturevalue("slapd")
-    repository = _ldap(directory.url)
+    repository: UserRepository
+    if request.param == "ldap":
+        directory: Slapd = request.getfixturevalue("slapd")
+        repository = _ldap(directory.url)
+    else:  # as `[flows.password] users = "policy"` loads it
+        repository = PolicyUsers(load_policy("tests.policies:directory", "flows.password.policy"))
     try:
         yield repository
     finally:
@@ -141,15 +151,41 @@ def _silent_server():
         listener.close()
 
 
-async def test_ldap_unreachable_is_store_unavailable() -> None:
-    users = _ldap(f"ldap://127.0.0.1:{_closed_port()}")
+@pytest.fixture(params=["local", "ldap", "policy"])
+async def unreachable(request: pytest.FixtureRequest) -> AsyncIterator[UserRepository]:
+    """Each repository with nothing behind it: a registry database and a directory at closed
+    ports, a policy whose own backend is down."""
+    if request.param == "local":
+        engine = create_engine(f"postgresql://postgres@127.0.0.1:{_closed_port()}/test")
+        try:
+            yield LocalUsers(Registry(engine))
+        finally:
+            await engine.dispose()
+        return
+    repository: UserRepository
+    if request.param == "ldap":
+        repository = _ldap(f"ldap://127.0.0.1:{_closed_port()}")
+    else:
+        repository = PolicyUsers(load_policy("tests.policies:broken", "flows.password.policy"))
     try:
-        with pytest.raises(StoreUnavailable):
-            await _authenticate(users, "alice", "alice-password")
-        with pytest.raises(StoreUnavailable):
-            await users.ping()
+        yield repository
     finally:
-        await users.close()
+        await repository.close()
+
+
+async def test_an_unreachable_repository_gives_no_verdict(unreachable: UserRepository) -> None:
+    for password in ("alice-password", "wrong"):
+        with pytest.raises(StoreUnavailable):
+            await _authenticate(unreachable, "alice", password)
+
+
+async def test_an_unreachable_repository_fails_its_ping(
+    unreachable: UserRepository, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["unreachable"] == "policy":
+        pytest.skip("a policy is code in the server process: there is nothing to ping")
+    with pytest.raises(StoreUnavailable):
+        await unreachable.ping()
 
 
 async def test_ldap_hung_directory_times_out_as_store_unavailable() -> None:
