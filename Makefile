@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test unit e2e lint typecheck check fmt clean bench bench-memory
+.PHONY: help install demo test unit e2e lint typecheck check coverage fmt clean bench bench-memory
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,6 +33,12 @@ unit: install ## only the fast tests
 
 check: test ## what CI runs
 
+coverage: install ## the whole suite under coverage.py, server processes included; then the report
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
+
 fmt: install ## fix what ruff can fix
 	$(BIN)/ruff check --fix src tests $(wildcard bench)
 
@@ -43,4 +49,4 @@ bench-memory: install ## worker RSS with 1,000,000 SQLite tokens, memory-store b
 	$(BIN)/python bench/memory.py
 
 clean: ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts .coverage .coverage.*
