@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test unit e2e lint typecheck check fmt docs clean bench bench-memory bench-upstream
+.PHONY: help install demo test unit e2e lint typecheck check coverage fmt docs clean bench bench-memory bench-upstream
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,7 +22,7 @@ demo: install ## run the demo server with the playground on http://127.0.0.1:808
 lint: install ## ruff
 	$(BIN)/ruff check src tests scripts $(wildcard bench)
 
-typecheck: install ## mypy, strict on src/
+typecheck: install ## mypy: strict on src/ and bench/; tests/ checked, annotations optional
 	$(BIN)/mypy
 
 test: install lint typecheck ## lint, typecheck and the whole test suite
@@ -32,6 +32,12 @@ unit: install ## only the fast tests
 	$(BIN)/pytest tests/unit
 
 check: test ## what CI runs
+
+coverage: install ## the whole suite under coverage.py, server processes included; then the report
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
 
 fmt: install ## fix what ruff can fix
 	$(BIN)/ruff check --fix src tests scripts $(wildcard bench)
@@ -53,4 +59,4 @@ docs: install ## regenerate docs/configuration.md from the settings models in co
 	$(BIN)/python scripts/config_docs.py
 
 clean: ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts .coverage .coverage.*

@@ -222,7 +222,7 @@ class Bench:
         fit = left / (max(self.cases_left, 1) * self.args.runs)
         if fit < 1:
             raise Skip("out of time budget (BENCH_BUDGET)")
-        return min(self.args.duration, float(int(fit)))
+        return min(float(self.args.duration), float(int(fit)))
 
     def skip(self, row: Row, reason: str) -> None:
         row.note = f"skipped: {reason}"

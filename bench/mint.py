@@ -21,6 +21,7 @@ from pathlib import Path
 from authgate.config import load_settings
 from authgate.models import TokenRecord
 from authgate.services import Services
+from authgate.stores import Entry
 from authgate.tokens import digest, generate_token, mint, new_grant_id, now
 
 BATCH = 500
@@ -59,7 +60,7 @@ async def mint_refresh_tokens(services: Services, client_id: str, user: str, cou
     settings = services.settings.token_settings("password")  # as `token create --user`
     tokens: list[str] = []
     while len(tokens) < count:
-        entries = []
+        entries: list[Entry] = []
         for _ in range(min(BATCH, count - len(tokens))):
             base = TokenRecord(kind="access_token", client_id=client_id, grant_id=new_grant_id(),
                                scopes=scopes, issued_at=0, expires_at=0, subject=user,

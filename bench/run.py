@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -144,7 +145,7 @@ def authgate_store_cases(bench: Bench, store: Store) -> None:
             script = f"{endpoint}.lua"
             env = server.env(BENCH_REDIRECT_URI_ENCODED=quote(REDIRECT_URI, safe=""))
             bench.measure_pooled(rows[endpoint], server.process, script, server.port, env,
-                                 mint=lambda n, w=what: server.mint(w, n),
+                                 mint=functools.partial(server.mint, what),
                                  probe=grant_probe(server, what), rate=rate,
                                  directory=server.directory)
     if store.name == "memory":
@@ -298,13 +299,14 @@ def main(argv: list[str] | None = None) -> int:
                     store.cleanup()
         shutil.rmtree(bench.work, ignore_errors=True)
     add_ratios(bench.rows)
+    load_after = os.getloadavg()
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "settings": {"duration_s": args.duration, "runs": args.runs,
                      "connections": CONNECTIONS, "wrk_threads": 1, "server_cpu": SERVER_CPU,
                      "wrk_cpu": LOAD_CPU},
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "load_average_before": load_before, "load_average_after": load_after,
         "elapsed_s": round(time.monotonic() - bench.started, 1),
         "versions": versions(),
         "rows": [asdict(r) for r in bench.rows],
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(table(bench.rows))
     print(f"\n{report['elapsed_s']} s; load average before {load_before[0]:.2f}, after "
-          f"{report['load_average_after'][0]:.2f}; JSON: {out}")
+          f"{load_after[0]:.2f}; JSON: {out}")
     return 0
 
 

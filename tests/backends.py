@@ -60,7 +60,11 @@ def _is_listening(host: str, port: int) -> bool:
 
 
 def _run_async(make: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion on its own loop in a thread (callers may be in a loop)."""
+    """Run a coroutine to completion on its own loop in a thread.
+
+    The helpers below are plain context managers, used by sync fixtures and by async ones whose
+    loop is already running (where a nested `asyncio.run` would fail).
+    """
     result: list[T] = []
     error: list[BaseException] = []
 

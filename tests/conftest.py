@@ -1,4 +1,9 @@
-"""Shared test helpers."""
+"""Shared test helpers and fixtures.
+
+Tests that await authgate's coroutines are `async def`, marked `pytest.mark.anyio` (usually as
+the module's `pytestmark`), and so are fixtures that await; anyio's pytest plugin runs them. An
+async fixture that plain tests use asks for `anyio_backend` itself, so the plugin runs it there.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,12 @@ import os
 from typing import NoReturn
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """The loop of every async test and fixture (tests/e2e/test_upstream.py adds uvloop)."""
+    return "asyncio"
 
 
 def require_backend(name: str, reason: str) -> NoReturn:

@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 
 from authgate.policies import PolicyRequest
+from tests.slapd import USERS as DIRECTORY
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password"}
 SUBJECTS = {"alice": "subject-of-alice", "bob": "subject-of-bob"}
@@ -33,6 +34,14 @@ def user(request: PolicyRequest) -> str | None:
     _count("user")
     if request.username in PASSWORDS and PASSWORDS[request.username] == request.password:
         return SUBJECTS[request.username]
+    return None
+
+
+def directory(request: PolicyRequest) -> str | None:
+    """A user policy that knows the people of the test directory (tests.slapd.USERS) and, like
+    the local store and LDAP, gives the login name as the subject."""
+    if request.username in DIRECTORY and DIRECTORY[request.username] == request.password:
+        return request.username
     return None
 
 

@@ -34,11 +34,6 @@ PURGE_BATCH = 3  # small, so purge tests cross several batches
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.node.callspec.params["store"]
     return name
@@ -113,8 +108,8 @@ async def raw_contents(store: TokenStore) -> str:
         return "\n".join(repr(tuple(record)) for record in records)
     if isinstance(store, SqlStore):
         async with store.engine.connect() as conn:
-            rows = (await conn.execute(select(tokens))).all()
-        return "\n".join(repr(tuple(row)) for row in rows)
+            result = (await conn.execute(select(tokens))).all()
+        return "\n".join(repr(tuple(row)) for row in result)
     assert isinstance(store, RedisStore)
     client = store.client
     parts = []

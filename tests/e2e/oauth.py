@@ -64,10 +64,21 @@ class Introspector:
         return bool(self(token)["active"])
 
 
-async def concurrent_posts(
-    url: str, requests: list[tuple[dict[str, str], tuple[str, str] | None]]
+def concurrent_posts(
+    url: str, requests: list[tuple[dict[str, str], tuple[str, str]]]
 ) -> list[httpx.Response]:
-    """Send every request at once over separate connections."""
+    """Send every request at once over separate connections.
+
+    The grant tests are synchronous clients of a server on another thread, and
+    test_stores_e2e.py calls some of them as plain functions: so the requests run to the end on
+    a loop of their own, here.
+    """
+    return asyncio.run(_post_all(url, requests))
+
+
+async def _post_all(
+    url: str, requests: list[tuple[dict[str, str], tuple[str, str]]]
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(requests))
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         return list(await asyncio.gather(

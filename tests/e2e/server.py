@@ -10,10 +10,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from authgate.app import create_app
 from authgate.config import Settings, load_settings
@@ -34,6 +35,7 @@ class RunningServer:
     url: str
     settings: Settings
     _loop: asyncio.AbstractEventLoop
+    _app: Starlette
 
     @property
     def services(self) -> Services:
@@ -41,7 +43,11 @@ class RunningServer:
         return services
 
     def run(self, coro: Any) -> Any:
-        """Run a coroutine on the server's own loop (its stores belong to that loop)."""
+        """Run a coroutine on the server's own loop, in its thread, and wait for the result.
+
+        The server's stores belong to that loop, so a test awaits nothing of them itself, even
+        an `async def` one: it hands the coroutine over here.
+        """
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
     def create_client(self, name: str = "app", **options: Any) -> tuple[Client, str | None]:
@@ -61,7 +67,7 @@ class RunningServer:
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: Any, port: int, *, lifespan: str = "on"
+    app: Any, port: int, *, lifespan: Literal["auto", "on", "off"] = "on"
 ) -> Iterator[asyncio.AbstractEventLoop]:
     """Run an ASGI app with uvicorn on 127.0.0.1:`port` in a thread; yields its event loop."""
     server = uvicorn.Server(
@@ -99,6 +105,5 @@ def run_server(
     settings = load_settings(environ=environ)
     app = create_app(settings, demo=demo)
     with serve_in_thread(app, port) as loop:
-        running = RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop)
-        running._app = app  # type: ignore[attr-defined]
-        yield running
+        yield RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop,
+                            _app=app)

@@ -7,6 +7,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -53,7 +54,7 @@ def token_url(server: RunningServer) -> str:
     return f"{server.url}/oauth2/token"
 
 
-def start(server, browser, oauth_client, code_verifier, **params) -> httpx.Response:
+def start(server, browser: Browser, oauth_client, code_verifier, **params) -> httpx.Response:
     url, _ = oauth_client.create_authorization_url(
         f"{server.url}/oauth2/authorize", code_verifier=code_verifier, **params
     )
@@ -73,17 +74,19 @@ def get_code(server, browser, oauth_client, code_verifier, *, scope="photos.read
     return params["code"]
 
 
-def introspect(server, client, secret, token) -> dict:
+def introspect(server, client, secret, token) -> dict[str, Any]:
     answer = httpx.post(f"{server.url}/oauth2/introspect", data={"token": token},
                         auth=(client.client_id, secret))
     assert answer.status_code == 200
-    return answer.json()
+    body: dict[str, Any] = answer.json()
+    return body
 
 
 def token_error(oauth_client, server, **kwargs) -> str:
     with pytest.raises(OAuthError) as caught:
         oauth_client.fetch_token(token_url(server), **kwargs)
-    return caught.value.error
+    error: str = caught.value.error
+    return error
 
 
 def assert_error_page(answer: httpx.Response) -> None:
@@ -527,7 +530,7 @@ def test_database_copy_holds_no_token_code_or_secret(tmp_path):
 
 
 def test_events_name_the_steps_and_hold_no_secret(server, browser):
-    seen: list[tuple[str, dict]] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
     server.services.events.subscribe(lambda name, fields: seen.append((name, dict(fields))))
     client, secret = confidential(server)
     code_verifier = verifier()

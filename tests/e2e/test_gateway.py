@@ -36,7 +36,7 @@ def traffic(server: RunningServer, **query: Any) -> list[dict[str, Any]]:
     from authgate.monitoring.traffic import TrafficFilter
 
     flush(server)
-    log = server._app.state.monitor.traffic  # type: ignore[attr-defined]
+    log = server._app.state.monitor.traffic
     rows: list[dict[str, Any]] = server.run(log.search(TrafficFilter(**query)))
     return rows
 
@@ -167,7 +167,7 @@ def test_store_down_is_503_temporarily_unavailable(gw):
 
     token = issue(gw)
     real = gw.services.tokens
-    gw.services.tokens = Broken()  # type: ignore[assignment]
+    gw.services.tokens = Broken()
     try:
         answer = httpx.get(f"{gw.url}/api/photos", headers=bearer(token))
     finally:
@@ -486,7 +486,7 @@ def test_monitoring_disabled(tmp_path, upstream):
         metrics = httpx.get(f"{server.url}/metrics")
         assert metrics.status_code == 200
         assert 'service="photos"' not in metrics.text
-        assert server._app.state.monitor.traffic is None  # type: ignore[attr-defined]
+        assert server._app.state.monitor.traffic is None
 
 
 def test_traffic_retention_by_count_and_age(tmp_path, upstream):
@@ -497,7 +497,7 @@ def test_traffic_retention_by_count_and_age(tmp_path, upstream):
             httpx.get(f"{server.url}/api/photos", headers=bearer(token))
             time.sleep(0.005)
         assert len(traffic(server)) == 6
-        log = server._app.state.monitor.traffic  # type: ignore[attr-defined]
+        log = server._app.state.monitor.traffic
         server.run(log.apply_retention())
         assert len(traffic(server)) == 3
         server.run(log.apply_retention(time.time() + 8 * 86400))
@@ -516,7 +516,8 @@ class RawUpstream(socketserver.ThreadingTCPServer):
 
 class _RawHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
-        server: RawUpstream = self.server  # type: ignore[assignment]
+        server = self.server
+        assert isinstance(server, RawUpstream)
         server.connections += 1
         pending = b""
         while True:
@@ -599,7 +600,7 @@ def test_upstream_stopping_halfway_cuts_the_answer_short(raw_gw, path):
 
 def test_a_route_below_a_page_prefix_is_the_gateways_where_no_page_is(raw_gw):
     gw, _ = raw_gw
-    app = gw._app  # type: ignore[attr-defined]
+    app = gw._app
     assert app.route_table.match("/manager/ext/x").service == "ext"
     answer = httpx.get(f"{gw.url}/manager/ext/x", headers=bearer(issue(gw, scopes=())))
     assert (answer.status_code, answer.content) == (200, b"ok")

@@ -96,6 +96,7 @@ def test_a_token_store_that_is_down_answers_503_and_never_a_verdict(tmp_path):
     with run_server(tmp_path, {"storage.tokens": down}) as server:
         client, secret = server.create_client("svc", grant_types=["client_credentials"],
                                               can_introspect=True)
+        assert secret is not None
         auth = (client.client_id, secret)
         answers = [
             httpx.post(f"{server.url}/oauth2/token",

@@ -11,7 +11,7 @@ FORM = "application/x-www-form-urlencoded"
 ENDPOINTS = ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"]
 
 
-Headers = dict[str, bytes]
+Headers = dict[bytes, bytes]
 
 
 def malformed_requests(client_id: str, secret: str) -> list[tuple[str, Headers, bytes]]:
@@ -37,15 +37,15 @@ def malformed_requests(client_id: str, secret: str) -> list[tuple[str, Headers, 
     for path in ENDPOINTS:
         for content_type in content_types:
             for body in bodies:
-                headers = {"content-type": content_type.encode()} if content_type else {}
+                headers = {b"content-type": content_type.encode()} if content_type else {}
                 auth = rng.choice(authorizations)
                 if auth:
-                    headers["authorization"] = auth if isinstance(auth, bytes) else auth.encode()
+                    headers[b"authorization"] = auth if isinstance(auth, bytes) else auth.encode()
                 cases.append((path, headers, body))
     for _ in range(40):
         length = rng.randint(1, 300)
         body = bytes(rng.randrange(256) for _ in range(length))
-        cases.append((rng.choice(ENDPOINTS), {"content-type": FORM.encode()}, body))
+        cases.append((rng.choice(ENDPOINTS), {b"content-type": FORM.encode()}, body))
     return cases
 
 

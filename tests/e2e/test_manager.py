@@ -139,7 +139,9 @@ def test_usage_json_and_traffic_pages(manager, browser, upstream):
     assert page.status_code == 200
     assert "/api/videos" in page.text and "/api/photos/9" not in page.text
     page = browser.get("/manager/traffic", params={"client": "ivy", "service": "photos"})
-    tx_id = re.search(r'href="/manager/traffic/([0-9a-f]{32})"', page.text).group(1)
+    link = re.search(r'href="/manager/traffic/([0-9a-f]{32})"', page.text)
+    assert link is not None, page.text
+    tx_id = link.group(1)
     detail = browser.get(f"/manager/traffic/{tx_id}")
     assert detail.status_code == 200
     assert upstream.url in detail.text

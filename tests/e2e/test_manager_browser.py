@@ -60,7 +60,7 @@ def test_admin_watches_usage_rise_and_opens_a_transaction(chromium, gateway):
 
     server, upstream = gateway
     ARTIFACTS.mkdir(exist_ok=True)
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text)

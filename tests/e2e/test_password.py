@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -377,8 +376,8 @@ def test_100_concurrent_wrong_attempts_check_at_most_max_failures_passwords(tmp_
         policies.reset()
         client_id, secret = password_client(server)
         data = {"grant_type": "password", "username": "alice", "password": "wrong"}
-        responses = asyncio.run(concurrent_posts(f"{server.url}/oauth2/token",
-                                                 [(data, (client_id, secret))] * 100))
+        responses = concurrent_posts(f"{server.url}/oauth2/token",
+                                     [(data, (client_id, secret))] * 100)
         assert [r.status_code for r in responses] == [400] * 100
         assert {r.json()["error"] for r in responses} == {"invalid_grant"}
         assert 1 <= policies.CALLS["slow_user"] <= 5
@@ -425,7 +424,7 @@ def test_ldap_and_policy_calls_are_outbound_calls_in_the_traffic_log(tmp_path, s
         assert_tokens(password_grant(server, auth, "alice", "alice-password"))
         assert_error(password_grant(server, auth, "nobody", "alice-password"), "invalid_grant")
         flush(server)
-        log = server._app.state.monitor.traffic  # type: ignore[attr-defined]
+        log = server._app.state.monitor.traffic
         rows = server.run(log.search(TrafficFilter(service="oauth2.token.password")))
         calls = {row["status"]: server.run(log.detail(row["tx_id"]))["outbound"]
                  for row in rows}

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,12 @@ def test_playground_in_chromium(tmp_path, capsys):
             try:
                 page = browser.new_page(viewport={"width": 1100, "height": 900})
                 console_errors: list[str] = []
-                page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+
+                def keep_errors(message: Any) -> None:
+                    if message.type == "error":
+                        console_errors.append(message.text)
+
+                page.on("console", keep_errors)
                 page.goto(f"{server.url}/playground")
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "playground-home.png"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 
@@ -201,7 +200,7 @@ def test_unknown_missing_and_access_tokens_are_refused(server):
 def test_50_concurrent_refreshes_exactly_one_succeeds(server):
     auth, first = setup(server)
     data = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
-    responses = asyncio.run(concurrent_posts(f"{server.url}/oauth2/token", [(data, auth)] * 50))
+    responses = concurrent_posts(f"{server.url}/oauth2/token", [(data, auth)] * 50)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [400] * 49
     assert {r.json()["error"] for r in responses if r.status_code == 400} == {"invalid_grant"}
@@ -238,8 +237,7 @@ def test_grace_period_lets_concurrent_refreshes_share_one_successor(tmp_path):
     with run_server(tmp_path, {"flows.refresh_token.tokens.refresh_grace_period": "30"}) as server:
         auth, first = setup(server)
         data = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
-        responses = asyncio.run(concurrent_posts(f"{server.url}/oauth2/token",
-                                                 [(data, auth)] * 10))
+        responses = concurrent_posts(f"{server.url}/oauth2/token", [(data, auth)] * 10)
         assert [r.status_code for r in responses] == [200] * 10
         assert len({r.json()["refresh_token"] for r in responses}) == 1
 

@@ -83,27 +83,27 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture
-def client(pair: Pair) -> tuple[str, str]:
-    """A client of its own for each test (registered in-process: the CLI costs a second)."""
+async def client(pair: Pair, anyio_backend: str) -> tuple[str, str]:
+    """A client of its own for each test (registered in-process: the CLI costs a second).
 
-    async def register() -> tuple[str, str]:
-        services = await Services.open(load_settings(pair.config, environ={}))
-        try:
-            client, secret = await services.registry.create_client(
-                "svc", scopes=["read"], grant_types=["client_credentials", "refresh_token"])
-        finally:
-            await services.close()
-        assert secret is not None
-        return client.client_id, secret
-
-    return asyncio.run(register())
+    Most tests here are plain functions: asking for anyio_backend makes anyio run this one.
+    """
+    services = await Services.open(load_settings(pair.config, environ={}))
+    try:
+        client, secret = await services.registry.create_client(
+            "svc", scopes=["read"], grant_types=["client_credentials", "refresh_token"])
+    finally:
+        await services.close()
+    assert secret is not None
+    return client.client_id, secret
 
 
 def token(server: ServeProcess, auth: tuple[str, str], data: dict[str, str]) -> httpx.Response:
     return httpx.post(f"{server.url}/oauth2/token", data=data, auth=auth)
 
 
-def issued(server: ServeProcess, auth: tuple[str, str], data: dict[str, str] = GRANT) -> dict:
+def issued(server: ServeProcess, auth: tuple[str, str], data: dict[str, str] = GRANT
+           ) -> dict[str, Any]:
     response = token(server, auth, data)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -226,10 +226,11 @@ async def introspect_all(pair: Pair, server: ServeProcess, values: list[str]) ->
     return [a.json()["active"] for a in answers]
 
 
-def test_after_a_crash_every_token_received_is_active_and_none_honoured_twice(pair, client):
+@pytest.mark.anyio
+async def test_after_a_crash_every_token_received_is_active_and_none_honoured_twice(pair, client):
     ledger = Ledger()
     with serve(pair.config, name="crashing") as crashing:
-        asyncio.run(traffic_until_killed(crashing, client, ledger, kill_after=150))
+        await traffic_until_killed(crashing, client, ledger, kill_after=150)
         assert crashing.process.returncode == -9
     assert len(ledger.access) >= 150
     assert ledger.unanswered, "no refresh was in flight at the crash"
@@ -239,9 +240,9 @@ def test_after_a_crash_every_token_received_is_active_and_none_honoured_twice(pa
     # Every 200 the client got is durable: active at B, except refresh tokens it spent.
     presented = set(ledger.honoured) | set(ledger.unanswered)
     unspent = [value for value in ledger.refresh if value not in presented]
-    verdicts = asyncio.run(introspect_all(pair, pair.b, ledger.access + unspent))
+    verdicts = await introspect_all(pair, pair.b, ledger.access + unspent)
     assert all(verdicts), f"{verdicts.count(False)} received tokens are not active at B"
-    spent = asyncio.run(introspect_all(pair, pair.b, list(ledger.honoured)))
+    spent = await introspect_all(pair, pair.b, list(ledger.honoured))
     assert not any(spent)
 
     # A refresh token is honoured once across both servers: an unanswered one either was

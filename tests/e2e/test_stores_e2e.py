@@ -8,8 +8,7 @@ are written once.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +48,11 @@ async def migrated(url: str) -> None:
 
 
 @pytest.fixture(params=STORES)
-def tokens_url(request: pytest.FixtureRequest) -> Iterator[str]:
+async def tokens_url(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterator[str]:
+    """The URL of each external token store; anyio_backend makes anyio run this for a plain test."""
     if request.param == "postgresql":
         with fresh_postgresql() as url:
-            asyncio.run(migrated(url))  # external databases are migrated by `authgate migrate`
+            await migrated(url)  # external databases are migrated by `authgate migrate`
             yield url
     else:
         yield request.getfixturevalue("redis_cluster")

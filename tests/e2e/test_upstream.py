@@ -6,29 +6,26 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvloop
 
 from authgate.gateway.connection import HIGH_WATER, UpstreamError, UpstreamTimeout
 from authgate.gateway.upstream import Target, UpstreamPool, UpstreamResponse
 from tests.e2e.server import free_port
 
+# A hang fails its test within 20 seconds instead of stalling the suite.
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
+
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, Any]], Any]:
-    def runner(main: Coroutine[Any, Any, Any]) -> Any:
-        bounded = asyncio.wait_for(main, 20)  # a hang fails the test instead of stalling it
-        if request.param == "uvloop":
-            return uvloop.run(bounded)
-        return asyncio.run(bounded)
-
-    return runner
+@pytest.fixture(params=[pytest.param("asyncio", id="asyncio"),
+                        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")])
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    """Every test on both loops: asyncio, and uvloop as `authgate serve` runs."""
+    return request.param
 
 
 Handler = Callable[["Scripted", asyncio.StreamReader, asyncio.StreamWriter, int],
@@ -99,71 +96,58 @@ async def read_all(response: UpstreamResponse) -> bytes:
 # Keep-alive and framing
 
 
-def test_keep_alive_reuses_one_connection(run):
-    async def main() -> None:
-        async with Scripted(answering(OK)) as up:
-            pool = UpstreamPool()
-            for _ in range(3):
-                response = await get(pool, up.target)
-                assert (response.status, await read_all(response)) == (200, b"ok")
-            await pool.close()
-            assert up.connections == 1
-
-    run(main())
+async def test_keep_alive_reuses_one_connection():
+    async with Scripted(answering(OK)) as up:
+        pool = UpstreamPool()
+        for _ in range(3):
+            response = await get(pool, up.target)
+            assert (response.status, await read_all(response)) == (200, b"ok")
+        await pool.close()
+        assert up.connections == 1
 
 
-def test_connection_close_from_upstream_is_not_reused(run):
+async def test_connection_close_from_upstream_is_not_reused():
     async def handler(up, reader, writer, n):
         await up.head(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
         await writer.drain()
         await asyncio.sleep(0.5)  # the answer is complete without waiting for the close
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            for _ in range(2):
-                response = await get(pool, up.target)
-                assert await read_all(response) == b"ok"
-            await pool.close()
-            assert up.connections == 2
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        for _ in range(2):
+            response = await get(pool, up.target)
+            assert await read_all(response) == b"ok"
+        await pool.close()
+        assert up.connections == 2
 
 
-def test_request_head_is_written_by_hand(run):
-    async def main() -> None:
-        async with Scripted(answering(OK)) as up:
-            target = Target.parse(f"http://u%40x:p%3Aw@127.0.0.1:{up.port}/base/")
-            pool = UpstreamPool()
-            response = await pool.request(target, b"POST", b"/items?a=1", [(b"x-a", b"1")],
-                                          None, content_length=None, time_limit=5)
-            await read_all(response)
-            await pool.close()
-            assert up.heads == [
-                b"POST /base/items?a=1 HTTP/1.1\r\nhost: 127.0.0.1:%d\r\n"
-                b"authorization: Basic dUB4OnA6dw==\r\nx-a: 1\r\ncontent-length: 0\r\n\r\n"
-                % up.port
-            ]
-
-    run(main())
+async def test_request_head_is_written_by_hand():
+    async with Scripted(answering(OK)) as up:
+        target = Target.parse(f"http://u%40x:p%3Aw@127.0.0.1:{up.port}/base/")
+        pool = UpstreamPool()
+        response = await pool.request(target, b"POST", b"/items?a=1", [(b"x-a", b"1")],
+                                      None, content_length=None, time_limit=5)
+        await read_all(response)
+        await pool.close()
+        assert up.heads == [
+            b"POST /base/items?a=1 HTTP/1.1\r\nhost: 127.0.0.1:%d\r\n"
+            b"authorization: Basic dUB4OnA6dw==\r\nx-a: 1\r\ncontent-length: 0\r\n\r\n"
+            % up.port
+        ]
 
 
 @pytest.mark.parametrize("bad", [b"v\r\nx-injected: 1", b"v\nx", b"v\rx"])
-def test_line_break_in_a_header_is_refused(run, bad):
-    async def main() -> None:
-        async with Scripted(answering(OK)) as up:
-            pool = UpstreamPool()
-            with pytest.raises(ValueError, match="line break"):
-                await pool.request(up.target, b"GET", b"/", [(b"x-a", bad)], None,
-                                   content_length=None, time_limit=5)
-            await pool.close()
-            assert up.heads == []
-
-    run(main())
+async def test_line_break_in_a_header_is_refused(bad):
+    async with Scripted(answering(OK)) as up:
+        pool = UpstreamPool()
+        with pytest.raises(ValueError, match="line break"):
+            await pool.request(up.target, b"GET", b"/", [(b"x-a", bad)], None,
+                               content_length=None, time_limit=5)
+        await pool.close()
+        assert up.heads == []
 
 
-def test_chunked_response_is_decoded_and_connection_reused(run):
+async def test_chunked_response_is_decoded_and_connection_reused():
     async def handler(up, reader, writer, n):
         while True:
             await up.head(reader)
@@ -172,54 +156,43 @@ def test_chunked_response_is_decoded_and_connection_reused(run):
             await asyncio.sleep(0.05)
             writer.write(b"lo\r\n6\r\n world\r\n0\r\n\r\n")
             await writer.drain()
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            for _ in range(2):
-                response = await get(pool, up.target)
-                assert (b"transfer-encoding", b"chunked") in response.headers
-                assert await read_all(response) == b"hello world"
-            await pool.close()
-            assert up.connections == 1
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        for _ in range(2):
+            response = await get(pool, up.target)
+            assert (b"transfer-encoding", b"chunked") in response.headers
+            assert await read_all(response) == b"hello world"
+        await pool.close()
+        assert up.connections == 1
 
 
-def test_body_delimited_by_close(run):
+async def test_body_delimited_by_close():
     async def handler(up, reader, writer, n):
         await up.head(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nabc")
         await writer.drain()
         await asyncio.sleep(0.05)
         writer.write(b"def")
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            for _ in range(2):
-                assert await read_all(await get(pool, up.target)) == b"abcdef"
-            await pool.close()
-            assert up.connections == 2
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        for _ in range(2):
+            assert await read_all(await get(pool, up.target)) == b"abcdef"
+        await pool.close()
+        assert up.connections == 2
 
 
-def test_informational_answer_is_skipped(run):
-    async def main() -> None:
-        answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"
-        async with Scripted(answering(answer)) as up:
-            pool = UpstreamPool()
-            for _ in range(2):
-                response = await get(pool, up.target)
-                assert (response.status, await read_all(response)) == (201, b"ok")
-            await pool.close()
-            assert up.connections == 1
-
-    run(main())
+async def test_informational_answer_is_skipped():
+    answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok"
+    async with Scripted(answering(answer)) as up:
+        pool = UpstreamPool()
+        for _ in range(2):
+            response = await get(pool, up.target)
+            assert (response.status, await read_all(response)) == (201, b"ok")
+        await pool.close()
+        assert up.connections == 1
 
 
-def test_head_answer_has_no_body_and_connection_is_reused(run):
+async def test_head_answer_has_no_body_and_connection_is_reused():
     async def handler(up, reader, writer, n):
         while True:
             head = await up.head(reader)
@@ -228,49 +201,39 @@ def test_head_answer_has_no_body_and_connection_is_reused(run):
             else:
                 writer.write(OK)
             await writer.drain()
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        response = await get(pool, up.target, method=b"HEAD")
+        assert response.is_complete
+        assert (b"content-length", b"1000") in response.headers
+        assert await read_all(response) == b""
+        assert await read_all(await get(pool, up.target)) == b"ok"
+        await pool.close()
+        assert up.connections == 1
 
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            response = await get(pool, up.target, method=b"HEAD")
-            assert response.is_complete
-            assert (b"content-length", b"1000") in response.headers
-            assert await read_all(response) == b""
+
+async def test_bytes_after_the_answer_end_the_connection():
+    async with Scripted(answering(OK + b"HTTP/1.1 200 OK\r\n\r\n")) as up:
+        pool = UpstreamPool()
+        for _ in range(2):
             assert await read_all(await get(pool, up.target)) == b"ok"
-            await pool.close()
-            assert up.connections == 1
-
-    run(main())
+        await pool.close()
+        assert up.connections == 2
 
 
-def test_bytes_after_the_answer_end_the_connection(run):
-    async def main() -> None:
-        async with Scripted(answering(OK + b"HTTP/1.1 200 OK\r\n\r\n")) as up:
-            pool = UpstreamPool()
-            for _ in range(2):
-                assert await read_all(await get(pool, up.target)) == b"ok"
-            await pool.close()
-            assert up.connections == 2
-
-    run(main())
-
-
-def test_malformed_answer_is_a_protocol_error(run):
-    async def main() -> None:
-        async with Scripted(answering(b"HTTP/1.1 OK\r\nbroken\r\n\r\n")) as up:
-            pool = UpstreamPool()
-            with pytest.raises(UpstreamError) as caught:
-                await get(pool, up.target)
-            assert caught.value.kind == "RemoteProtocolError"
-            await pool.close()
-
-    run(main())
+async def test_malformed_answer_is_a_protocol_error():
+    async with Scripted(answering(b"HTTP/1.1 OK\r\nbroken\r\n\r\n")) as up:
+        pool = UpstreamPool()
+        with pytest.raises(UpstreamError) as caught:
+            await get(pool, up.target)
+        assert caught.value.kind == "RemoteProtocolError"
+        await pool.close()
 
 
 # Request bodies
 
 
-def test_streamed_request_body_chunked_or_with_its_length(run):
+async def test_streamed_request_body_chunked_or_with_its_length():
     received: list[bytes] = []
 
     async def handler(up, reader, writer, n):
@@ -287,24 +250,20 @@ def test_streamed_request_body_chunked_or_with_its_length(run):
         for part in (b"hello", b"", b" world"):
             await asyncio.sleep(0.01)
             yield part
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            for length in (None, 11):
-                response = await pool.request(up.target, b"PUT", b"/", [], body(),
-                                              content_length=length, time_limit=5)
-                assert await read_all(response) == b"ok"
-            await pool.close()
-            assert b"transfer-encoding: chunked\r\n" in up.heads[0]
-            assert b"content-length: 11\r\n" in up.heads[1]
-            assert received == [b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", b"hello world"]
-            assert up.connections == 1
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        for length in (None, 11):
+            response = await pool.request(up.target, b"PUT", b"/", [], body(),
+                                          content_length=length, time_limit=5)
+            assert await read_all(response) == b"ok"
+        await pool.close()
+        assert b"transfer-encoding: chunked\r\n" in up.heads[0]
+        assert b"content-length: 11\r\n" in up.heads[1]
+        assert received == [b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", b"hello world"]
+        assert up.connections == 1
 
 
-def test_large_request_body_is_written_as_the_upstream_reads(run):
+async def test_large_request_body_is_written_as_the_upstream_reads():
     block = b"y" * 65536
     sent = 0
     sent_while_not_read: list[int] = []
@@ -324,23 +283,19 @@ def test_large_request_body_is_written_as_the_upstream_reads(run):
         for _ in range(1024):
             sent += len(block)
             yield block
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            response = await pool.request(up.target, b"POST", b"/", [], body(),
-                                          content_length=1024 * len(block), time_limit=5)
-            assert await read_all(response) == b"ok"
-            await pool.close()
-            assert sent_while_not_read[0] < 32 * 1024 * 1024
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        response = await pool.request(up.target, b"POST", b"/", [], body(),
+                                      content_length=1024 * len(block), time_limit=5)
+        assert await read_all(response) == b"ok"
+        await pool.close()
+        assert sent_while_not_read[0] < 32 * 1024 * 1024
 
 
 # Response bodies: flow control, and answers cut short
 
 
-def test_large_response_is_not_read_faster_than_it_is_consumed(run):
+async def test_large_response_is_not_read_faster_than_it_is_consumed():
     block = b"z" * 65536
     total = 64 * 1024 * 1024
     sent = 0
@@ -353,61 +308,49 @@ def test_large_response_is_not_read_faster_than_it_is_consumed(run):
             writer.write(block)
             await writer.drain()
             sent += len(block)
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            response = await get(pool, up.target)
-            first = await response.read()
-            await asyncio.sleep(0.5)
-            assert sent < 32 * 1024 * 1024, "the client kept reading with nobody consuming"
-            received = len(first)
-            while chunk := await response.read():
-                assert len(chunk) <= HIGH_WATER + 1024 * 1024
-                received += len(chunk)
-            assert received == total
-            await pool.close()
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        response = await get(pool, up.target)
+        first = await response.read()
+        await asyncio.sleep(0.5)
+        assert sent < 32 * 1024 * 1024, "the client kept reading with nobody consuming"
+        received = len(first)
+        while chunk := await response.read():
+            assert len(chunk) <= HIGH_WATER + 1024 * 1024
+            received += len(chunk)
+        assert received == total
+        await pool.close()
 
 
-def test_partial_body_then_close_is_an_error_not_a_hang(run):
+async def test_partial_body_then_close_is_an_error_not_a_hang():
     async def handler(up, reader, writer, n):
         await up.head(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
         await writer.drain()
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            response = await get(pool, up.target)
-            assert await response.read() == b"0123456789"
-            with pytest.raises(UpstreamError) as caught:
-                await response.read()
-            assert caught.value.kind == "ReadError"
-            await pool.close()
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        response = await get(pool, up.target)
+        assert await response.read() == b"0123456789"
+        with pytest.raises(UpstreamError) as caught:
+            await response.read()
+        assert caught.value.kind == "ReadError"
+        await pool.close()
 
 
-def test_closed_before_answering_is_an_error(run):
+async def test_closed_before_answering_is_an_error():
     async def handler(up, reader, writer, n):
         await up.head(reader)
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            with pytest.raises(UpstreamError) as caught:
-                await get(pool, up.target)
-            assert caught.value.kind == "ReadError"
-            assert not isinstance(caught.value, UpstreamTimeout)
-            assert up.connections == 1  # a fresh connection is not tried again
-            await pool.close()
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        with pytest.raises(UpstreamError) as caught:
+            await get(pool, up.target)
+        assert caught.value.kind == "ReadError"
+        assert not isinstance(caught.value, UpstreamTimeout)
+        assert up.connections == 1  # a fresh connection is not tried again
+        await pool.close()
 
 
-def test_kept_alive_connection_dropped_by_upstream_is_retried_without_body(run):
+async def test_kept_alive_connection_dropped_by_upstream_is_retried_without_body():
     async def handler(up, reader, writer, n):
         await up.head(reader)
         writer.write(OK)
@@ -422,62 +365,51 @@ def test_kept_alive_connection_dropped_by_upstream_is_retried_without_body(run):
 
     async def streamed() -> AsyncIterator[bytes]:
         yield b"data"
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            assert await read_all(await get(pool, up.target)) == b"ok"
-            assert await read_all(await get(pool, up.target)) == b"ok"  # on a new connection
-            assert up.connections == 2
-            await pool.close()
-            # A streamed body cannot be sent twice: the failure is the caller's to see.
-            pool = UpstreamPool()
-            assert await read_all(await get(pool, up.target)) == b"ok"
-            with pytest.raises(UpstreamError) as caught:
-                await pool.request(up.target, b"POST", b"/", [], streamed(),
-                                   content_length=None, time_limit=5)
-            assert caught.value.kind == "ReadError"
-            assert up.connections == 3
-            await pool.close()
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        assert await read_all(await get(pool, up.target)) == b"ok"
+        assert await read_all(await get(pool, up.target)) == b"ok"  # on a new connection
+        assert up.connections == 2
+        await pool.close()
+        # A streamed body cannot be sent twice: the failure is the caller's to see.
+        pool = UpstreamPool()
+        assert await read_all(await get(pool, up.target)) == b"ok"
+        with pytest.raises(UpstreamError) as caught:
+            await pool.request(up.target, b"POST", b"/", [], streamed(),
+                               content_length=None, time_limit=5)
+        assert caught.value.kind == "ReadError"
+        assert up.connections == 3
+        await pool.close()
 
 
 # Timeouts, refusals, TLS, the pool bound
 
 
-def test_silent_upstream_times_out(run):
+async def test_silent_upstream_times_out():
     async def handler(up, reader, writer, n):
         await up.head(reader)
         await asyncio.sleep(10)
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool()
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            with pytest.raises(UpstreamTimeout) as caught:
-                await get(pool, up.target, time_limit=0.2)
-            assert caught.value.kind == "ReadTimeout"
-            assert loop.time() - started < 2
-            await pool.close()
-
-    run(main())
-
-
-def test_refused_connection_is_a_connect_error(run):
-    async def main() -> None:
+    async with Scripted(handler) as up:
         pool = UpstreamPool()
-        with pytest.raises(UpstreamError) as caught:
-            await get(pool, Target.parse(f"http://127.0.0.1:{free_port()}"))
-        assert caught.value.kind == "ConnectError"
-        assert not isinstance(caught.value, UpstreamTimeout)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout) as caught:
+            await get(pool, up.target, time_limit=0.2)
+        assert caught.value.kind == "ReadTimeout"
+        assert loop.time() - started < 2
         await pool.close()
 
-    run(main())
+
+async def test_refused_connection_is_a_connect_error():
+    pool = UpstreamPool()
+    with pytest.raises(UpstreamError) as caught:
+        await get(pool, Target.parse(f"http://127.0.0.1:{free_port()}"))
+    assert caught.value.kind == "ConnectError"
+    assert not isinstance(caught.value, UpstreamTimeout)
+    await pool.close()
 
 
-def test_pool_is_bounded_per_origin(run):
+async def test_pool_is_bounded_per_origin():
     async def handler(up, reader, writer, n):
         while True:
             await up.head(reader)
@@ -487,24 +419,20 @@ def test_pool_is_bounded_per_origin(run):
 
     async def one(pool: UpstreamPool, target: Target) -> bytes:
         return await read_all(await get(pool, target))
-
-    async def main() -> None:
-        async with Scripted(handler) as up:
-            pool = UpstreamPool(max_connections=2)
-            answers = await asyncio.gather(*(one(pool, up.target) for _ in range(6)))
-            assert answers == [b"ok"] * 6
-            assert up.connections == 2
-            held = [await get(pool, up.target) for _ in range(2)]  # both in use, unread
-            with pytest.raises(UpstreamTimeout) as caught:
-                await get(pool, up.target, time_limit=0.2)
-            assert caught.value.kind == "PoolTimeout"
-            held[0].close()  # not read to the end: closed, and its slot freed
-            assert await one(pool, up.target) == b"ok"
-            assert up.connections == 3
-            held[1].close()
-            await pool.close()
-
-    run(main())
+    async with Scripted(handler) as up:
+        pool = UpstreamPool(max_connections=2)
+        answers = await asyncio.gather(*(one(pool, up.target) for _ in range(6)))
+        assert answers == [b"ok"] * 6
+        assert up.connections == 2
+        held = [await get(pool, up.target) for _ in range(2)]  # both in use, unread
+        with pytest.raises(UpstreamTimeout) as caught:
+            await get(pool, up.target, time_limit=0.2)
+        assert caught.value.kind == "PoolTimeout"
+        held[0].close()  # not read to the end: closed, and its slot freed
+        assert await one(pool, up.target) == b"ok"
+        assert up.connections == 3
+        held[1].close()
+        await pool.close()
 
 
 @pytest.fixture(scope="module")
@@ -520,22 +448,18 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_https_upstream_is_verified(run, certificate):
+async def test_https_upstream_is_verified(certificate):
     cert, key = certificate
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
-
-    async def main() -> None:
-        async with Scripted(answering(OK), tls=server_tls) as up:
-            refusing = UpstreamPool()  # the system's trust store: a self-signed cert fails
-            with pytest.raises(UpstreamError) as caught:
-                await get(refusing, up.target)
-            assert caught.value.kind == "ConnectError"
-            await refusing.close()
-            trusting = UpstreamPool(tls=ssl.create_default_context(cafile=str(cert)))
-            for _ in range(2):
-                assert await read_all(await get(trusting, up.target)) == b"ok"
-            await trusting.close()
-            assert up.connections == 1  # kept alive (a refused handshake never gets here)
-
-    run(main())
+    async with Scripted(answering(OK), tls=server_tls) as up:
+        refusing = UpstreamPool()  # the system's trust store: a self-signed cert fails
+        with pytest.raises(UpstreamError) as caught:
+            await get(refusing, up.target)
+        assert caught.value.kind == "ConnectError"
+        await refusing.close()
+        trusting = UpstreamPool(tls=ssl.create_default_context(cafile=str(cert)))
+        for _ in range(2):
+            assert await read_all(await get(trusting, up.target)) == b"ok"
+        await trusting.close()
+        assert up.connections == 1  # kept alive (a refused handshake never gets here)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from authgate.models import TokenRecord
+from authgate.models import TokenKind, TokenRecord
 from authgate.tokens import digest, generate_token, new_grant_id
 from tests.e2e.server import RunningServer, free_port, serve_in_thread
 
@@ -53,7 +53,8 @@ def _app(upstream: Upstream) -> Starlette:
     async def big(request: Request) -> Response:
         size = int(request.query_params.get("mb", "50")) * 1024 * 1024
 
-        call = {"method": request.method, "raw_path": "/big", "sent": 0, "left": False}
+        call: dict[str, Any] = {"method": request.method, "raw_path": "/big", "sent": 0,
+                                "left": False}
 
         async def body() -> AsyncIterator[bytes]:
             for index in range(size // len(CHUNK)):
@@ -106,11 +107,11 @@ def routes(upstream: str, **extra: Any) -> str:
 
 def issue(server: RunningServer, *, subject: str | None = "alice", client_id: str = "app",
           scopes: tuple[str, ...] = ("photos.read",), metadata: dict[str, str] | None = None,
-          expires_in: int = 3600, kind: str = "access_token") -> str:
+          expires_in: int = 3600, kind: TokenKind = "access_token") -> str:
     value = generate_token(54)
     issued = int(time.time())
     record = TokenRecord(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         client_id=client_id, grant_id=new_grant_id(), scopes=scopes, issued_at=issued,
         expires_at=issued + expires_in, subject=subject, username=subject,
         metadata=metadata or {},
@@ -125,4 +126,4 @@ def bearer(token: str) -> dict[str, str]:
 
 def flush(server: RunningServer) -> None:
     # The record of a request is handed over after its response is sent: wait for both.
-    server.run(server._app.state.monitor.settle())  # type: ignore[attr-defined]
+    server.run(server._app.state.monitor.settle())

@@ -66,7 +66,9 @@ async def test_a_code_is_exchanged_once_for_tokens_of_its_grant(separate_stores)
     grant = await setup.exchange(client, redirect_uri=REDIRECT)
     body = grant.response()
     assert (body["token_type"], body["expires_in"], body["scope"]) == ("Bearer", 3600, "read")
-    assert len(body["access_token"]) == 54 and len(body["refresh_token"]) == 46
+    assert len(grant.access.value) == 54
+    assert grant.refresh is not None and len(grant.refresh.value) == 46
+    assert body["refresh_token"] == grant.refresh.value
     access = await setup.tokens.get(digest(grant.access.value))
     assert access is not None and access.grant_id == "grant-1"
     assert (access.subject, access.username) == ("subject-of-alice", "alice")

@@ -7,13 +7,13 @@ real processes: two workers and the CLI.)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from authgate.clients import hash_secret
 from authgate.config import Settings
@@ -21,9 +21,7 @@ from authgate.db.change_counter import ChangeCounter
 from authgate.pages import playground
 from authgate.services import Services
 
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(scenario())
+pytestmark = pytest.mark.anyio
 
 
 async def open_services(path: Path, **storage: object) -> Services:
@@ -31,55 +29,46 @@ async def open_services(path: Path, **storage: object) -> Services:
         {"storage": {"url": f"sqlite:///{path}", **storage}}))
 
 
-def test_a_client_is_read_once_then_served_from_the_cache(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        services = await open_services(tmp_path / "a.db")
-        try:
-            client, _ = await services.registry.create_client("svc")
+async def test_a_client_is_read_once_then_served_from_the_cache(tmp_path: Path) -> None:
+    services = await open_services(tmp_path / "a.db")
+    try:
+        client, _ = await services.registry.create_client("svc")
+        first = await services.clients.get(client.client_id)
+        assert first == client
+        assert await services.clients.get(client.client_id) is first  # no second read
+    finally:
+        await services.close()
+
+
+async def test_a_change_in_another_process_is_seen_at_the_next_lookup(tmp_path: Path) -> None:
+    here = await open_services(tmp_path / "a.db")
+    there = await open_services(tmp_path / "a.db")
+    try:
+        client, _ = await there.registry.create_client("svc")
+        assert await here.clients.get(client.client_id) == client
+        assert await here.clients.get("not-yet") is None  # a miss is cached too
+        await there.registry.delete_client(client.client_id)
+        assert await here.clients.get(client.client_id) is None
+        late, _ = await there.registry.create_client("late", client_id="not-yet")
+        assert await here.clients.get("not-yet") == late
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_nothing_is_cached_while_a_change_is_under_way(tmp_path: Path) -> None:
+    services = await open_services(tmp_path / "a.db")
+    other = ChangeCounter.beside(str(tmp_path / "a.db"))
+    try:
+        client, _ = await services.registry.create_client("svc")
+        with other.changing():
             first = await services.clients.get(client.client_id)
-            assert first == client
-            assert await services.clients.get(client.client_id) is first  # no second read
-        finally:
-            await services.close()
-
-    run(scenario)
-
-
-def test_a_change_in_another_process_is_seen_at_the_next_lookup(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        here = await open_services(tmp_path / "a.db")
-        there = await open_services(tmp_path / "a.db")
-        try:
-            client, _ = await there.registry.create_client("svc")
-            assert await here.clients.get(client.client_id) == client
-            assert await here.clients.get("not-yet") is None  # a miss is cached too
-            await there.registry.delete_client(client.client_id)
-            assert await here.clients.get(client.client_id) is None
-            late, _ = await there.registry.create_client("late", client_id="not-yet")
-            assert await here.clients.get("not-yet") == late
-        finally:
-            await here.close()
-            await there.close()
-
-    run(scenario)
-
-
-def test_nothing_is_cached_while_a_change_is_under_way(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        services = await open_services(tmp_path / "a.db")
-        other = ChangeCounter.beside(str(tmp_path / "a.db"))
-        try:
-            client, _ = await services.registry.create_client("svc")
-            with other.changing():
-                first = await services.clients.get(client.client_id)
-                assert await services.clients.get(client.client_id) is not first  # read again
-            cached = await services.clients.get(client.client_id)
-            assert await services.clients.get(client.client_id) is cached
-        finally:
-            other.close()
-            await services.close()
-
-    run(scenario)
+            assert await services.clients.get(client.client_id) is not first  # read again
+        cached = await services.clients.get(client.client_id)
+        assert await services.clients.get(client.client_id) is cached
+    finally:
+        other.close()
+        await services.close()
 
 
 def _change_once(path: str) -> None:
@@ -134,34 +123,30 @@ def test_a_private_database_has_a_private_counter() -> None:
     counter.close()
 
 
-def test_a_demo_reseed_in_another_process_reaches_every_client_cache(tmp_path: Path) -> None:
+async def test_a_demo_reseed_in_another_process_reaches_every_client_cache(tmp_path: Path) -> None:
     """`serve --demo` on a registry that has the playground client gives it a new secret. A
     process that looks the client up while that happens must not keep the old secret's hash:
     the change goes through the change counter like any other client change."""
+    here = await open_services(tmp_path / "a.db")
+    there = await open_services(tmp_path / "a.db")
+    try:
+        await playground.seed(here)  # the client exists, and `here` has it cached
+        old = await here.clients.get(playground.CLIENT_ID)
+        transaction = there.registry.transaction
 
-    async def scenario() -> None:
-        here = await open_services(tmp_path / "a.db")
-        there = await open_services(tmp_path / "a.db")
-        try:
-            await playground.seed(here)  # the client exists, and `here` has it cached
-            old = await here.clients.get(playground.CLIENT_ID)
-            transaction = there.registry.transaction
+        @contextlib.asynccontextmanager
+        async def transaction_with_a_lookup_first() -> Any:
+            await here.clients.get(playground.CLIENT_ID)  # another process asks meanwhile
+            async with transaction() as conn:
+                yield conn
 
-            @contextlib.asynccontextmanager
-            async def transaction_with_a_lookup_first() -> Any:
-                await here.clients.get(playground.CLIENT_ID)  # another process asks meanwhile
-                async with transaction() as conn:
-                    yield conn
-
-            there.registry.transaction = transaction_with_a_lookup_first  # type: ignore[method-assign]
-            demo = await playground.seed(there)
-            there.registry.transaction = transaction  # type: ignore[method-assign]
-            seen = await here.clients.get(playground.CLIENT_ID)
-            assert seen is not None and old is not None
-            assert seen.secret_hash != old.secret_hash
-            assert seen.secret_hash == hash_secret(demo.client_secret)
-        finally:
-            await here.close()
-            await there.close()
-
-    run(scenario)
+        there.registry.transaction = transaction_with_a_lookup_first  # type: ignore[method-assign]
+        demo = await playground.seed(there)
+        there.registry.transaction = transaction  # type: ignore[method-assign]
+        seen = await here.clients.get(playground.CLIENT_ID)
+        assert seen is not None and old is not None
+        assert seen.secret_hash != old.secret_hash
+        assert seen.secret_hash == hash_secret(demo.client_secret)
+    finally:
+        await here.close()
+        await there.close()

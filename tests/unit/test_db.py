@@ -15,11 +15,6 @@ def test_head_revision_is_the_newest_migration():
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_a_migrated_database_is_recognised_without_alembic(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/a.db")

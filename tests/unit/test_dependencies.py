@@ -14,7 +14,7 @@ sys.modules['httpx'] = None
 sys.modules['aiohttp'] = None
 import authgate
 names = [m.name for m in pkgutil.walk_packages(authgate.__path__, 'authgate.')
-         if m.name != 'authgate.db.migrations.env']
+         if m.name != 'authgate.db.migrations.env' and not m.name.endswith('.__main__')]
 for name in names:
     importlib.import_module(name)
 from authgate.app import create_app

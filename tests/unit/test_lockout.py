@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from authgate.db import create_engine, migrate
 from authgate.registry import Registry
 from authgate.users import lockout as lockout_module
 from authgate.users.lockout import Lockout
+
+pytestmark = pytest.mark.anyio
 
 
 class Clock:
@@ -30,18 +33,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     monkeypatch.setattr(lockout_module, "_now", clock)
     return clock
-
-
-def run(tmp_path: Path, settings: LockoutSettings, scenario) -> None:
-    async def main() -> None:
-        engine = create_engine(f"sqlite:///{tmp_path}/registry.db")
-        await migrate(engine)
-        try:
-            await scenario(Lockout(Registry(engine), settings))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(main())
 
 
 async def wrong(lockout: Lockout, name: str = "alice") -> bool:
@@ -65,110 +56,96 @@ async def right(lockout: Lockout, name: str = "alice") -> bool:
 SETTINGS = LockoutSettings(max_failures=3, wait=10, max_wait=50, reset=3600)
 
 
-def test_locks_after_max_failures_and_doubles_up_to_max_wait(tmp_path, clock):
-    async def scenario(lockout: Lockout) -> None:
-        for expected_wait in (10, 20, 40, 50, 50):
-            assert [await wrong(lockout) for _ in range(3)] == [True, True, True]
-            assert not await right(lockout)  # locked: refused without a check
-            clock.advance(expected_wait - 0.001)
-            assert not await wrong(lockout)  # ... and attempts do not extend the lock
-            clock.advance(0.001)
-        assert await right(lockout)
-
-    run(tmp_path, SETTINGS, scenario)
+@pytest.fixture
+async def lockout(tmp_path: Path) -> AsyncIterator[Lockout]:
+    """A Lockout with SETTINGS on a fresh SQLite registry."""
+    engine = create_engine(f"sqlite:///{tmp_path}/registry.db")
+    await migrate(engine)
+    try:
+        yield Lockout(Registry(engine), SETTINGS)
+    finally:
+        await engine.dispose()
 
 
-def test_success_resets_the_count_and_the_doubling(tmp_path, clock):
-    async def scenario(lockout: Lockout) -> None:
-        for _ in range(3):
-            assert await wrong(lockout) and await wrong(lockout)
-            assert await right(lockout)
-        for _ in range(3):
-            assert await wrong(lockout)
-        clock.advance(10)
-        assert await right(lockout)
-        for _ in range(3):
-            assert await wrong(lockout)
-        clock.advance(10)  # the first wait again, not the doubled one
-        assert await right(lockout)
-
-    run(tmp_path, SETTINGS, scenario)
+async def test_locks_after_max_failures_and_doubles_up_to_max_wait(lockout, clock):
+    for expected_wait in (10, 20, 40, 50, 50):
+        assert [await wrong(lockout) for _ in range(3)] == [True, True, True]
+        assert not await right(lockout)  # locked: refused without a check
+        clock.advance(expected_wait - 0.001)
+        assert not await wrong(lockout)  # ... and attempts do not extend the lock
+        clock.advance(0.001)
+    assert await right(lockout)
 
 
-def test_count_is_forgotten_after_reset(tmp_path, clock):
-    async def scenario(lockout: Lockout) -> None:
-        assert await wrong(lockout) and await wrong(lockout)
-        clock.advance(3600)
+async def test_success_resets_the_count_and_the_doubling(lockout, clock):
+    for _ in range(3):
         assert await wrong(lockout) and await wrong(lockout)
         assert await right(lockout)
-
-    run(tmp_path, SETTINGS, scenario)
-
-
-def test_names_differing_in_case_or_spaces_share_a_count(tmp_path, clock):
-    async def scenario(lockout: Lockout) -> None:
-        for name in ("alice", "ALICE", " Alice "):
-            assert await wrong(lockout, name)
-        assert not await right(lockout, "alice")
-        assert await right(lockout, "bob")
-
-    run(tmp_path, SETTINGS, scenario)
+    for _ in range(3):
+        assert await wrong(lockout)
+    clock.advance(10)
+    assert await right(lockout)
+    for _ in range(3):
+        assert await wrong(lockout)
+    clock.advance(10)  # the first wait again, not the doubled one
+    assert await right(lockout)
 
 
-def test_an_outage_gives_the_reservation_back(tmp_path, clock):
-    async def scenario(lockout: Lockout) -> None:
-        async def down() -> None:
-            raise ConnectionError("directory down")
-
-        assert await wrong(lockout) and await wrong(lockout)
-        for _ in range(5):
-            with pytest.raises(ConnectionError):
-                await lockout.check("alice", down)
-        assert await right(lockout)
-
-    run(tmp_path, SETTINGS, scenario)
+async def test_count_is_forgotten_after_reset(lockout, clock):
+    assert await wrong(lockout) and await wrong(lockout)
+    clock.advance(3600)
+    assert await wrong(lockout) and await wrong(lockout)
+    assert await right(lockout)
 
 
-def test_unlock_lifts_a_lock(tmp_path, clock):
-    async def scenario(lockout: Lockout) -> None:
-        for _ in range(3):
-            await wrong(lockout)
-        assert await lockout.unlock("Alice")
-        assert await right(lockout)
-        assert not await lockout.unlock("alice")
-
-    run(tmp_path, SETTINGS, scenario)
+async def test_names_differing_in_case_or_spaces_share_a_count(lockout, clock):
+    for name in ("alice", "ALICE", " Alice "):
+        assert await wrong(lockout, name)
+    assert not await right(lockout, "alice")
+    assert await right(lockout, "bob")
 
 
-def test_concurrent_reservations_across_processes_stop_at_max_failures(tmp_path, clock):
+async def test_an_outage_gives_the_reservation_back(lockout, clock):
+    async def down() -> None:
+        raise ConnectionError("directory down")
+
+    assert await wrong(lockout) and await wrong(lockout)
+    for _ in range(5):
+        with pytest.raises(ConnectionError):
+            await lockout.check("alice", down)
+    assert await right(lockout)
+
+
+async def test_unlock_lifts_a_lock(lockout, clock):
+    for _ in range(3):
+        await wrong(lockout)
+    assert await lockout.unlock("Alice")
+    assert await right(lockout)
+    assert not await lockout.unlock("alice")
+
+
+async def test_concurrent_reservations_across_processes_stop_at_max_failures(tmp_path, clock):
     """Two registries on one database stand for two server processes."""
-
-    async def main() -> None:
-        engines = [create_engine(f"sqlite:///{tmp_path}/registry.db") for _ in range(2)]
-        await migrate(engines[0])
-        lockouts = [Lockout(Registry(engine), SETTINGS) for engine in engines]
-        try:
-            granted = await asyncio.gather(
-                *(lockouts[i % 2].reserve("alice") for i in range(40))
-            )
-            assert sum(granted) == 3
-        finally:
-            for engine in engines:
-                await engine.dispose()
-
-    asyncio.run(main())
+    engines = [create_engine(f"sqlite:///{tmp_path}/registry.db") for _ in range(2)]
+    await migrate(engines[0])
+    lockouts = [Lockout(Registry(engine), SETTINGS) for engine in engines]
+    try:
+        granted = await asyncio.gather(
+            *(lockouts[i % 2].reserve("alice") for i in range(40))
+        )
+        assert sum(granted) == 3
+    finally:
+        for engine in engines:
+            await engine.dispose()
 
 
-def test_purge_removes_forgotten_rows_only(tmp_path, clock):
-    async def scenario(lockout: Lockout) -> None:
-        await wrong(lockout, "old")
-        for _ in range(3):
-            await wrong(lockout, "locked")
-        clock.advance(3600)
-        await wrong(lockout, "recent")
-        # "old" and "locked" (whose lock is over) are forgotten; "recent" still counts.
-        assert await lockout.purge(clock() // 1000) == 2
-        assert await wrong(lockout, "recent") and await wrong(lockout, "recent")
-        assert not await right(lockout, "recent")
-
-    run(tmp_path, SETTINGS, scenario)
+async def test_purge_removes_forgotten_rows_only(lockout, clock):
+    await wrong(lockout, "old")
+    for _ in range(3):
+        await wrong(lockout, "locked")
+    clock.advance(3600)
+    await wrong(lockout, "recent")
+    # "old" and "locked" (whose lock is over) are forgotten; "recent" still counts.
+    assert await lockout.purge(clock() // 1000) == 2
+    assert await wrong(lockout, "recent") and await wrong(lockout, "recent")
+    assert not await right(lockout, "recent")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from authgate.config import Settings
+from authgate.config import GrantType, Settings
 from authgate.errors import OAuthError
 from authgate.flows.password import PasswordFlow
 from authgate.models import User
@@ -25,7 +25,7 @@ from tests.unit.flow_setup import (
 pytestmark = pytest.mark.anyio
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password"}
-GRANTS = ("password", "refresh_token")
+GRANTS: tuple[GrantType, ...] = ("password", "refresh_token")
 
 
 class StubUsers:

@@ -31,11 +31,13 @@ def test_mint_follows_settings():
     base = TokenRecord("access_token", "c", "g", ("a",), 0, 0, subject="u")
     grant = mint(base, settings, with_refresh=True)
     body = grant.response()
-    assert len(body["access_token"]) == 20
-    assert len(body["refresh_token"]) == 25
+    access, refresh = body["access_token"], body["refresh_token"]
+    assert isinstance(access, str) and len(access) == 20
+    assert isinstance(refresh, str) and len(refresh) == 25
     assert body["expires_in"] == 120
     assert body["token_type"] == "MAC"
     assert grant.access.record.metadata == {"Department": "Engineering"}
+    assert grant.refresh is not None
     assert grant.refresh.record.grant_id == grant.access.record.grant_id == "g"
 
 
