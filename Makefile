@@ -19,8 +19,9 @@ install: $(BIN)/authgate ## create the virtual environment with authgate and its
 demo: install ## run the demo server with the playground on http://127.0.0.1:8080/playground
 	$(BIN)/authgate serve --demo
 
-lint: install ## ruff
+lint: install ## ruff: the lint rules, and the format (`make fmt` applies it)
 	$(BIN)/ruff check src tests scripts $(wildcard bench)
+	$(BIN)/ruff format --check src tests scripts $(wildcard bench)
 
 typecheck: install ## mypy: strict on src/ and bench/; tests/ checked, annotations optional
 	$(BIN)/mypy
@@ -39,7 +40,8 @@ coverage: install ## the whole suite under coverage.py, server processes include
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
-fmt: install ## fix what ruff can fix
+fmt: install ## format the code and fix what ruff can fix
+	$(BIN)/ruff format src tests scripts $(wildcard bench)
 	$(BIN)/ruff check --fix src tests scripts $(wildcard bench)
 
 bench: install ## authgate vs node-oidc-provider with wrk, about 10 minutes (docs/performance.md)

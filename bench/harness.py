@@ -52,13 +52,15 @@ class Skip(Exception):
 class Process:
     """A server started by the harness, stopped by its PID."""
 
-    def __init__(self, name: str, argv: list[str], *, cwd: Path, env: dict[str, str],
-                 logfile: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], *, cwd: Path, env: dict[str, str], logfile: Path
+    ) -> None:
         self.name = name
         self.logfile = logfile
         with logfile.open("wb") as out:
-            self.popen = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out,
-                                          stderr=subprocess.STDOUT)
+            self.popen = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
         self.pid = self.popen.pid
 
     def peak_rss_mb(self) -> float | None:
@@ -103,9 +105,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def call(port: int, method: str, path: str, *, basic: str | None = None,
-         form: dict[str, str] | None = None, bearer: str | None = None,
-         timeout: float = 10) -> tuple[int, Any]:
+def call(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    basic: str | None = None,
+    form: dict[str, str] | None = None,
+    bearer: str | None = None,
+    timeout: float = 10,
+) -> tuple[int, Any]:
     """One loopback request; the body is decoded as JSON when it is JSON."""
     headers: dict[str, str] = {}
     body = None
@@ -159,18 +168,44 @@ class Run:
 
 def wrk(script: str, port: int, duration: float, env: dict[str, str]) -> Run:
     seconds = max(1, round(duration))
-    argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s",
-            "-s", str(WRK_DIR / script), "--latency", f"http://127.0.0.1:{port}/"]
-    done = subprocess.run(argv, env=clean_env(BENCH_WRK_DIR=str(WRK_DIR), **env),
-                          capture_output=True, text=True, timeout=seconds + 60, check=False)
+    argv = [
+        "taskset",
+        "-c",
+        LOAD_CPU,
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+        "-s",
+        str(WRK_DIR / script),
+        "--latency",
+        f"http://127.0.0.1:{port}/",
+    ]
+    done = subprocess.run(
+        argv,
+        env=clean_env(BENCH_WRK_DIR=str(WRK_DIR), **env),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
     for line in done.stdout.splitlines():
         if line.startswith("BENCH_RESULT "):
             r = json.loads(line.removeprefix("BENCH_RESULT "))
-            errors = (r["status_errors"] + r["connect_errors"] + r["read_errors"]
-                      + r["write_errors"] + r["timeouts"])
-            return Run(rps=round(r["requests"] / (r["duration_us"] / 1e6), 1),
-                       p50_ms=round(r["p50_us"] / 1000, 2), p99_ms=round(r["p99_us"] / 1000, 2),
-                       requests=r["requests"], errors=errors)
+            errors = (
+                r["status_errors"]
+                + r["connect_errors"]
+                + r["read_errors"]
+                + r["write_errors"]
+                + r["timeouts"]
+            )
+            return Run(
+                rps=round(r["requests"] / (r["duration_us"] / 1e6), 1),
+                p50_ms=round(r["p50_us"] / 1000, 2),
+                p99_ms=round(r["p99_us"] / 1000, 2),
+                requests=r["requests"],
+                errors=errors,
+            )
     raise RuntimeError(f"wrk gave no result: {done.stdout[-500:]} {done.stderr[-500:]}")
 
 
@@ -228,9 +263,17 @@ class Bench:
         row.note = f"skipped: {reason}"
         log(f"skip {row.endpoint} on {row.server}/{row.store}: {reason}")
 
-    def measure(self, row: Row, process: Process, script: str, port: int,
-                env: dict[str, str], *, pools: list[Path] | None = None,
-                warmup: bool = True) -> None:
+    def measure(
+        self,
+        row: Row,
+        process: Process,
+        script: str,
+        port: int,
+        env: dict[str, str],
+        *,
+        pools: list[Path] | None = None,
+        warmup: bool = True,
+    ) -> None:
         """BENCH_RUNS runs of one case; a pool file per run for single-use credentials."""
         self.rows.append(row)
         try:
@@ -245,26 +288,39 @@ class Bench:
                 # Spent: the last requests of each connection repeat the last value, and
                 # those still in flight when the run ends are not counted.
                 if pools and runs[-1].requests >= (
-                        len(pools[index].read_text().split()) - CONNECTIONS):
+                    len(pools[index].read_text().split()) - CONNECTIONS
+                ):
                     spent += 1
             row.record(runs, duration)
             if spent:
                 row.note = (row.note + "; " if row.note else "") + (
-                    f"pool spent early in {spent} run(s): rate understated")
+                    f"pool spent early in {spent} run(s): rate understated"
+                )
             if duration < self.args.duration:
                 row.note = (row.note + "; " if row.note else "") + f"shortened to {duration:g} s"
             row.peak_rss_mb = process.peak_rss_mb()
-            log(f"{row.endpoint:20} {row.server:8} {row.store:10} {row.rps:>9} req/s "
-                f"p50 {row.p50_ms} ms p99 {row.p99_ms} ms {row.note}")
+            log(
+                f"{row.endpoint:20} {row.server:8} {row.store:10} {row.rps:>9} req/s "
+                f"p50 {row.p50_ms} ms p99 {row.p99_ms} ms {row.note}"
+            )
         except (Skip, RuntimeError, subprocess.TimeoutExpired) as exc:
             self.skip(row, str(exc))
         finally:
             self.cases_left -= 1
 
-    def measure_pooled(self, row: Row, process: Process, script: str, port: int,
-                       env: dict[str, str], *, mint: Callable[[int], list[str]],
-                       probe: Callable[[str], None], rate: float | None,
-                       directory: Path) -> None:
+    def measure_pooled(
+        self,
+        row: Row,
+        process: Process,
+        script: str,
+        port: int,
+        env: dict[str, str],
+        *,
+        mint: Callable[[int], list[str]],
+        probe: Callable[[str], None],
+        rate: float | None,
+        directory: Path,
+    ) -> None:
         """Single-use credentials: a 1-second calibration run (also the warm-up) sizes the
         pools, one per run, so that no run spends its pool."""
         name = row.endpoint
@@ -295,7 +351,7 @@ def split_pool(values: list[str], runs: int, directory: Path, name: str) -> list
     paths = []
     for index in range(runs):
         path = directory / f"{name}-{index}.txt"
-        path.write_text("".join(v + "\n" for v in values[index * size:(index + 1) * size]))
+        path.write_text("".join(v + "\n" for v in values[index * size : (index + 1) * size]))
         paths.append(path)
     return paths
 
@@ -321,8 +377,12 @@ def ensure_peer() -> None:
     if installed.exists() and json.loads(installed.read_text())["version"] == wanted:
         return
     log(f"installing oidc-provider {wanted} into {PEER_DIR}")
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                   cwd=PEER_DIR, check=True, timeout=300)
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=PEER_DIR,
+        check=True,
+        timeout=300,
+    )
 
 
 # report
@@ -339,30 +399,47 @@ def add_ratios(rows: list[Row]) -> None:
 
 
 def table(rows: list[Row]) -> str:
-    head = ("| endpoint | server | store | req/s | p50 ms | p99 ms | authgate/peer "
-            "| peak RSS MB | note |")
+    head = (
+        "| endpoint | server | store | req/s | p50 ms | p99 ms | authgate/peer "
+        "| peak RSS MB | note |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in rows:
+
         def show(value: Any) -> str:
             return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-        lines.append(f"| {r.endpoint} | {r.server} | {r.store} | {show(r.rps)} | "
-                     f"{show(r.p50_ms)} | {show(r.p99_ms)} | {show(r.ratio)} | "
-                     f"{show(r.peak_rss_mb)} | {r.note} |")
+
+        lines.append(
+            f"| {r.endpoint} | {r.server} | {r.store} | {show(r.rps)} | "
+            f"{show(r.p50_ms)} | {show(r.p99_ms)} | {show(r.ratio)} | "
+            f"{show(r.peak_rss_mb)} | {r.note} |"
+        )
     return "\n".join(lines)
 
 
 def versions() -> dict[str, str]:
     def out(argv: list[str]) -> str:
         with contextlib.suppress(Exception):
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=10, cwd=ROOT,
-                                  check=False)
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=10, cwd=ROOT, check=False
+            )
             return (done.stdout or done.stderr).strip().splitlines()[0]
         return ""
-    cpu = next((line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.machine())
-    return {"python": platform.python_version(), "node": out(["node", "--version"]),
-            "wrk": out(["wrk", "--version"]), "commit": out(["git", "rev-parse", "HEAD"]),
-            "cpu": cpu, "cores": str(os.cpu_count()), "kernel": platform.release()}
 
-
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    return {
+        "python": platform.python_version(),
+        "node": out(["node", "--version"]),
+        "wrk": out(["wrk", "--version"]),
+        "commit": out(["git", "rev-parse", "HEAD"]),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "kernel": platform.release(),
+    }

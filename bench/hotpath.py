@@ -48,13 +48,25 @@ def summarize(collapsed: Path, top: int = TOP) -> str:
     return "\n".join(lines)
 
 
-def profile(server: Authgate, script: str, env: dict[str, str], seconds: int,
-            out: Path) -> str:
+def profile(server: Authgate, script: str, env: dict[str, str], seconds: int, out: Path) -> str:
     spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("profile: py-spy is not installed (.venv/bin/pip install py-spy)")
-    record = [spy, "record", "--pid", str(server.process.pid), "--duration", str(seconds),
-              "--format", "raw", "--output", str(out), "--rate", "250", "--gil"]
+    record = [
+        spy,
+        "record",
+        "--pid",
+        str(server.process.pid),
+        "--duration",
+        str(seconds),
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        "--rate",
+        "250",
+        "--gil",
+    ]
     load = threading.Thread(target=wrk, args=(script, server.port, seconds + 1, env))
     load.start()
     subprocess.run(record, check=True, capture_output=True, timeout=seconds + 60)

@@ -117,14 +117,17 @@ def children(pid: int) -> list[int]:
 
 def token_row(client_id: str, settings: TokenSettings) -> tuple[str, tuple[Any, ...]]:
     """One access token as client_credentials issues it: (raw value, tokens-table row)."""
-    access = mint(new_grant(client_id, (SCOPE,), subject=client_id), settings,
-                  with_refresh=False).access
+    access = mint(
+        new_grant(client_id, (SCOPE,), subject=client_id), settings, with_refresh=False
+    ).access
     r = access.record
     return access.value, (access.key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json())
 
 
-INSERT = ("INSERT INTO tokens (token_key, kind, grant_id, client_id, expires_at, consumed, "
-          "data) VALUES (?, ?, ?, ?, ?, 0, ?)")
+INSERT = (
+    "INSERT INTO tokens (token_key, kind, grant_id, client_id, expires_at, consumed, "
+    "data) VALUES (?, ?, ?, ?, ?, 0, ?)"
+)
 
 
 def bulk_connect(path: Path) -> sqlite3.Connection:
@@ -137,8 +140,12 @@ def bulk_connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def fill(path: Path, client_id: str, count: int, sample_size: int,
-         ) -> tuple[list[str], list[tuple[Any, ...]]]:
+def fill(
+    path: Path,
+    client_id: str,
+    count: int,
+    sample_size: int,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """`count` live access tokens into the tokens table; returns a random sample of them
     (raw values and rows)."""
     chosen = set(random.sample(range(count), min(sample_size, count)))
@@ -178,21 +185,44 @@ def count_tokens(path: Path) -> int:
 
 
 def active(port: int, basic: str, token: str) -> bool:
-    status, body = call(port, "POST", "/oauth2/introspect", basic=basic,
-                        form={"token": token, "token_type_hint": "access_token"})
+    status, body = call(
+        port,
+        "POST",
+        "/oauth2/introspect",
+        basic=basic,
+        form={"token": token, "token_type_hint": "access_token"},
+    )
     return status == 200 and isinstance(body, dict) and body.get("active") is True
 
 
-def measure_server(label: str, directory: Path, basic: str, pool: Path, lua: Path,
-                   duration: float, deadline: float, rows: list[dict[str, Any]]) -> None:
+def measure_server(
+    label: str,
+    directory: Path,
+    basic: str,
+    pool: Path,
+    lua: Path,
+    duration: float,
+    deadline: float,
+    rows: list[dict[str, Any]],
+) -> None:
     """Start `authgate serve` on the database in `directory`; its memory idle and after each
     load phase, appended to `rows` as they are read."""
     db = directory / "authgate.db"
     port = free_port()
-    argv = ["taskset", "-c", SERVER_CPU, str(BIN / "authgate"), "--config",
-            str(directory / "authgate.toml"), "serve", "--port", str(port)]
-    process = Process(f"authgate-{label}", argv, cwd=directory, env=clean_env(),
-                      logfile=directory / "server.log")
+    argv = [
+        "taskset",
+        "-c",
+        SERVER_CPU,
+        str(BIN / "authgate"),
+        "--config",
+        str(directory / "authgate.toml"),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    process = Process(
+        f"authgate-{label}", argv, cwd=directory, env=clean_env(), logfile=directory / "server.log"
+    )
     sample = pool.read_text().split()
     env = {"BENCH_BASIC": basic, "BENCH_SCOPE": SCOPE, "BENCH_POOL": str(pool)}
 
@@ -200,11 +230,18 @@ def measure_server(label: str, directory: Path, basic: str, pool: Path, lua: Pat
         extra_pids = children(process.pid)
         if extra_pids:
             log(f"note: server {process.pid} has child processes {extra_pids}")
-        row = {"store": label, "state": state, **proc_status(process.pid),
-               "tokens": count_tokens(db), **extra}
+        row = {
+            "store": label,
+            "state": state,
+            **proc_status(process.pid),
+            "tokens": count_tokens(db),
+            **extra,
+        }
         rows.append(row)
-        log(f"{label:14} {state:34} VmRSS {row['VmRSS']:6} MB  VmHWM {row['VmHWM']:6} MB  "
-            f"tokens {row['tokens']}")
+        log(
+            f"{label:14} {state:34} VmRSS {row['VmRSS']:6} MB  VmHWM {row['VmHWM']:6} MB  "
+            f"tokens {row['tokens']}"
+        )
 
     with started(process):
         wait_ready(process, port, "/healthz", timeout=60)
@@ -215,14 +252,20 @@ def measure_server(label: str, directory: Path, basic: str, pool: Path, lua: Pat
             raise Skip(f"{label}: a sample token is not active at the server")
         record("idle (after 20 introspections)")
         # The Lua path is absolute: wrk() joins it onto bench/wrk/, which leaves it as it is.
-        for name, script in (("introspection", str(lua)),
-                             ("client_credentials", "client_credentials.lua")):
+        for name, script in (
+            ("introspection", str(lua)),
+            ("client_credentials", "client_credentials.lua"),
+        ):
             if time.monotonic() + duration + 15 > deadline:
                 log(f"skip {name} on {label}: out of time budget")
                 continue
             run = wrk(script, port, duration, env)
-            record(f"after {duration:g} s {name}", rps=run.rps, requests=run.requests,
-                   errors=run.errors)
+            record(
+                f"after {duration:g} s {name}",
+                rps=run.rps,
+                requests=run.requests,
+                errors=run.errors,
+            )
         if not all(active(port, basic, t) for t in probes):
             raise Skip(f"{label}: a sample token stopped being active")
 
@@ -239,8 +282,13 @@ def memory_store_child(pairs: int, fresh: bool, trace: bool) -> dict[str, Any]:
     store = MemoryStore(max_entries=max(2 * pairs, 1))
     # Warm-up outside the measurement: first-use allocations (caches, interned names).
     warm = MemoryStore()
-    asyncio.run(warm.put(mint(new_grant(client_id, scopes, subject=client_id), settings,
-                              with_refresh=True).entries))
+    asyncio.run(
+        warm.put(
+            mint(
+                new_grant(client_id, scopes, subject=client_id), settings, with_refresh=True
+            ).entries
+        )
+    )
     del warm
     gc.collect()
     if trace:
@@ -257,24 +305,34 @@ def memory_store_child(pairs: int, fresh: bool, trace: bool) -> dict[str, Any]:
                 grant_scopes = parse_scope(SCOPE.encode().decode())
             else:
                 cid, grant_scopes = client_id, scopes
-            await store.put(mint(new_grant(cid, grant_scopes, subject=cid), settings,
-                                 with_refresh=True).entries)
+            await store.put(
+                mint(new_grant(cid, grant_scopes, subject=cid), settings, with_refresh=True).entries
+            )
 
     asyncio.run(fill_store())
     gc.collect()
-    result: dict[str, Any] = {"pairs": pairs, "records": len(store._records),
-                              "fresh_objects": fresh}
+    result: dict[str, Any] = {
+        "pairs": pairs,
+        "records": len(store._records),
+        "fresh_objects": fresh,
+    }
     if trace:
         kept = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
-        result.update(method="tracemalloc", bytes=kept,
-                      bytes_per_record=round(kept / (2 * pairs), 1),
-                      bytes_per_pair=round(kept / pairs, 1))
+        result.update(
+            method="tracemalloc",
+            bytes=kept,
+            bytes_per_record=round(kept / (2 * pairs), 1),
+            bytes_per_pair=round(kept / pairs, 1),
+        )
     else:
         grown = (proc_status()["VmRSS"] - before_rss) * 1024 * 1024
-        result.update(method="RSS delta", bytes=round(grown),
-                      bytes_per_record=round(grown / (2 * pairs), 1),
-                      bytes_per_pair=round(grown / pairs, 1))
+        result.update(
+            method="RSS delta",
+            bytes=round(grown),
+            bytes_per_record=round(grown / (2 * pairs), 1),
+            bytes_per_pair=round(grown / pairs, 1),
+        )
     return result
 
 
@@ -285,23 +343,39 @@ def measure_memory_store(pairs: int) -> list[dict[str, Any]]:
             argv = [sys.executable, __file__, "--memory-store-child", str(pairs)]
             argv += ["--fresh"] if fresh else []
             argv += ["--trace"] if trace else []
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=180,
-                                  check=False, env=clean_env())
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=180, check=False, env=clean_env()
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"memory store child failed: {done.stderr[-500:]}")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             r = results[-1]
-            log(f"memory store {'fresh' if fresh else 'shared'} ids, {r['method']}: "
-                f"{r['bytes_per_record']} B/record, {r['bytes_per_pair']} B/pair")
+            log(
+                f"memory store {'fresh' if fresh else 'shared'} ids, {r['method']}: "
+                f"{r['bytes_per_record']} B/record, {r['bytes_per_pair']} B/pair"
+            )
     return results
 
 
 # the floor
 
 
-FLOOR_IMPORTS = ("asyncio", "pydantic", "authgate.config", "sqlalchemy", "sqlalchemy.ext.asyncio",
-                 "aiosqlite", "starlette.applications", "jinja2", "httpx", "prometheus_client",
-                 "argon2", "authgate.app", "uvicorn", "authgate.server")
+FLOOR_IMPORTS = (
+    "asyncio",
+    "pydantic",
+    "authgate.config",
+    "sqlalchemy",
+    "sqlalchemy.ext.asyncio",
+    "aiosqlite",
+    "starlette.applications",
+    "jinja2",
+    "httpx",
+    "prometheus_client",
+    "argon2",
+    "authgate.app",
+    "uvicorn",
+    "authgate.server",
+)
 
 FLOOR_CHILD = """\
 import importlib, json, pathlib, sys
@@ -320,16 +394,24 @@ print(json.dumps(rows))
 def import_floor() -> list[dict[str, Any]]:
     """RSS of a fresh interpreter, then after each of the imports a worker makes, in order
     (each row includes the ones above it)."""
-    done = subprocess.run([sys.executable, "-c", FLOOR_CHILD, *FLOOR_IMPORTS],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env=clean_env())
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR_CHILD, *FLOOR_IMPORTS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=clean_env(),
+    )
     if done.returncode != 0:
         log(f"import floor failed: {done.stderr[-300:]}")
         return []
-    rows = [{k: (round(v / 1024, 1) if k != "what" else v) for k, v in r.items()}
-            for r in json.loads(done.stdout)]
-    log(f"import floor: {rows[0]['VmRSS']} MB bare, {rows[-1]['VmRSS']} MB with "
-        f"{FLOOR_IMPORTS[-1]}")
+    rows = [
+        {k: (round(v / 1024, 1) if k != "what" else v) for k, v in r.items()}
+        for r in json.loads(done.stdout)
+    ]
+    log(
+        f"import floor: {rows[0]['VmRSS']} MB bare, {rows[-1]['VmRSS']} MB with {FLOOR_IMPORTS[-1]}"
+    )
     return rows
 
 
@@ -337,34 +419,47 @@ def import_floor() -> list[dict[str, Any]]:
 
 
 def server_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| store | state | VmRSS MB | VmHWM MB | RssAnon MB | RssFile MB | threads "
-             "| tokens in store | req/s |", "|" + "---|" * 9]
+    lines = [
+        "| store | state | VmRSS MB | VmHWM MB | RssAnon MB | RssFile MB | threads "
+        "| tokens in store | req/s |",
+        "|" + "---|" * 9,
+    ]
     for r in rows:
-        lines.append(f"| {r['store']} | {r['state']} | {r['VmRSS']:g} | {r['VmHWM']:g} | "
-                     f"{r.get('RssAnon', 0):g} | {r.get('RssFile', 0):g} | "
-                     f"{r.get('Threads', '')} | {r['tokens']:,} | {r.get('rps', '')} |")
+        lines.append(
+            f"| {r['store']} | {r['state']} | {r['VmRSS']:g} | {r['VmHWM']:g} | "
+            f"{r.get('RssAnon', 0):g} | {r.get('RssFile', 0):g} | "
+            f"{r.get('Threads', '')} | {r['tokens']:,} | {r.get('rps', '')} |"
+        )
     return "\n".join(lines)
 
 
 def memory_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| client id and scopes | method | pairs | bytes per record | bytes per pair "
-             "| MB at 1,000,000 records |", "|" + "---|" * 6]
+    lines = [
+        "| client id and scopes | method | pairs | bytes per record | bytes per pair "
+        "| MB at 1,000,000 records |",
+        "|" + "---|" * 6,
+    ]
     for r in rows:
         ids = "new per request (no client cache)" if r["fresh_objects"] else "shared"
-        lines.append(f"| {ids} | {r['method']} | {r['pairs']:,} | {r['bytes_per_record']:g} | "
-                     f"{r['bytes_per_pair']:g} | {r['bytes_per_record'] * 1e6 / 2**20:.0f} |")
+        lines.append(
+            f"| {ids} | {r['method']} | {r['pairs']:,} | {r['bytes_per_record']:g} | "
+            f"{r['bytes_per_pair']:g} | {r['bytes_per_record'] * 1e6 / 2**20:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def floor_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| interpreter, imports cumulative | VmRSS MB | + MB | RssAnon MB | RssFile MB |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| interpreter, imports cumulative | VmRSS MB | + MB | RssAnon MB | RssFile MB |",
+        "|---|---|---|---|---|",
+    ]
     previous = None
     for r in rows:
         step = "" if previous is None else f"{r['VmRSS'] - previous:+.1f}"
         previous = r["VmRSS"]
-        lines.append(f"| {r['what']} | {r['VmRSS']:g} | {step} | {r['RssAnon']:g} | "
-                     f"{r['RssFile']:g} |")
+        lines.append(
+            f"| {r['what']} | {r['VmRSS']:g} | {step} | {r['RssAnon']:g} | {r['RssFile']:g} |"
+        )
     return "\n".join(lines)
 
 
@@ -375,9 +470,21 @@ def prepare(work: Path) -> tuple[Path, Path, str, str]:
     small.mkdir()
     config = write_config(big, Store("sqlite", ""))
     authgate_cli(config, "migrate")
-    created = json.loads(authgate_cli(
-        config, "client", "create", "--name", "bench-memory", "--scope", SCOPE,
-        "--grant-type", "client_credentials", "--introspect", "--json"))
+    created = json.loads(
+        authgate_cli(
+            config,
+            "client",
+            "create",
+            "--name",
+            "bench-memory",
+            "--scope",
+            SCOPE,
+            "--grant-type",
+            "client_credentials",
+            "--introspect",
+            "--json",
+        )
+    )
     client_id, secret = created["client_id"], created["client_secret"]
     conn = sqlite3.connect(big / "authgate.db")
     try:
@@ -386,7 +493,8 @@ def prepare(work: Path) -> tuple[Path, Path, str, str]:
         conn.close()
     write_config(small, Store("sqlite", ""))
     basic = base64.b64encode(
-        f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
+        f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+    ).decode()
     return big, small, basic, client_id
 
 
@@ -394,12 +502,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=20_000)
-    parser.add_argument("--duration", type=float,
-                        default=float(os.environ.get("BENCH_DURATION", "10")))
+    parser.add_argument(
+        "--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "10"))
+    )
     parser.add_argument("--pairs", type=int, default=200_000)
     parser.add_argument("--budget", type=float, default=230.0, help="seconds for the whole run")
-    parser.add_argument("--smoke", action="store_true",
-                        help="20,000 tokens, 1-second phases, 5,000 pairs (the smoke test)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="20,000 tokens, 1-second phases, 5,000 pairs (the smoke test)",
+    )
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/...)")
     parser.add_argument("--memory-store-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--fresh", action="store_true", help=argparse.SUPPRESS)
@@ -439,11 +551,12 @@ def main(argv: list[str] | None = None) -> int:
         pool.write_text("".join(v + "\n" for v in values))
         lua = work / "introspect_random.lua"
         lua.write_text(INTROSPECT_RANDOM_LUA)
-        for label, directory in ((f"sqlite {len(values):,}", small),
-                                 (f"sqlite {args.tokens:,}", big)):
+        for label, directory in (
+            (f"sqlite {len(values):,}", small),
+            (f"sqlite {args.tokens:,}", big),
+        ):
             try:
-                measure_server(label, directory, basic, pool, lua, args.duration, deadline,
-                               servers)
+                measure_server(label, directory, basic, pool, lua, args.duration, deadline, servers)
             except (Skip, RuntimeError, subprocess.TimeoutExpired) as exc:
                 notes.append(f"{label}: {exc}")
                 log(f"skip {label}: {exc}")
@@ -457,11 +570,15 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("memory store skipped: out of time budget")
     floor = import_floor()
 
-    worst = max((r["VmHWM"] for r in servers if r["store"].endswith(f"{args.tokens:,}")),
-                default=None)
-    verdict = ("no result" if worst is None else
-               f"peak {worst} MB: {'meets' if worst <= TARGET_MB else 'misses'} "
-               f"the {TARGET_MB:g} MB target")
+    worst = max(
+        (r["VmHWM"] for r in servers if r["store"].endswith(f"{args.tokens:,}")), default=None
+    )
+    verdict = (
+        "no result"
+        if worst is None
+        else f"peak {worst} MB: {'meets' if worst <= TARGET_MB else 'misses'} "
+        f"the {TARGET_MB:g} MB target"
+    )
     load_after = os.getloadavg()
     elapsed = round(time.monotonic() - started_at, 1)
     print(server_table(servers))
@@ -470,20 +587,30 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(floor_table(floor))
     print()
-    print(f"SQLite with {args.tokens:,} tokens: {verdict}. Filled in {fill_seconds} s; "
-          f"whole run {elapsed} s; load average {load_before[0]:.2f} before, "
-          f"{load_after[0]:.2f} after.")
+    print(
+        f"SQLite with {args.tokens:,} tokens: {verdict}. Filled in {fill_seconds} s; "
+        f"whole run {elapsed} s; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after."
+    )
     for note in notes:
         print(f"note: {note}")
     report = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "args": {k: v for k, v in vars(args).items() if not k.startswith(("memory", "fresh",
-                                                                             "trace"))}
+        "args": {
+            k: v for k, v in vars(args).items() if not k.startswith(("memory", "fresh", "trace"))
+        }
         | {"out": str(args.out) if args.out else None},
-        "target_mb": TARGET_MB, "verdict": verdict, "fill_seconds": fill_seconds,
-        "elapsed_s": elapsed, "load_average_before": load_before,
-        "load_average_after": load_after, "server": servers, "memory_store": memory,
-        "import_floor": floor, "notes": notes, "versions": versions(),
+        "target_mb": TARGET_MB,
+        "verdict": verdict,
+        "fill_seconds": fill_seconds,
+        "elapsed_s": elapsed,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "server": servers,
+        "memory_store": memory,
+        "import_floor": floor,
+        "notes": notes,
+        "versions": versions(),
     }
     out = args.out or RESULTS / f"memory-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,9 @@ BATCH = 500
 REDIRECT_URI = "http://127.0.0.1/cb"
 
 
-async def mint_codes(services: Services, client_id: str, count: int, scopes: tuple[str, ...],
-                     redirect_uri: str) -> list[str]:
+async def mint_codes(
+    services: Services, client_id: str, count: int, scopes: tuple[str, ...], redirect_uri: str
+) -> list[str]:
     settings = services.settings.authorization_code
     codes: list[str] = []
     while len(codes) < count:
@@ -55,16 +56,24 @@ async def mint_codes(services: Services, client_id: str, count: int, scopes: tup
     return codes
 
 
-async def mint_refresh_tokens(services: Services, client_id: str, user: str, count: int,
-                              scopes: tuple[str, ...]) -> list[str]:
+async def mint_refresh_tokens(
+    services: Services, client_id: str, user: str, count: int, scopes: tuple[str, ...]
+) -> list[str]:
     settings = services.settings.token_settings("password")  # as `token create --user`
     tokens: list[str] = []
     while len(tokens) < count:
         entries: list[Entry] = []
         for _ in range(min(BATCH, count - len(tokens))):
-            base = TokenRecord(kind="access_token", client_id=client_id, grant_id=new_grant_id(),
-                               scopes=scopes, issued_at=0, expires_at=0, subject=user,
-                               username=user)
+            base = TokenRecord(
+                kind="access_token",
+                client_id=client_id,
+                grant_id=new_grant_id(),
+                scopes=scopes,
+                issued_at=0,
+                expires_at=0,
+                subject=user,
+                username=user,
+            )
             grant = mint(base, settings, with_refresh=True)
             assert grant.refresh is not None
             entries.extend((t.key, t.record) for t in grant.records)
@@ -83,8 +92,7 @@ async def main_async(args: argparse.Namespace) -> list[str]:
         if args.what == "codes":
             values = await mint_codes(services, args.client, args.count, scopes, args.redirect_uri)
         else:
-            values = await mint_refresh_tokens(services, args.client, args.user, args.count,
-                                               scopes)
+            values = await mint_refresh_tokens(services, args.client, args.user, args.count, scopes)
     finally:
         await services.close()
     return values

@@ -72,10 +72,24 @@ def peer_cases(bench: Bench) -> None:
     env = {"BENCH_BASIC": basic, "BENCH_SCOPE": SCOPE}
     rows = {e: Row(e, "peer", "memory") for e in PEER_ENDPOINTS}
     port, admin_port = free_port(), free_port()
-    argv = ["taskset", "-c", SERVER_CPU, "node", "server.mjs", "--port", str(port),
-            "--admin-port", str(admin_port)]
-    process = Process("peer", argv, cwd=PEER_DIR, env=clean_env(NODE_ENV="production"),
-                      logfile=bench.work / "peer.log")
+    argv = [
+        "taskset",
+        "-c",
+        SERVER_CPU,
+        "node",
+        "server.mjs",
+        "--port",
+        str(port),
+        "--admin-port",
+        str(admin_port),
+    ]
+    process = Process(
+        "peer",
+        argv,
+        cwd=PEER_DIR,
+        env=clean_env(NODE_ENV="production"),
+        logfile=bench.work / "peer.log",
+    )
 
     def mint(count: int) -> list[str]:
         status, body = call(admin_port, "POST", f"/mint?count={count}", timeout=300)
@@ -84,16 +98,26 @@ def peer_cases(bench: Bench) -> None:
         return str(body).split()
 
     def probe(token: str) -> None:
-        status, body = call(port, "POST", "/oauth2/token", basic=basic,
-                            form={"grant_type": "refresh_token", "refresh_token": token})
+        status, body = call(
+            port,
+            "POST",
+            "/oauth2/token",
+            basic=basic,
+            form={"grant_type": "refresh_token", "refresh_token": token},
+        )
         if status != 200:
             raise Skip(f"refresh_token answered {status}: {brief(body)}")
 
     with started(process):
         try:
             wait_ready(process, port, "/.well-known/openid-configuration")
-            status, body = call(port, "POST", "/oauth2/token", basic=basic,
-                                form={"grant_type": "client_credentials", "scope": SCOPE})
+            status, body = call(
+                port,
+                "POST",
+                "/oauth2/token",
+                basic=basic,
+                form={"grant_type": "client_credentials", "scope": SCOPE},
+            )
             if status != 200:
                 raise Skip(f"client_credentials answered {status}: {brief(body)}")
         except Skip as exc:
@@ -103,17 +127,31 @@ def peer_cases(bench: Bench) -> None:
                 bench.cases_left -= 1
             return
         bench.measure(rows["client_credentials"], process, "client_credentials.lua", port, env)
-        bench.measure(rows["introspection"], process, "introspect.lua", port,
-                      dict(env, BENCH_TOKEN=body["access_token"]))
-        bench.measure_pooled(rows["refresh_token"], process, "refresh_token.lua", port, env,
-                             mint=mint, probe=probe, rate=rows["client_credentials"].rps,
-                             directory=bench.work)
+        bench.measure(
+            rows["introspection"],
+            process,
+            "introspect.lua",
+            port,
+            dict(env, BENCH_TOKEN=body["access_token"]),
+        )
+        bench.measure_pooled(
+            rows["refresh_token"],
+            process,
+            "refresh_token.lua",
+            port,
+            env,
+            mint=mint,
+            probe=probe,
+            rate=rows["client_credentials"].rps,
+            directory=bench.work,
+        )
 
 
 def authgate_store_cases(bench: Bench, store: Store) -> None:
-    rows = {e: Row(e, "authgate", store.name)
-            for e in ("client_credentials", "introspection", "refresh_token",
-                      "authorization_code")}
+    rows = {
+        e: Row(e, "authgate", store.name)
+        for e in ("client_credentials", "introspection", "refresh_token", "authorization_code")
+    }
     if store.name == "memory":
         rows["authorization_code"].store = "memory+sqlite codes"
     try:
@@ -134,20 +172,37 @@ def authgate_store_cases(bench: Bench, store: Store) -> None:
                 bench.skip(row, str(exc))
                 bench.cases_left -= 1
             return
-        bench.measure(rows["client_credentials"], server.process, "client_credentials.lua",
-                      server.port, server.env())
-        bench.measure(rows["introspection"], server.process, "introspect.lua", server.port,
-                      server.env(BENCH_TOKEN=token))
+        bench.measure(
+            rows["client_credentials"],
+            server.process,
+            "client_credentials.lua",
+            server.port,
+            server.env(),
+        )
+        bench.measure(
+            rows["introspection"],
+            server.process,
+            "introspect.lua",
+            server.port,
+            server.env(BENCH_TOKEN=token),
+        )
         rate = rows["client_credentials"].rps
         for what, endpoint in (("codes", "authorization_code"), ("refresh", "refresh_token")):
             if what == "refresh" and store.name == "memory":
                 continue
             script = f"{endpoint}.lua"
             env = server.env(BENCH_REDIRECT_URI_ENCODED=quote(REDIRECT_URI, safe=""))
-            bench.measure_pooled(rows[endpoint], server.process, script, server.port, env,
-                                 mint=functools.partial(server.mint, what),
-                                 probe=grant_probe(server, what), rate=rate,
-                                 directory=server.directory)
+            bench.measure_pooled(
+                rows[endpoint],
+                server.process,
+                script,
+                server.port,
+                env,
+                mint=functools.partial(server.mint, what),
+                probe=grant_probe(server, what),
+                rate=rate,
+                directory=server.directory,
+            )
     if store.name == "memory":
         memory_refresh_case(bench, store, rows["refresh_token"], rate)
 
@@ -170,8 +225,12 @@ def memory_refresh_case(bench: Bench, store: Store, row: Row, rate: float | None
         minted += 1
         pool_file = server.directory / f"minted-{minted}.txt"
         seconds = min(120, 5 + 3 * count / max(rate or 100, 100))
-        wrk("mint_refresh.lua", server.port, seconds,
-            server.env(BENCH_POOL=str(pool_file), BENCH_COUNT=str(count)))
+        wrk(
+            "mint_refresh.lua",
+            server.port,
+            seconds,
+            server.env(BENCH_POOL=str(pool_file), BENCH_COUNT=str(count)),
+        )
         values = pool_file.read_text().split()
         if len(values) < count:
             raise Skip(f"minted {len(values)} of {count} refresh tokens")
@@ -180,19 +239,29 @@ def memory_refresh_case(bench: Bench, store: Store, row: Row, rate: float | None
     with started(server.process):
         try:
             server.ready()
-            status, body = server.post("/oauth2/token",
-                                       {"grant_type": "client_credentials", "scope": SCOPE})
+            status, body = server.post(
+                "/oauth2/token", {"grant_type": "client_credentials", "scope": SCOPE}
+            )
             if status != 200 or "refresh_token" not in body:
-                raise Skip(f'client_credentials with refresh = "new" answered {status}: '
-                           f"{brief(body)}")
+                raise Skip(
+                    f'client_credentials with refresh = "new" answered {status}: {brief(body)}'
+                )
         except Skip as exc:
             bench.rows.append(row)
             bench.skip(row, str(exc))
             bench.cases_left -= 1
             return
-        bench.measure_pooled(row, server.process, "refresh_token.lua", server.port,
-                             server.env(), mint=mint, probe=grant_probe(server, "refresh"),
-                             rate=rate, directory=server.directory)
+        bench.measure_pooled(
+            row,
+            server.process,
+            "refresh_token.lua",
+            server.port,
+            server.env(),
+            mint=mint,
+            probe=grant_probe(server, "refresh"),
+            rate=rate,
+            directory=server.directory,
+        )
 
 
 # the gateway
@@ -202,11 +271,27 @@ def gateway_cases(bench: Bench) -> None:
     direct = Row("gateway GET", "upstream", "direct")
     routed = Row("gateway GET", "authgate", "memory")
     up_port = free_port()
-    argv = ["taskset", "-c", SERVER_CPU, str(BIN / "uvicorn"), "--app-dir", str(BENCH),
-            "upstream:app", "--port", str(up_port), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning"]
-    upstream = Process("upstream", argv, cwd=bench.work, env=clean_env(),
-                       logfile=bench.work / "upstream.log")
+    argv = [
+        "taskset",
+        "-c",
+        SERVER_CPU,
+        str(BIN / "uvicorn"),
+        "--app-dir",
+        str(BENCH),
+        "upstream:app",
+        "--port",
+        str(up_port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    upstream = Process(
+        "upstream", argv, cwd=bench.work, env=clean_env(), logfile=bench.work / "upstream.log"
+    )
     with started(upstream):
         try:
             wait_ready(upstream, up_port, "/")
@@ -217,9 +302,11 @@ def gateway_cases(bench: Bench) -> None:
                 bench.cases_left -= 1
             return
         bench.measure(direct, upstream, "gateway.lua", up_port, {"BENCH_PATH": "/api/bench"})
-        extra = (f'[[gateway.routes]]\npath = "/api/bench"\n'
-                 f'upstream = "http://127.0.0.1:{up_port}"\nscopes = ["{SCOPE}"]\n'
-                 f'service = "bench"\n')
+        extra = (
+            f'[[gateway.routes]]\npath = "/api/bench"\n'
+            f'upstream = "http://127.0.0.1:{up_port}"\nscopes = ["{SCOPE}"]\n'
+            f'service = "bench"\n'
+        )
         try:
             server = Authgate(bench, Store("memory", "memory://"), "gateway", extra)
         except Skip as exc:
@@ -233,33 +320,43 @@ def gateway_cases(bench: Bench) -> None:
                 token = server.access_token()
                 status, body = call(server.port, "GET", "/api/bench", bearer=token)
                 if status != 200:
-                    raise Skip(f"gateway not available: GET /api/bench answered {status}: "
-                               f"{brief(body)}")
+                    raise Skip(
+                        f"gateway not available: GET /api/bench answered {status}: {brief(body)}"
+                    )
             except Skip as exc:
                 bench.rows.append(routed)
                 bench.skip(routed, str(exc))
                 bench.cases_left -= 1
                 return
-            bench.measure(routed, server.process, "gateway.lua", server.port,
-                          {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token})
-            routed.note = (routed.note + "; " if routed.note else "") + (
-                "upstream shares core 0")
+            bench.measure(
+                routed,
+                server.process,
+                "gateway.lua",
+                server.port,
+                {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token},
+            )
+            routed.note = (routed.note + "; " if routed.note else "") + ("upstream shares core 0")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true",
-                        help="1 run of 1 s, memory store, authgate only (for the tests)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="1 run of 1 s, memory store, authgate only (for the tests)",
+    )
     # The embedded default first: its rows carry the targets, and measured right after the
     # peer's they share the most of the machine's state (this VM's speed drifts over minutes).
     parser.add_argument("--stores", default="sqlite,memory,postgresql,redis")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-gateway", action="store_true")
-    parser.add_argument("--duration", type=float,
-                        default=float(os.environ.get("BENCH_DURATION", "10")))
+    parser.add_argument(
+        "--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "10"))
+    )
     parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
-    parser.add_argument("--budget", type=float,
-                        default=float(os.environ.get("BENCH_BUDGET", "570")))
+    parser.add_argument(
+        "--budget", type=float, default=float(os.environ.get("BENCH_BUDGET", "570"))
+    )
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/...)")
     args = parser.parse_args(argv)
     # A TERM (timeout, CI) unwinds like Ctrl-C, so every started process is stopped.
@@ -303,10 +400,16 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-        "settings": {"duration_s": args.duration, "runs": args.runs,
-                     "connections": CONNECTIONS, "wrk_threads": 1, "server_cpu": SERVER_CPU,
-                     "wrk_cpu": LOAD_CPU},
-        "load_average_before": load_before, "load_average_after": load_after,
+        "settings": {
+            "duration_s": args.duration,
+            "runs": args.runs,
+            "connections": CONNECTIONS,
+            "wrk_threads": 1,
+            "server_cpu": SERVER_CPU,
+            "wrk_cpu": LOAD_CPU,
+        },
+        "load_average_before": load_before,
+        "load_average_after": load_after,
         "elapsed_s": round(time.monotonic() - bench.started, 1),
         "versions": versions(),
         "rows": [asdict(r) for r in bench.rows],
@@ -315,8 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(table(bench.rows))
-    print(f"\n{report['elapsed_s']} s; load average before {load_before[0]:.2f}, after "
-          f"{load_after[0]:.2f}; JSON: {out}")
+    print(
+        f"\n{report['elapsed_s']} s; load average before {load_before[0]:.2f}, after "
+        f"{load_after[0]:.2f}; JSON: {out}"
+    )
     return 0
 
 

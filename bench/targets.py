@@ -42,12 +42,20 @@ class Store:
 
 
 def authgate_cli(config: Path, *args: str, timeout: float = 300) -> str:
-    done = subprocess.run([str(BIN / "authgate"), "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=timeout, check=False,
-                          env=clean_env(), cwd=config.parent)
+    done = subprocess.run(
+        [str(BIN / "authgate"), "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=clean_env(),
+        cwd=config.parent,
+    )
     if done.returncode != 0:
-        raise Skip(f"authgate {args[0]} {args[1] if len(args) > 1 else ''} failed: "
-                   f"{done.stderr.strip()[-300:]}")
+        raise Skip(
+            f"authgate {args[0]} {args[1] if len(args) > 1 else ''} failed: "
+            f"{done.stderr.strip()[-300:]}"
+        )
     return done.stdout
 
 
@@ -80,8 +88,7 @@ def prepare_postgres(url: str) -> Any:
     admin = url.rsplit("/", 1)[0] + "/postgres"
 
     async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin.replace("postgresql+asyncpg", "postgresql"),
-                                     timeout=5)
+        conn = await asyncpg.connect(admin.replace("postgresql+asyncpg", "postgresql"), timeout=5)
         try:
             await conn.execute(sql)
         finally:
@@ -146,20 +153,51 @@ class Authgate:
         self.config = write_config(self.directory, store, extra_config)
         if store.url and not store.url.startswith("memory:"):
             authgate_cli(self.config, "migrate")
-        created = json.loads(authgate_cli(
-            self.config, "client", "create", "--name", "bench", "--scope", SCOPE,
-            "--grant-type", "client_credentials", "--grant-type", "refresh_token",
-            "--grant-type", "authorization_code", "--redirect-uri", REDIRECT_URI,
-            "--introspect", "--json"))
+        created = json.loads(
+            authgate_cli(
+                self.config,
+                "client",
+                "create",
+                "--name",
+                "bench",
+                "--scope",
+                SCOPE,
+                "--grant-type",
+                "client_credentials",
+                "--grant-type",
+                "refresh_token",
+                "--grant-type",
+                "authorization_code",
+                "--redirect-uri",
+                REDIRECT_URI,
+                "--introspect",
+                "--json",
+            )
+        )
         self.client_id = created["client_id"]
         secret = created["client_secret"]
         self.basic = base64.b64encode(
-            f"{quote(self.client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
+            f"{quote(self.client_id, safe='')}:{quote(secret, safe='')}".encode()
+        ).decode()
         self.port = free_port()
-        argv = ["taskset", "-c", SERVER_CPU, str(BIN / "authgate"), "--config",
-                str(self.config), "serve", "--port", str(self.port)]
-        self.process = Process(f"authgate-{tag}", argv, cwd=self.directory, env=clean_env(),
-                               logfile=self.directory / "server.log")
+        argv = [
+            "taskset",
+            "-c",
+            SERVER_CPU,
+            str(BIN / "authgate"),
+            "--config",
+            str(self.config),
+            "serve",
+            "--port",
+            str(self.port),
+        ]
+        self.process = Process(
+            f"authgate-{tag}",
+            argv,
+            cwd=self.directory,
+            env=clean_env(),
+            logfile=self.directory / "server.log",
+        )
 
     def ready(self) -> None:
         wait_ready(self.process, self.port, "/healthz")
@@ -168,8 +206,9 @@ class Authgate:
         return call(self.port, "POST", path, basic=self.basic, form=form)
 
     def access_token(self) -> str:
-        status, body = self.post("/oauth2/token",
-                                 {"grant_type": "client_credentials", "scope": SCOPE})
+        status, body = self.post(
+            "/oauth2/token", {"grant_type": "client_credentials", "scope": SCOPE}
+        )
         if status != 200:
             raise Skip(f"client_credentials answered {status}: {brief(body)}")
         return str(body["access_token"])
@@ -181,15 +220,43 @@ class Authgate:
         """Codes or refresh tokens in the configured stores (not reachable for memory://)."""
         out = self.directory / f"{what}-minted.txt"
         if what == "refresh" and count <= CLI_POOL_LIMIT:
-            lines = authgate_cli(self.config, "token", "create", "--client", self.client_id,
-                                 "--user", "bench", "--scope", SCOPE, "--count", str(count),
-                                 "--json").splitlines()
+            lines = authgate_cli(
+                self.config,
+                "token",
+                "create",
+                "--client",
+                self.client_id,
+                "--user",
+                "bench",
+                "--scope",
+                SCOPE,
+                "--count",
+                str(count),
+                "--json",
+            ).splitlines()
             return [json.loads(line)["refresh_token"] for line in lines]
         done = subprocess.run(
-            [sys.executable, str(BENCH / "mint.py"), what, "--config", str(self.config),
-             "--client", self.client_id, "--scope", SCOPE, "--count", str(count),
-             "--out", str(out)],
-            capture_output=True, text=True, timeout=300, check=False, env=clean_env())
+            [
+                sys.executable,
+                str(BENCH / "mint.py"),
+                what,
+                "--config",
+                str(self.config),
+                "--client",
+                self.client_id,
+                "--scope",
+                SCOPE,
+                "--count",
+                str(count),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env=clean_env(),
+        )
         if done.returncode != 0:
             raise Skip(f"mint.py {what} failed: {done.stderr.strip()[-300:]}")
         return out.read_text().split()
@@ -197,15 +264,14 @@ class Authgate:
 
 def grant_probe(server: Authgate, what: str) -> Callable[[str], None]:
     """One exchange before the runs: a grant that fails skips the case, with the answer."""
+
     def probe(value: str) -> None:
         if what == "codes":
-            form = {"grant_type": "authorization_code", "code": value,
-                    "redirect_uri": REDIRECT_URI}
+            form = {"grant_type": "authorization_code", "code": value, "redirect_uri": REDIRECT_URI}
         else:
             form = {"grant_type": "refresh_token", "refresh_token": value}
         status, body = server.post("/oauth2/token", form)
         if status != 200:
             raise Skip(f"{form['grant_type']} answered {status}: {brief(body)}")
+
     return probe
-
-

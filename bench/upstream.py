@@ -1,6 +1,6 @@
 """The gateway benchmark's upstream: a bare ASGI app that answers every request with 200 bytes.
 
-    uvicorn --app-dir bench upstream:app --loop uvloop --http httptools --no-access-log
+uvicorn --app-dir bench upstream:app --loop uvloop --http httptools --no-access-log
 """
 
 from __future__ import annotations

@@ -51,8 +51,10 @@ INSTALL_HINT = "pip install -e '.[bench]'"
 
 
 def answer(size: int) -> bytes:
-    head = (f"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
-            f"content-length: {size}\r\n\r\n").encode()
+    head = (
+        f"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
+        f"content-length: {size}\r\n\r\n"
+    ).encode()
     return head + b"x" * size
 
 
@@ -72,8 +74,8 @@ class Upstream(asyncio.Protocol):
         assert self.transport is not None
         buffer = self.buffer + data
         while (end := buffer.find(b"\r\n\r\n")) >= 0:
-            request_line = buffer[:buffer.find(b"\r\n")]
-            buffer = buffer[end + 4:]
+            request_line = buffer[: buffer.find(b"\r\n")]
+            buffer = buffer[end + 4 :]
             path = request_line.split(b" ")[1]
             self.transport.write(self.answers.get(path, self.answers[b"/small"]))
         self.buffer = buffer
@@ -93,8 +95,9 @@ async def serve_upstream(port: int) -> None:
 Call = Callable[[], Awaitable[int]]
 
 
-async def authgate_client(port: int, path: str, concurrency: int
-                          ) -> tuple[Call, Callable[[], Awaitable[None]]]:
+async def authgate_client(
+    port: int, path: str, concurrency: int
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from authgate.gateway.upstream import Target, UpstreamPool
 
     pool = UpstreamPool(max_connections=concurrency)
@@ -103,8 +106,9 @@ async def authgate_client(port: int, path: str, concurrency: int
     raw_path = path.encode()
 
     async def call() -> int:
-        response = await pool.request(target, b"GET", raw_path, headers, None,
-                                      content_length=None, time_limit=30)
+        response = await pool.request(
+            target, b"GET", raw_path, headers, None, content_length=None, time_limit=30
+        )
         if response.status != 200:
             raise RuntimeError(f"status {response.status}")
         size = 0
@@ -115,13 +119,16 @@ async def authgate_client(port: int, path: str, concurrency: int
     return call, pool.close
 
 
-async def aiohttp_client(port: int, path: str, concurrency: int
-                         ) -> tuple[Call, Callable[[], Awaitable[None]]]:
+async def aiohttp_client(
+    port: int, path: str, concurrency: int
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
     import aiohttp
 
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=concurrency), auto_decompress=False,
-        skip_auto_headers=("Accept-Encoding",), headers=HEADERS,
+        connector=aiohttp.TCPConnector(limit=concurrency),
+        auto_decompress=False,
+        skip_auto_headers=("Accept-Encoding",),
+        headers=HEADERS,
     )
     url = f"http://127.0.0.1:{port}{path}"
 
@@ -143,8 +150,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(client: str, case: str, port: int, duration: float, warmup: float,
-                  concurrency: int, upstream_pid: int) -> dict[str, Any]:
+async def measure(
+    client: str,
+    case: str,
+    port: int,
+    duration: float,
+    warmup: float,
+    concurrency: int,
+    upstream_pid: int,
+) -> dict[str, Any]:
     make = authgate_client if client == "authgate" else aiohttp_client
     call, close = await make(port, f"/{case}", concurrency)
     expected = SIZES[case]
@@ -188,8 +202,17 @@ async def measure(client: str, case: str, port: int, duration: float, warmup: fl
 def client_main(args: argparse.Namespace) -> int:
     import uvloop
 
-    result = uvloop.run(measure(args.client, args.case, args.port, args.duration, args.warmup,
-                                args.concurrency, args.upstream_pid))
+    result = uvloop.run(
+        measure(
+            args.client,
+            args.case,
+            args.port,
+            args.duration,
+            args.warmup,
+            args.concurrency,
+            args.upstream_pid,
+        )
+    )
     print(json.dumps(result))
     return 0
 
@@ -217,14 +240,31 @@ def pinned(core: str) -> list[str]:
     return []
 
 
-def run_client(client: str, case: str, port: int, upstream_pid: int,
-               args: argparse.Namespace) -> dict[str, Any]:
-    argv = [*pinned(CLIENT_CPU), sys.executable, __file__, "--client", client, "--case", case,
-            "--port", str(port), "--upstream-pid", str(upstream_pid),
-            "--duration", str(args.duration), "--warmup", str(args.warmup),
-            "--concurrency", str(args.concurrency)]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False,
-                          timeout=args.warmup + args.duration + 60)
+def run_client(
+    client: str, case: str, port: int, upstream_pid: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    argv = [
+        *pinned(CLIENT_CPU),
+        sys.executable,
+        __file__,
+        "--client",
+        client,
+        "--case",
+        case,
+        "--port",
+        str(port),
+        "--upstream-pid",
+        str(upstream_pid),
+        "--duration",
+        str(args.duration),
+        "--warmup",
+        str(args.warmup),
+        "--concurrency",
+        str(args.concurrency),
+    ]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=False, timeout=args.warmup + args.duration + 60
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{client} {case}: {done.stderr.strip()[-800:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -244,20 +284,37 @@ def run_cases(args: argparse.Namespace, port: int, upstream_pid: int) -> list[Ro
             # Alternate which client goes first: the machine's speed drifts over minutes.
             for client in clients if number % 2 == 0 else clients[::-1]:
                 result = run_client(client, case, port, upstream_pid, args)
-                log(f"{case} {client} run {number + 1}: {result['rps']} req/s, "
-                    f"p99 {result['p99_ms']} ms")
+                log(
+                    f"{case} {client} run {number + 1}: {result['rps']} req/s, "
+                    f"p99 {result['p99_ms']} ms"
+                )
                 runs[client].append(result)
         case_rows = []
         for client in CLIENTS:
             if client not in runs:
-                case_rows.append(Row(case, client, note=f"skipped: aiohttp is not installed "
-                                     f"({INSTALL_HINT}, or make bench-upstream)"))
+                case_rows.append(
+                    Row(
+                        case,
+                        client,
+                        note=f"skipped: aiohttp is not installed "
+                        f"({INSTALL_HINT}, or make bench-upstream)",
+                    )
+                )
                 continue
             median = sorted(runs[client], key=lambda r: r["rps"])[len(runs[client]) // 2]
-            case_rows.append(Row(case, client, median["rps"], median["p50_ms"],
-                                 median["p99_ms"], median["cpu_us_per_request"],
-                                 median["upstream_busy"], runs=runs[client],
-                                 note=f"median of {len(runs[client])} runs of {args.duration:g} s"))
+            case_rows.append(
+                Row(
+                    case,
+                    client,
+                    median["rps"],
+                    median["p50_ms"],
+                    median["p99_ms"],
+                    median["cpu_us_per_request"],
+                    median["upstream_busy"],
+                    runs=runs[client],
+                    note=f"median of {len(runs[client])} runs of {args.duration:g} s",
+                )
+            )
         own, other = case_rows
         if own.rps and other.rps:
             own.ratio = round(own.rps / other.rps, 2)
@@ -269,13 +326,18 @@ def table(rows: list[Row]) -> str:
     def show(value: float | None) -> str:
         return "" if value is None else f"{value:g}"
 
-    lines = ["| case | client | req/s | p50 ms | p99 ms | client CPU µs/req | upstream core busy "
-             "| authgate/aiohttp | note |", "|" + "---|" * 9]
+    lines = [
+        "| case | client | req/s | p50 ms | p99 ms | client CPU µs/req | upstream core busy "
+        "| authgate/aiohttp | note |",
+        "|" + "---|" * 9,
+    ]
     for r in rows:
         busy = "" if r.upstream_busy is None else f"{r.upstream_busy:.0%}"
-        lines.append(f"| {r.case} | {r.client} | {show(r.rps)} | {show(r.p50_ms)} | "
-                     f"{show(r.p99_ms)} | {show(r.cpu_us_per_request)} | {busy} | "
-                     f"{show(r.ratio)} | {r.note} |")
+        lines.append(
+            f"| {r.case} | {r.client} | {show(r.rps)} | {show(r.p50_ms)} | "
+            f"{show(r.p99_ms)} | {show(r.cpu_us_per_request)} | {busy} | "
+            f"{show(r.ratio)} | {r.note} |"
+        )
     return "\n".join(lines)
 
 
@@ -319,8 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     started_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     load_before = os.getloadavg()[0]
     port = free_port()
-    upstream = subprocess.Popen([*pinned(UPSTREAM_CPU), sys.executable, __file__,
-                                 "--serve", str(port)], stdout=subprocess.PIPE, text=True)
+    upstream = subprocess.Popen(
+        [*pinned(UPSTREAM_CPU), sys.executable, __file__, "--serve", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert upstream.stdout is not None
         if upstream.stdout.readline().strip() != "ready":
@@ -335,12 +400,20 @@ def main(argv: list[str] | None = None) -> int:
             upstream.wait()
     load_after = os.getloadavg()[0]
     pins = "pinned: upstream on core 1, each client on core 0" if pinned("0") else "not pinned"
-    print(f"{started_at}, `{command}`, {args.concurrency} concurrent requests, {pins}, "
-          f"load average {load_before:.2f} before, {load_after:.2f} after")
+    print(
+        f"{started_at}, `{command}`, {args.concurrency} concurrent requests, {pins}, "
+        f"load average {load_before:.2f} before, {load_after:.2f} after"
+    )
     print(table(rows))
-    report = {"started": started_at, "command": command, "concurrency": args.concurrency,
-              "pinned": bool(pinned("0")), "load": [load_before, load_after],
-              "versions": package_versions(), "rows": [asdict(r) for r in rows]}
+    report = {
+        "started": started_at,
+        "command": command,
+        "concurrency": args.concurrency,
+        "pinned": bool(pinned("0")),
+        "load": [load_before, load_after],
+        "versions": package_versions(),
+        "rows": [asdict(r) for r in rows],
+    }
     out = args.out or RESULTS / f"upstream-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -73,12 +73,16 @@ class Table:
     keys: tuple[Key, ...]
 
 
-def tables(model: type[BaseModel] = Settings, prefix: str = "", heading: str = "",
-           about: str = "") -> Iterator[Table]:
+def tables(
+    model: type[BaseModel] = Settings, prefix: str = "", heading: str = "", about: str = ""
+) -> Iterator[Table]:
     """The model's own keys as one table, then each of its sub-tables, in field order."""
     fields = model.model_fields
-    own = tuple(_key(prefix + name, field) for name, field in fields.items()
-                if _section(field) is None and _array(field) is None)
+    own = tuple(
+        _key(prefix + name, field)
+        for name, field in fields.items()
+        if _section(field) is None and _array(field) is None
+    )
     if own:
         yield Table(heading, about, own)
     family = _family(model)
@@ -95,8 +99,9 @@ def tables(model: type[BaseModel] = Settings, prefix: str = "", heading: str = "
             yield from tables(array, f"{prefix}{name}[].", f"[[{prefix}{name}]]", meaning)
 
 
-def _family_tables(model: type[BaseModel], base: type[BaseModel], prefix: str, about: str
-                   ) -> Iterator[Table]:
+def _family_tables(
+    model: type[BaseModel], base: type[BaseModel], prefix: str, about: str
+) -> Iterator[Table]:
     """Tables whose members share a shape (`[flows.<grant>]`): the shape once, then what a
     member adds (`[flows.password]`)."""
     path = prefix.rstrip(".")
@@ -109,8 +114,11 @@ def _family_tables(model: type[BaseModel], base: type[BaseModel], prefix: str, a
         extra = {k: v for k, v in member.model_fields.items() if k not in base.model_fields}
         if extra:
             keys = tuple(_key(f"{prefix}{name}.{k}", v) for k, v in extra.items())
-            yield Table(f"[{prefix}{name}]", _meaning(prefix + name, field) + "; also the "
-                        f"keys of `[{prefix}{placeholder}]`", keys)
+            yield Table(
+                f"[{prefix}{name}]",
+                _meaning(prefix + name, field) + f"; also the keys of `[{prefix}{placeholder}]`",
+                keys,
+            )
 
 
 def _family(model: type[BaseModel]) -> type[BaseModel] | None:
@@ -196,8 +204,9 @@ def render() -> str:
         if table.about:
             parts.append(f"{table.about[:1].upper()}{table.about[1:]}.\n")
         rows = ["| key | default | meaning |", "| --- | --- | --- |"]
-        rows += [f"| `{key.name}` | {_cell(key.default)} | {_cell(key.meaning)} |"
-                 for key in table.keys]
+        rows += [
+            f"| `{key.name}` | {_cell(key.default)} | {_cell(key.meaning)} |" for key in table.keys
+        ]
         parts.append("\n".join(rows) + "\n")
     parts.append(FOOTER)
     return "\n".join(parts)
@@ -205,8 +214,9 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="only compare: exit 1 when the file is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="only compare: exit 1 when the file is stale"
+    )
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
     text = render()

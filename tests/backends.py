@@ -131,8 +131,11 @@ def fresh_mysql() -> Iterator[str]:
 
     def execute(sql: str) -> None:
         conn = pymysql.connect(
-            host=admin.host or "127.0.0.1", port=admin.port or 3306, user=admin.username,
-            password=admin.password or "", connect_timeout=3,
+            host=admin.host or "127.0.0.1",
+            port=admin.port or 3306,
+            user=admin.username,
+            password=admin.password or "",
+            connect_timeout=3,
         )
         try:
             with conn.cursor() as cursor:
@@ -197,14 +200,31 @@ def start_redis_cluster(directory: Path, nodes: int = 3) -> Iterator[str]:
     try:
         for port in ports:
             with open(directory / f"redis-{port}.log", "wb") as log:
-                processes.append(subprocess.Popen(
-                    [binary, "--port", str(port), "--bind", "127.0.0.1",
-                     "--cluster-enabled", "yes",
-                     "--cluster-config-file", str(directory / f"nodes-{port}.conf"),
-                     "--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no",
-                     "--dir", str(directory)],
-                    stdout=log, stderr=subprocess.STDOUT,
-                ))
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            binary,
+                            "--port",
+                            str(port),
+                            "--bind",
+                            "127.0.0.1",
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            str(directory / f"nodes-{port}.conf"),
+                            "--cluster-node-timeout",
+                            "5000",
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no",
+                            "--dir",
+                            str(directory),
+                        ],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         clients = [redis.Redis(port=port, socket_timeout=5) for port in ports]
         _wait(lambda: all(_pings(c) for c in clients), "cluster nodes to start")
         per_node = 16384 // nodes
@@ -296,6 +316,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 # Fixtures, importable by any conftest (`from tests.backends import redis_cluster`).
+
 
 @pytest.fixture
 def postgresql_url() -> Iterator[str]:

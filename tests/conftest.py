@@ -26,6 +26,7 @@ def require_backend(name: str, reason: str) -> NoReturn:
     red build rather than a quietly skipped suite.
     """
     if os.environ.get("AUTHGATE_REQUIRE_BACKENDS", "").strip().lower() in ("1", "true", "yes"):
-        pytest.fail(f"{name} backend required (AUTHGATE_REQUIRE_BACKENDS=1): {reason}",
-                    pytrace=False)
+        pytest.fail(
+            f"{name} backend required (AUTHGATE_REQUIRE_BACKENDS=1): {reason}", pytrace=False
+        )
     pytest.skip(f"{name} backend unavailable: {reason}")

@@ -81,7 +81,8 @@ class Slapd:
         log = (self.directory / "slapd.log").open("ab")
         self.process = subprocess.Popen(
             [slapd, "-f", str(self.directory / "slapd.conf"), "-h", f"{self.url}/", "-d", "0"],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         deadline = time.monotonic() + 15
@@ -113,8 +114,14 @@ def start_slapd(directory: Path) -> Iterator[Slapd]:
     if slapd is None or ldapadd is None:
         require_backend("ldap", "slapd and ldapadd (Debian: slapd, ldap-utils) are not installed")
     schema_dir = Path("/etc/ldap/schema")
-    module_dir = next((p for p in ("/usr/lib/ldap", "/usr/lib64/openldap", "/usr/lib/openldap")
-                       if Path(p).exists()), None)
+    module_dir = next(
+        (
+            p
+            for p in ("/usr/lib/ldap", "/usr/lib64/openldap", "/usr/lib/openldap")
+            if Path(p).exists()
+        ),
+        None,
+    )
     if not all((schema_dir / f"{name}.schema").exists() for name in SCHEMAS):
         require_backend("ldap", f"the OpenLDAP schema files are not in {schema_dir}")
     (directory / "db").mkdir()
@@ -136,9 +143,21 @@ def start_slapd(directory: Path) -> Iterator[Slapd]:
     server.start()
     try:
         subprocess.run(
-            [ldapadd, "-x", "-H", server.url, "-D", ROOT_DN, "-w", ROOT_PASSWORD,
-             "-f", str(directory / "people.ldif")],
-            check=True, capture_output=True, timeout=30,
+            [
+                ldapadd,
+                "-x",
+                "-H",
+                server.url,
+                "-D",
+                ROOT_DN,
+                "-w",
+                ROOT_PASSWORD,
+                "-f",
+                str(directory / "people.ldif"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
         yield server
     finally:

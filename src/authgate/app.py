@@ -68,8 +68,9 @@ class AuthgateApp(Starlette):
             return
         scope["app"] = self
         match = self.route_table.match(scope["path"])
-        await observe(getattr(self.state, "monitor", None), match, _with_body(match),
-                      scope, receive, send)
+        await observe(
+            getattr(self.state, "monitor", None), match, _with_body(match), scope, receive, send
+        )
 
     async def pages(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
@@ -100,8 +101,10 @@ _PAGE_SERVICES = {"/oauth2/authorize": "oauth2.authorize"}
 def route_table(app: AuthgateApp, settings: Settings) -> RouteTable:
     """authgate's own paths (the JSON endpoints, then every path of the router), then the
     gateway routes: routing.RouteTable decides between them."""
-    own = [OwnPath(path, RouteMatch(json_endpoint(handler), service))
-           for path, handler, service in _JSON_ENDPOINTS]
+    own = [
+        OwnPath(path, RouteMatch(json_endpoint(handler), service))
+        for path, handler, service in _JSON_ENDPOINTS
+    ]
     pages = RouteMatch(app.pages)
     for route in app.routes:
         path: str = getattr(route, "path", "")
@@ -110,8 +113,10 @@ def route_table(app: AuthgateApp, settings: Settings) -> RouteTable:
         else:
             own.append(OwnPath(path, RouteMatch(app.pages, _PAGE_SERVICES.get(path))))
     gateway = [
-        GatewayPath(route.path, RouteMatch(RouteProxy(route), route.service_name,
-                                           route.composite, streams_body=True))
+        GatewayPath(
+            route.path,
+            RouteMatch(RouteProxy(route), route.service_name, route.composite, streams_body=True),
+        )
         for route in settings.gateway.routes
     ]
     return RouteTable(own, gateway, fallback=pages)
@@ -126,8 +131,12 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         app.state.authorization_request = build_authorization_request(services)
         monitor = app.state.monitor = Monitor(settings, services.events)
         if settings.monitoring.enabled:
-            monitor.traffic = TrafficLog(services.registry.engine, settings.monitoring, monitor,
-                                         sqlite=services.registry.sqlite)
+            monitor.traffic = TrafficLog(
+                services.registry.engine,
+                settings.monitoring,
+                monitor,
+                sqlite=services.registry.sqlite,
+            )
             monitor.traffic.start()
         app.state.gateway = Gateway(settings.gateway, services)
         if demo:
@@ -160,8 +169,11 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         routes += playground.routes()
     app = AuthgateApp(
         routes=routes,
-        exception_handlers={OAuthError: _on_error, StoreUnavailable: _on_error,
-                            Exception: _on_error},
+        exception_handlers={
+            OAuthError: _on_error,
+            StoreUnavailable: _on_error,
+            Exception: _on_error,
+        },
         lifespan=lifespan,
     )
     app.route_table = route_table(app, settings)

@@ -108,8 +108,9 @@ def read_credentials(
     form.reject_repeated((settings.client_id_field, settings.client_secret_field))
     if authorization:
         if settings.location == "body":
-            raise invalid_client("client credentials are accepted in the body only",
-                                 via_header=True)
+            raise invalid_client(
+                "client credentials are accepted in the body only", via_header=True
+            )
         client_id, secret = read_basic(authorization)
         if body_secret:
             raise OAuthError("invalid_request", "client credentials sent twice")
@@ -119,8 +120,9 @@ def read_credentials(
     if not body_id:
         raise invalid_client("client authentication is required", via_header=False)
     if body_secret and settings.location == "header":
-        raise invalid_client("client credentials are accepted in the Authorization header only",
-                       via_header=False)
+        raise invalid_client(
+            "client credentials are accepted in the Authorization header only", via_header=False
+        )
     return ClientCredentials(body_id, body_secret, via_header=False)
 
 

@@ -62,9 +62,7 @@ def parse_form_body(body: bytes, headers: Mapping[str, str]) -> Form:
 
 def _pairs(text: str) -> list[tuple[str, str]]:
     try:
-        pairs = parse_qsl(
-            text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS
-        )
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
     except UnicodeDecodeError:
         raise OAuthError("invalid_request", "a parameter is not UTF-8") from None
     except ValueError:

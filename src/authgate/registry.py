@@ -173,9 +173,7 @@ class Registry:
     async def delete_client(self, client_id: str) -> bool:
         with self._changing_clients():
             async with self.transaction() as conn:
-                result = await conn.execute(
-                    delete(clients).where(clients.c.client_id == client_id)
-                )
+                result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
                 await conn.execute(delete(consents).where(consents.c.client_id == client_id))
         return result.rowcount > 0
 
@@ -218,7 +216,8 @@ class Registry:
         password_hash = await hash_password(password)
         async with self.transaction() as conn:
             result = await conn.execute(
-                update(users).where(users.c.username == username)
+                update(users)
+                .where(users.c.username == username)
                 .values(password_hash=password_hash)
             )
         return result.rowcount > 0
@@ -271,5 +270,3 @@ class Registry:
     async def ping(self) -> None:
         async with self.transaction() as conn:
             await conn.execute(select(1))
-
-

@@ -46,14 +46,19 @@ def is_under(path: str, prefix: str) -> bool:
 
 
 class RouteTable:
-    def __init__(self, own: Iterable[OwnPath], gateway: Iterable[GatewayPath],
-                 fallback: RouteMatch) -> None:
+    def __init__(
+        self, own: Iterable[OwnPath], gateway: Iterable[GatewayPath], fallback: RouteMatch
+    ) -> None:
         own = list(own)
         self._exact = {entry.path: entry.match for entry in own if not entry.prefix}
-        self._prefixes = sorted(((e.path, e.match) for e in own if e.prefix),
-                                key=lambda item: len(item[0]), reverse=True)
-        self._gateway = sorted(((g.path, g.match) for g in gateway),
-                               key=lambda item: len(item[0]), reverse=True)
+        self._prefixes = sorted(
+            ((e.path, e.match) for e in own if e.prefix),
+            key=lambda item: len(item[0]),
+            reverse=True,
+        )
+        self._gateway = sorted(
+            ((g.path, g.match) for g in gateway), key=lambda item: len(item[0]), reverse=True
+        )
         self.fallback = fallback  # no path of ours: the router answers (404, 405)
 
     def match(self, path: str) -> RouteMatch:

@@ -56,13 +56,15 @@ class Services:
                     engine = engines.setdefault(url, create_engine(url))
                     await migrate(engine)
         workers: dict[str, SqliteWorker] = {}
-        tokens = open_store(storage.tokens_url, engines=engines, workers=workers,
-                            purge_batch=storage.purge_batch)
+        tokens = open_store(
+            storage.tokens_url, engines=engines, workers=workers, purge_batch=storage.purge_batch
+        )
         codes = (
             tokens
             if storage.codes_url == storage.tokens_url
-            else open_store(storage.codes_url, engines=engines, workers=workers,
-                            purge_batch=storage.purge_batch)
+            else open_store(
+                storage.codes_url, engines=engines, workers=workers, purge_batch=storage.purge_batch
+            )
         )
         registry = Registry(engines[storage.url], sqlite=sqlite_worker(storage.url, workers))
         users = open_users(settings, registry)

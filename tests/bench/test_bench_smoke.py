@@ -32,13 +32,16 @@ def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
     rows = {row["endpoint"]: row for row in report["rows"]}
-    for endpoint in ("client_credentials", "introspection", "refresh_token",
-                     "authorization_code"):
+    for endpoint in ("client_credentials", "introspection", "refresh_token", "authorization_code"):
         row = rows[endpoint]
         assert row["server"] == "authgate"
         assert not row["note"].startswith("skipped"), row["note"]
@@ -54,7 +57,11 @@ def test_memory_smoke_run_reads_the_server_and_sizes_the_memory_store(tmp_path: 
     out = tmp_path / "memory.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "memory.py"), "--smoke", "--out", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -72,18 +79,23 @@ def test_memory_smoke_run_reads_the_server_and_sizes_the_memory_store(tmp_path: 
     assert "| sqlite 20,000 |" in done.stdout
 
 
-def test_upstream_client_smoke_run_streams_both_cases_through_the_own_client(tmp_path: Path
-                                                                           ) -> None:
+def test_upstream_client_smoke_run_streams_both_cases_through_the_own_client(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "upstream.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "upstream_client.py"), "--smoke", "--out",
-         str(out)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+        [sys.executable, str(ROOT / "bench" / "upstream_client.py"), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {(row["case"], row["client"]): row for row in json.loads(out.read_text())["rows"]}
-    assert set(rows) == {(case, client) for case in ("small", "large")
-                         for client in ("authgate", "aiohttp")}
+    assert set(rows) == {
+        (case, client) for case in ("small", "large") for client in ("authgate", "aiohttp")
+    }
     for case in ("small", "large"):
         own = rows[case, "authgate"]
         assert own["rps"] > 0

@@ -17,8 +17,9 @@ from authgate.tokens import digest
 from tests.backends import fresh_database as fresh_database  # a fixture, asked for by name
 
 
-def on(url: str, scenario: Callable[[AsyncEngine, Registry], Awaitable[None]], *,
-       at: str | None = None) -> None:
+def on(
+    url: str, scenario: Callable[[AsyncEngine, Registry], Awaitable[None]], *, at: str | None = None
+) -> None:
     """Run `scenario` against the database at `url`, migrated to head (or to revision `at`)."""
 
     async def run() -> None:
@@ -109,14 +110,20 @@ def test_migration_0003_keeps_both_kinds_of_session(fresh_database: str) -> None
     async def before(engine: AsyncEngine, registry: Registry) -> None:
         expires = int(time.time()) + 600
         async with engine.begin() as conn:
-            await conn.execute(text(
-                "INSERT INTO sessions (session_key, username, csrf_token, data, expires_at) "
-                "VALUES (:key, 'alice', 'user-csrf', '{\"subject\": \"s\"}', :expires)"
-            ), {"key": digest(USER_COOKIE), "expires": expires})
-            await conn.execute(text(
-                "INSERT INTO manager_sessions (session_key, username, csrf_token, expires_at) "
-                "VALUES (:key, 'root', 'admin-csrf', :expires)"
-            ), {"key": digest(ADMIN_COOKIE), "expires": expires})
+            await conn.execute(
+                text(
+                    "INSERT INTO sessions (session_key, username, csrf_token, data, expires_at) "
+                    "VALUES (:key, 'alice', 'user-csrf', '{\"subject\": \"s\"}', :expires)"
+                ),
+                {"key": digest(USER_COOKIE), "expires": expires},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO manager_sessions (session_key, username, csrf_token, expires_at) "
+                    "VALUES (:key, 'root', 'admin-csrf', :expires)"
+                ),
+                {"key": digest(ADMIN_COOKIE), "expires": expires},
+            )
 
     async def upgraded(engine: AsyncEngine, registry: Registry) -> None:
         users = SessionStore(registry, USER, secure=False)
@@ -134,7 +141,8 @@ def test_migration_0003_keeps_both_kinds_of_session(fresh_database: str) -> None
         async with engine.connect() as conn:
             rows = (await conn.execute(text("SELECT username FROM manager_sessions"))).all()
             columns = await conn.run_sync(
-                lambda sync: [c["name"] for c in inspect(sync).get_columns("sessions")])
+                lambda sync: [c["name"] for c in inspect(sync).get_columns("sessions")]
+            )
         assert [row[0] for row in rows] == ["root"]
         assert "realm" not in columns
 

@@ -83,9 +83,7 @@ async def test_exchange_has_exactly_one_winner_among_50_callers(store: TokenStor
     await store.put([(key, code)])
     candidates = [entry(replace(code, kind="access_token")) for _ in range(50)]
 
-    results = await asyncio.gather(
-        *(store.exchange(key, [(k, r)]) for _, k, r in candidates)
-    )
+    results = await asyncio.gather(*(store.exchange(key, [(k, r)]) for _, k, r in candidates))
 
     assert results.count(True) == 1
     winner = results.index(True)
@@ -135,8 +133,10 @@ async def test_revoke_grant_removes_the_whole_family(store: TokenStore):
     client = f"client-{new_grant_id()}"
     grant, other_grant = new_grant_id(), new_grant_id()
     _, code_key, code = entry(record("authorization_code", client_id=client, grant_id=grant))
-    family = [entry(record(k, client_id=client, grant_id=grant))
-              for k in ("access_token", "refresh_token")]
+    family = [
+        entry(record(k, client_id=client, grant_id=grant))
+        for k in ("access_token", "refresh_token")
+    ]
     _, other_key, other = entry(record(client_id=client, grant_id=other_grant))
     await store.put([(code_key, code)])
     assert await store.exchange(code_key, [(k, r) for _, k, r in family]) is True
@@ -279,4 +279,3 @@ async def test_outage_raises_store_unavailable_writes_nothing_and_recovers(
     finally:
         await relayed.close()
         await relay.cut()
-

@@ -43,8 +43,13 @@ def slapd(tmp_path_factory: pytest.TempPathFactory):
 def _ldap(url: str, **extra: Any) -> Any:
     from authgate.users.ldap import LdapUsers
 
-    settings = {"url": url, "user_base": PEOPLE, "bind_dn": ROOT_DN,
-                "bind_password": ROOT_PASSWORD, "timeout": 1} | extra
+    settings = {
+        "url": url,
+        "user_base": PEOPLE,
+        "bind_dn": ROOT_DN,
+        "bind_password": ROOT_PASSWORD,
+        "timeout": 1,
+    } | extra
     return LdapUsers(LdapSettings.model_validate(settings))
 
 
@@ -103,8 +108,10 @@ async def test_filter_metacharacters_are_escaped_rfc4515(users: UserRepository) 
 
 
 async def test_concurrent_authentications_get_their_own_answers(users: UserRepository) -> None:
-    attempts = [(name, password if i % 2 else "wrong")
-                for i, (name, password) in enumerate(list(USERS.items()) * 4)]
+    attempts = [
+        (name, password if i % 2 else "wrong")
+        for i, (name, password) in enumerate(list(USERS.items()) * 4)
+    ]
     answers = await asyncio.gather(*(_authenticate(users, n, p) for n, p in attempts))
     for (name, password), answer in zip(attempts, answers, strict=True):
         assert answer == (User(name, name) if password != "wrong" else None)

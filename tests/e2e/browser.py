@@ -75,12 +75,19 @@ class Browser:
     def get(self, url: str) -> httpx.Response:
         return self.http.get(url)
 
-    def submit(self, page: httpx.Response, extra: dict[str, str] | None = None,
-               headers: dict[str, str] | None = None) -> httpx.Response:
+    def submit(
+        self,
+        page: httpx.Response,
+        extra: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         form = only_form(page)
         data = dict(form.fields) | (extra or {})
-        return self.http.post(form.action or "/oauth2/authorize", data=data,
-                              headers={"Origin": self.base_url} | (headers or {}))
+        return self.http.post(
+            form.action or "/oauth2/authorize",
+            data=data,
+            headers={"Origin": self.base_url} | (headers or {}),
+        )
 
     def login(self, page: httpx.Response, username: str, password: str) -> httpx.Response:
         assert "password" in only_form(page).fields, page.text

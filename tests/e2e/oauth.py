@@ -48,14 +48,16 @@ class Introspector:
     """A resource server registered with `--introspect`."""
 
     def __init__(self, server: RunningServer) -> None:
-        client, secret = server.create_client("resource-server", grant_types=[],
-                                              can_introspect=True)
+        client, secret = server.create_client(
+            "resource-server", grant_types=[], can_introspect=True
+        )
         self.server = server
         self.auth = (client.client_id, secret or "")
 
     def __call__(self, token: str) -> dict[str, Any]:
-        response = httpx.post(f"{self.server.url}/oauth2/introspect", data={"token": token},
-                              auth=self.auth)
+        response = httpx.post(
+            f"{self.server.url}/oauth2/introspect", data={"token": token}, auth=self.auth
+        )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -81,6 +83,8 @@ async def _post_all(
 ) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(requests))
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        return list(await asyncio.gather(
-            *(client.post(url, data=data, auth=auth) for data, auth in requests)
-        ))
+        return list(
+            await asyncio.gather(
+                *(client.post(url, data=data, auth=auth) for data, auth in requests)
+            )
+        )

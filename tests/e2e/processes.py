@@ -36,7 +36,11 @@ def cli(config: Path, *args: str) -> str:
     """Run one `authgate` command; its stdout, or a failed assertion with its stderr."""
     result = subprocess.run(
         [sys.executable, "-m", "authgate.cli", "--config", str(config), *args],
-        env=environment(), cwd=config.parent, capture_output=True, text=True, timeout=60,
+        env=environment(),
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, f"authgate {' '.join(args)}: {result.stderr}"
     return result.stdout
@@ -60,15 +64,17 @@ class ServeProcess:
 
 
 @contextlib.contextmanager
-def serve(config: Path, *, workers: int | None = None, name: str = "serve"
-          ) -> Iterator[ServeProcess]:
+def serve(
+    config: Path, *, workers: int | None = None, name: str = "serve"
+) -> Iterator[ServeProcess]:
     with serve_many(config, [name], workers=workers) as (running,):
         yield running
 
 
 @contextlib.contextmanager
-def serve_many(config: Path, names: list[str], *, workers: int | None = None
-               ) -> Iterator[list[ServeProcess]]:
+def serve_many(
+    config: Path, names: list[str], *, workers: int | None = None
+) -> Iterator[list[ServeProcess]]:
     """One `authgate serve` per name, each on its own port, started together."""
     started: list[ServeProcess] = []
     try:
@@ -84,15 +90,28 @@ def serve_many(config: Path, names: list[str], *, workers: int | None = None
 
 def _start(config: Path, name: str, workers: int | None) -> ServeProcess:
     port = free_port()
-    command = [sys.executable, "-m", "authgate.cli", "--config", str(config), "serve",
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "authgate.cli",
+        "--config",
+        str(config),
+        "serve",
+        "--port",
+        str(port),
+    ]
     if workers is not None:
         command += ["--workers", str(workers)]
     log = config.parent / f"{name}-{port}.log"
     with open(log, "wb") as output:
-        process = subprocess.Popen(command, env=environment(), cwd=config.parent,
-                                   stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            env=environment(),
+            cwd=config.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return ServeProcess(f"http://127.0.0.1:{port}", port, process, log)
 
 
@@ -156,8 +175,10 @@ def owner_of_connection(server_port: int, client_port: int, pids: list[int]) -> 
             for line in lines:
                 fields = line.split()
                 local, remote = fields[1], fields[2]
-                if (int(local.rsplit(":", 1)[1], 16) == server_port
-                        and int(remote.rsplit(":", 1)[1], 16) == client_port):
+                if (
+                    int(local.rsplit(":", 1)[1], 16) == server_port
+                    and int(remote.rsplit(":", 1)[1], 16) == client_port
+                ):
                     inode = fields[9]
     if inode is None:
         return None

@@ -74,8 +74,7 @@ def serve_in_thread(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),),
-                              daemon=True)
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -105,5 +104,4 @@ def run_server(
     settings = load_settings(environ=environ)
     app = create_app(settings, demo=demo)
     with serve_in_thread(app, port) as loop:
-        yield RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop,
-                            _app=app)
+        yield RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop, _app=app)

@@ -35,15 +35,24 @@ def browser(server: RunningServer) -> Iterator[Browser]:
 
 
 def confidential(server: RunningServer, **options):
-    options = {"redirect_uris": [REDIRECT], "scopes": ["photos.read", "photos.write"],
-               "can_introspect": True} | options
+    options = {
+        "redirect_uris": [REDIRECT],
+        "scopes": ["photos.read", "photos.write"],
+        "can_introspect": True,
+    } | options
     return server.create_client("Photo Importer", **options)
 
 
 def oauth(server: RunningServer, client, secret, **options) -> OAuth2Client:
     auth_method = "none" if secret is None else "client_secret_basic"
-    return OAuth2Client(client.client_id, secret, token_endpoint_auth_method=auth_method,
-                        code_challenge_method="S256", redirect_uri=REDIRECT, **options)
+    return OAuth2Client(
+        client.client_id,
+        secret,
+        token_endpoint_auth_method=auth_method,
+        code_challenge_method="S256",
+        redirect_uri=REDIRECT,
+        **options,
+    )
 
 
 def verifier() -> str:
@@ -61,8 +70,16 @@ def start(server, browser: Browser, oauth_client, code_verifier, **params) -> ht
     return browser.get(url)
 
 
-def get_code(server, browser, oauth_client, code_verifier, *, scope="photos.read",
-             decision="approve_once", state="s-1") -> str:
+def get_code(
+    server,
+    browser,
+    oauth_client,
+    code_verifier,
+    *,
+    scope="photos.read",
+    decision="approve_once",
+    state="s-1",
+) -> str:
     page = start(server, browser, oauth_client, code_verifier, scope=scope, state=state)
     if "password" in only_form(page).fields:
         page = browser.login(page, USER, PASSWORD)
@@ -75,8 +92,9 @@ def get_code(server, browser, oauth_client, code_verifier, *, scope="photos.read
 
 
 def introspect(server, client, secret, token) -> dict[str, Any]:
-    answer = httpx.post(f"{server.url}/oauth2/introspect", data={"token": token},
-                        auth=(client.client_id, secret))
+    answer = httpx.post(
+        f"{server.url}/oauth2/introspect", data={"token": token}, auth=(client.client_id, secret)
+    )
     assert answer.status_code == 200
     body: dict[str, Any] = answer.json()
     return body
@@ -102,8 +120,9 @@ def test_full_flow_login_consent_token_introspect(server, browser):
     client, secret = confidential(server)
     code_verifier = verifier()
     with oauth(server, client, secret) as oc:
-        page = start(server, browser, oc, code_verifier, scope="photos.read photos.write",
-                     state="xyz")
+        page = start(
+            server, browser, oc, code_verifier, scope="photos.read photos.write", state="xyz"
+        )
         assert page.status_code == 200
         login = only_form(page)
         assert login.action == "/oauth2/authorize"
@@ -114,8 +133,7 @@ def test_full_flow_login_consent_token_introspect(server, browser):
         assert consent.status_code == 200
         assert "Photo Importer" in consent.text
         assert "photos.read" in consent.text and "photos.write" in consent.text
-        assert only_form(consent).buttons["decision"] == ["approve_once", "approve_always",
-                                                           "deny"]
+        assert only_form(consent).buttons["decision"] == ["approve_once", "approve_always", "deny"]
 
         answer = browser.decide(consent, "approve_once")
         params = redirect_params(answer)
@@ -136,11 +154,13 @@ def test_full_flow_login_consent_token_introspect(server, browser):
 
 
 def test_public_client_with_one_redirect_uri_may_omit_it(server, browser):
-    client, _ = server.create_client("Mobile", redirect_uris=[REDIRECT], scopes=["photos.read"],
-                                     is_public=True)
+    client, _ = server.create_client(
+        "Mobile", redirect_uris=[REDIRECT], scopes=["photos.read"], is_public=True
+    )
     code_verifier = verifier()
-    with OAuth2Client(client.client_id, None, token_endpoint_auth_method="none",
-                      code_challenge_method="S256") as oc:
+    with OAuth2Client(
+        client.client_id, None, token_endpoint_auth_method="none", code_challenge_method="S256"
+    ) as oc:
         page = start(server, browser, oc, code_verifier, state="p")
         assert "redirect_uri" not in str(page.request.url)
         consent = browser.login(page, USER, PASSWORD)
@@ -163,17 +183,23 @@ def test_iss_is_exactly_the_issuer_rfc9207(server, browser):
 
 
 def test_unknown_client_is_an_error_page_rfc6749_4_1_2_1(server, browser):
-    answer = browser.authorize(response_type="code", client_id="nobody", redirect_uri=REDIRECT,
-                               state="s")
+    answer = browser.authorize(
+        response_type="code", client_id="nobody", redirect_uri=REDIRECT, state="s"
+    )
     assert_error_page(answer)
 
 
 def test_unregistered_redirect_uri_is_an_error_page_rfc6749_4_1_2_1(server, browser):
     client, _ = confidential(server)
-    for uri in ("https://evil.example/cb", REDIRECT + "/more", REDIRECT + "?x=1",
-                "https://photos.example/"):
-        answer = browser.authorize(response_type="code", client_id=client.client_id,
-                                   redirect_uri=uri, state="s")
+    for uri in (
+        "https://evil.example/cb",
+        REDIRECT + "/more",
+        REDIRECT + "?x=1",
+        "https://photos.example/",
+    ):
+        answer = browser.authorize(
+            response_type="code", client_id=client.client_id, redirect_uri=uri, state="s"
+        )
         assert_error_page(answer)
 
 
@@ -184,11 +210,15 @@ def test_omitted_redirect_uri_with_two_registered_is_an_error_page(server, brows
 
 def test_repeated_client_id_or_redirect_uri_is_an_error_page_rfc6749_3_1(server, browser):
     client, _ = confidential(server)
-    answer = browser.get(f"/oauth2/authorize?response_type=code&client_id={client.client_id}"
-                         f"&client_id={client.client_id}&redirect_uri={REDIRECT}")
+    answer = browser.get(
+        f"/oauth2/authorize?response_type=code&client_id={client.client_id}"
+        f"&client_id={client.client_id}&redirect_uri={REDIRECT}"
+    )
     assert_error_page(answer)
-    answer = browser.get(f"/oauth2/authorize?response_type=code&client_id={client.client_id}"
-                         f"&redirect_uri={REDIRECT}&redirect_uri={REDIRECT}")
+    answer = browser.get(
+        f"/oauth2/authorize?response_type=code&client_id={client.client_id}"
+        f"&redirect_uri={REDIRECT}&redirect_uri={REDIRECT}"
+    )
     assert_error_page(answer)
 
 
@@ -196,8 +226,12 @@ def test_repeated_client_id_or_redirect_uri_is_an_error_page_rfc6749_3_1(server,
 
 
 def authorize_error(server, browser, client, **params) -> dict[str, str]:
-    query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": REDIRECT,
-             "state": "st8"} | params
+    query = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": REDIRECT,
+        "state": "st8",
+    } | params
     answer = browser.authorize(**query)
     assert answer.status_code == 302, answer.text
     assert answer.headers["location"].startswith(REDIRECT + "?")
@@ -218,7 +252,8 @@ def test_unsupported_response_type_rfc6749_4_1_2_1(server, browser):
 def test_missing_response_type_is_invalid_request(server, browser):
     client, _ = confidential(server)
     assert authorize_error(server, browser, client, response_type="")["error"] == (
-        "invalid_request")
+        "invalid_request"
+    )
 
 
 def test_invalid_scope_rfc6749_4_1_2_1(server, browser):
@@ -236,12 +271,16 @@ def test_public_client_without_pkce_is_invalid_request_rfc7636_4_4_1(server, bro
     assert authorize_error(server, browser, client)["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("pkce", [
-    {"code_challenge": "a" * 43, "code_challenge_method": "plain"},
-    {"code_challenge": "a" * 43},  # no method means plain (RFC 7636 section 4.3)
-    {"code_challenge_method": "S256"},
-    {"code_challenge": "short", "code_challenge_method": "S256"},
-], ids=["plain", "method-omitted", "challenge-omitted", "malformed"])
+@pytest.mark.parametrize(
+    "pkce",
+    [
+        {"code_challenge": "a" * 43, "code_challenge_method": "plain"},
+        {"code_challenge": "a" * 43},  # no method means plain (RFC 7636 section 4.3)
+        {"code_challenge_method": "S256"},
+        {"code_challenge": "short", "code_challenge_method": "S256"},
+    ],
+    ids=["plain", "method-omitted", "challenge-omitted", "malformed"],
+)
 def test_pkce_plain_and_malformed_are_refused_rfc7636_4_4_1(server, browser, pkce):
     client, _ = server.create_client("Mobile", redirect_uris=[REDIRECT], is_public=True)
     assert authorize_error(server, browser, client, **pkce)["error"] == "invalid_request"
@@ -249,8 +288,10 @@ def test_pkce_plain_and_malformed_are_refused_rfc7636_4_4_1(server, browser, pkc
 
 def test_repeated_parameter_is_invalid_request_rfc6749_3_1(server, browser):
     client, _ = confidential(server)
-    answer = browser.get(f"/oauth2/authorize?response_type=code&client_id={client.client_id}"
-                         f"&redirect_uri={REDIRECT}&scope=photos.read&scope=photos.write&state=r")
+    answer = browser.get(
+        f"/oauth2/authorize?response_type=code&client_id={client.client_id}"
+        f"&redirect_uri={REDIRECT}&scope=photos.read&scope=photos.write&state=r"
+    )
     found = redirect_params(answer)
     assert found["error"] == "invalid_request"
     assert found["iss"] == server.settings.effective_issuer()
@@ -270,8 +311,7 @@ def test_deny_redirects_with_access_denied_rfc6749_4_1_2_1(server, browser):
 
 
 def test_pkce_always_requires_a_challenge_from_confidential_clients(tmp_path):
-    with run_server(tmp_path, {"authorization_code.pkce": "always"}) as srv, \
-            Browser(srv.url) as b:
+    with run_server(tmp_path, {"authorization_code.pkce": "always"}) as srv, Browser(srv.url) as b:
         client, _ = confidential(srv)
         assert authorize_error(srv, b, client)["error"] == "invalid_request"
 
@@ -279,8 +319,7 @@ def test_pkce_always_requires_a_challenge_from_confidential_clients(tmp_path):
 # RFC 6749 section 5.2 at the token endpoint
 
 
-def test_code_reuse_is_invalid_grant_and_revokes_the_first_tokens_rfc6749_4_1_2(server,
-                                                                                browser):
+def test_code_reuse_is_invalid_grant_and_revokes_the_first_tokens_rfc6749_4_1_2(server, browser):
     client, secret = confidential(server)
     code_verifier = verifier()
     with oauth(server, client, secret) as oc:
@@ -299,8 +338,7 @@ def test_wrong_redirect_uri_at_token_endpoint_rfc6749_4_1_3(server, browser):
     code_verifier = verifier()
     with oauth(server, client, secret) as oc:
         code = get_code(server, browser, oc, code_verifier)
-        error = token_error(oc, server, code=code, code_verifier=code_verifier,
-                            redirect_uri=other)
+        error = token_error(oc, server, code=code, code_verifier=code_verifier, redirect_uri=other)
     assert error == "invalid_grant"
 
 
@@ -323,16 +361,17 @@ def test_code_of_another_client_rfc6749_4_1_3(server, browser):
 
 
 def test_expired_code_rfc6749_4_1_2(tmp_path):
-    with run_server(tmp_path, {"authorization_code.code_expiry": "1"}) as srv, \
-            Browser(srv.url) as b:
+    with (
+        run_server(tmp_path, {"authorization_code.code_expiry": "1"}) as srv,
+        Browser(srv.url) as b,
+    ):
         srv.create_user(USER, PASSWORD)
         client, secret = confidential(srv)
         code_verifier = verifier()
         with oauth(srv, client, secret) as oc:
             code = get_code(srv, b, oc, code_verifier)
             time.sleep(2.1)
-            assert token_error(oc, srv, code=code, code_verifier=code_verifier) == (
-                "invalid_grant")
+            assert token_error(oc, srv, code=code, code_verifier=code_verifier) == ("invalid_grant")
 
 
 # Login session, Approve Always, and the login form
@@ -353,32 +392,35 @@ def test_approve_always_skips_consent_for_the_same_or_a_smaller_scope_set(server
     client, secret = confidential(server)
     code_verifier = verifier()
     with oauth(server, client, secret) as oc:
-        get_code(server, browser, oc, verifier(), scope="photos.read photos.write",
-                 decision="approve_always")
+        get_code(
+            server,
+            browser,
+            oc,
+            verifier(),
+            scope="photos.read photos.write",
+            decision="approve_always",
+        )
         for scope in ("photos.read photos.write", "photos.write"):
             answer = start(server, browser, oc, code_verifier, scope=scope, state="quick")
             assert answer.status_code == 302, answer.text
             params = redirect_params(answer)
             assert params["state"] == "quick"
             assert params["iss"] == server.settings.effective_issuer()
-        token = oc.fetch_token(token_url(server), code=params["code"],
-                               code_verifier=code_verifier)
+        token = oc.fetch_token(token_url(server), code=params["code"], code_verifier=code_verifier)
     assert token["scope"] == "photos.write"
 
 
 def test_approve_always_does_not_cover_a_wider_scope_set(server, browser):
     client, secret = confidential(server)
     with oauth(server, client, secret) as oc:
-        get_code(server, browser, oc, verifier(), scope="photos.read",
-                 decision="approve_always")
+        get_code(server, browser, oc, verifier(), scope="photos.read", decision="approve_always")
         page = start(server, browser, oc, verifier(), scope="photos.read photos.write")
     assert page.status_code == 200
     assert "decision" in only_form(page).buttons
 
 
 @pytest.mark.parametrize("username,password", [(USER, "wrong"), ("nobody", PASSWORD)])
-def test_failed_login_shows_the_form_again_with_one_message(server, browser, username,
-                                                            password):
+def test_failed_login_shows_the_form_again_with_one_message(server, browser, username, password):
     client, secret = confidential(server)
     with oauth(server, client, secret) as oc:
         page = start(server, browser, oc, verifier(), scope="photos.read")
@@ -426,8 +468,7 @@ def assert_refused(answer: httpx.Response) -> None:
 def test_login_post_without_csrf_token_is_refused(server, browser):
     page, _, _ = logged_out_login_page(server, browser)
     before = browser.session_cookie
-    assert_refused(browser.submit(page, {"username": USER, "password": PASSWORD,
-                                         "csrf_token": ""}))
+    assert_refused(browser.submit(page, {"username": USER, "password": PASSWORD, "csrf_token": ""}))
     assert browser.session_cookie == before
     # Nothing changed: the same form still asks for a login and still works.
     assert "Photo Importer" in browser.login(page, USER, PASSWORD).text
@@ -438,19 +479,33 @@ def test_post_with_another_sessions_csrf_token_is_refused(server, browser):
     with Browser(server.url) as attacker:
         attacker_page, _, _ = logged_out_login_page(server, attacker)
         attacker_token = only_form(attacker_page).fields["csrf_token"]
-    assert_refused(browser.submit(page, {"username": USER, "password": PASSWORD,
-                                         "csrf_token": attacker_token}))
+    assert_refused(
+        browser.submit(page, {"username": USER, "password": PASSWORD, "csrf_token": attacker_token})
+    )
 
 
 def test_post_from_a_foreign_origin_is_refused(server, browser):
     page, _, _ = logged_out_login_page(server, browser)
-    assert_refused(browser.submit(page, {"username": USER, "password": PASSWORD},
-                                  headers={"Origin": "https://evil.example"}))
+    assert_refused(
+        browser.submit(
+            page,
+            {"username": USER, "password": PASSWORD},
+            headers={"Origin": "https://evil.example"},
+        )
+    )
     # Browsers send `Origin: null` under Referrer-Policy no-referrer; Fetch Metadata tells.
-    assert_refused(browser.submit(page, {"username": USER, "password": PASSWORD},
-                                  headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"}))
-    assert_refused(browser.submit(page, {"username": USER, "password": PASSWORD},
-                                  headers={"Sec-Fetch-Site": "same-site"}))
+    assert_refused(
+        browser.submit(
+            page,
+            {"username": USER, "password": PASSWORD},
+            headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        )
+    )
+    assert_refused(
+        browser.submit(
+            page, {"username": USER, "password": PASSWORD}, headers={"Sec-Fetch-Site": "same-site"}
+        )
+    )
     assert browser.login(page, USER, PASSWORD).status_code == 200
 
 
@@ -459,10 +514,14 @@ def test_consent_post_that_fetch_metadata_calls_cross_site_is_refused(server, br
     page, _, _ = logged_out_login_page(server, browser)
     consent = browser.login(page, USER, PASSWORD)
     # Refused whatever the case, even with an Origin that would pass: the browser knows best.
-    assert_refused(browser.submit(consent, {"decision": "approve_always"},
-                                  headers={"Sec-Fetch-Site": site}))
-    assert redirect_params(browser.submit(consent, {"decision": "approve_once"},
-                                          headers={"Sec-Fetch-Site": "Same-Origin"}))["code"]
+    assert_refused(
+        browser.submit(consent, {"decision": "approve_always"}, headers={"Sec-Fetch-Site": site})
+    )
+    assert redirect_params(
+        browser.submit(
+            consent, {"decision": "approve_once"}, headers={"Sec-Fetch-Site": "Same-Origin"}
+        )
+    )["code"]
 
 
 def test_consent_post_without_csrf_token_issues_no_code(server, browser):
@@ -502,8 +561,12 @@ def test_cookie_is_secure_when_the_issuer_is_https(tmp_path):
     with run_server(tmp_path, {"config": str(config)}) as srv, Browser(srv.url) as b:
         assert srv.settings.effective_issuer() == "https://login.example"
         client, _ = confidential(srv)
-        page = b.authorize(response_type="code", client_id=client.client_id,
-                           redirect_uri=REDIRECT, scope="photos.read")
+        page = b.authorize(
+            response_type="code",
+            client_id=client.client_id,
+            redirect_uri=REDIRECT,
+            scope="photos.read",
+        )
         cookie = page.headers["set-cookie"]
         assert cookie.startswith("__Host-")  # https, Path=/ and no Domain, by name
         assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
@@ -524,8 +587,14 @@ def test_database_copy_holds_no_token_code_or_secret(tmp_path):
             shutil.copyfile(path, copy / path.name)
     data = b"".join(p.read_bytes() for p in copy.iterdir())
     assert data  # the copy holds the registry and the stores
-    for value in (token["access_token"], token["refresh_token"], code, secret, PASSWORD,
-                  session_cookie):
+    for value in (
+        token["access_token"],
+        token["refresh_token"],
+        code,
+        secret,
+        PASSWORD,
+        session_cookie,
+    ):
         assert value and value.encode() not in data, value
 
 
@@ -544,20 +613,34 @@ def test_events_name_the_steps_and_hold_no_secret(server, browser):
     for expected in ("login.failed", "login.succeeded", "consent.granted", "code.issued"):
         assert expected in names
     dumped = repr(seen)
-    for value in (PASSWORD, "not the password", code, token["access_token"], secret,
-                  browser.session_cookie):
+    for value in (
+        PASSWORD,
+        "not the password",
+        code,
+        token["access_token"],
+        secret,
+        browser.session_cookie,
+    ):
         assert value not in dumped
 
 
-@pytest.mark.parametrize("method,path,body,headers", [
-    ("GET", "/oauth2/authorize", None, {}),
-    ("GET", "/oauth2/authorize?client_id=%ff%fe&response_type=code", None, {}),
-    ("GET", "/oauth2/authorize?client_id=" + "x" * 5000, None, {}),
-    ("POST", "/oauth2/authorize", b'{"username": "a"}', {"Content-Type": "application/json"}),
-    ("POST", "/oauth2/authorize", b"username=a&password=b", {}),
-    ("POST", "/oauth2/authorize", b"csrf_token=x&request_id=y&decision=approve_once",
-     {"Content-Type": "application/x-www-form-urlencoded"}),
-], ids=["empty", "bad-utf8", "long-client-id", "json-body", "no-content-type", "no-session"])
+@pytest.mark.parametrize(
+    "method,path,body,headers",
+    [
+        ("GET", "/oauth2/authorize", None, {}),
+        ("GET", "/oauth2/authorize?client_id=%ff%fe&response_type=code", None, {}),
+        ("GET", "/oauth2/authorize?client_id=" + "x" * 5000, None, {}),
+        ("POST", "/oauth2/authorize", b'{"username": "a"}', {"Content-Type": "application/json"}),
+        ("POST", "/oauth2/authorize", b"username=a&password=b", {}),
+        (
+            "POST",
+            "/oauth2/authorize",
+            b"csrf_token=x&request_id=y&decision=approve_once",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+    ],
+    ids=["empty", "bad-utf8", "long-client-id", "json-body", "no-content-type", "no-session"],
+)
 def test_malformed_requests_get_a_4xx_page(server, method, path, body, headers):
     answer = httpx.request(method, server.url + path, content=body, headers=headers)
     assert 400 <= answer.status_code < 500

@@ -15,13 +15,20 @@ import pytest
 from tests.e2e.server import run_server
 
 
-def authgate(tmp_path: Path, *args: str, stdin: str | None = None,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def authgate(
+    tmp_path: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
     environ |= env or {}
     return subprocess.run(
-        [sys.executable, "-m", "authgate.cli", *args], cwd=tmp_path, input=stdin,
-        capture_output=True, text=True, env=environ, timeout=60, check=False,
+        [sys.executable, "-m", "authgate.cli", *args],
+        cwd=tmp_path,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
     )
 
 
@@ -31,8 +38,20 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_client_create_prints_credentials_once_and_stores_a_hash(tmp_path):
-    out = ok(authgate(tmp_path, "client", "create", "--name", "photos", "--redirect-uri",
-                      "https://app.example/cb", "--scope", "photos.read", "--json"))
+    out = ok(
+        authgate(
+            tmp_path,
+            "client",
+            "create",
+            "--name",
+            "photos",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--scope",
+            "photos.read",
+            "--json",
+        )
+    )
     created = json.loads(out)
     assert re.fullmatch(r"[A-Za-z0-9]+", created["client_id"])
     assert re.fullmatch(r"[A-Za-z0-9]{43,}", created["client_secret"])
@@ -50,8 +69,16 @@ def test_client_create_prints_credentials_once_and_stores_a_hash(tmp_path):
 
 
 def test_public_client_cannot_use_client_credentials(tmp_path):
-    result = authgate(tmp_path, "client", "create", "--name", "spa", "--public",
-                      "--grant-type", "client_credentials")
+    result = authgate(
+        tmp_path,
+        "client",
+        "create",
+        "--name",
+        "spa",
+        "--public",
+        "--grant-type",
+        "client_credentials",
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "client_credentials" in result.stderr
@@ -67,28 +94,63 @@ def test_user_create_reads_one_line_from_stdin(tmp_path):
 
 
 def test_token_create_count_json_lines_and_revoke(tmp_path):
-    created = json.loads(ok(authgate(
-        tmp_path, "client", "create", "--name", "svc", "--grant-type", "client_credentials",
-        "--grant-type", "password", "--grant-type", "refresh_token", "--scope", "a",
-        "--json")))
-    lines = ok(authgate(tmp_path, "token", "create", "--client", created["client_id"],
-                        "--count", "3", "--json")).splitlines()
+    created = json.loads(
+        ok(
+            authgate(
+                tmp_path,
+                "client",
+                "create",
+                "--name",
+                "svc",
+                "--grant-type",
+                "client_credentials",
+                "--grant-type",
+                "password",
+                "--grant-type",
+                "refresh_token",
+                "--scope",
+                "a",
+                "--json",
+            )
+        )
+    )
+    lines = ok(
+        authgate(
+            tmp_path, "token", "create", "--client", created["client_id"], "--count", "3", "--json"
+        )
+    ).splitlines()
     tokens = [json.loads(line) for line in lines]
     assert len(tokens) == 3
     assert all(len(t["access_token"]) == 54 and "refresh_token" not in t for t in tokens)
-    user_tokens = json.loads(ok(authgate(tmp_path, "token", "create", "--client",
-                                         created["client_id"], "--user", "bob", "--json")))
+    user_tokens = json.loads(
+        ok(
+            authgate(
+                tmp_path,
+                "token",
+                "create",
+                "--client",
+                created["client_id"],
+                "--user",
+                "bob",
+                "--json",
+            )
+        )
+    )
     assert len(user_tokens["refresh_token"]) == 46
     ok(authgate(tmp_path, "token", "revoke", tokens[0]["access_token"]))
     ok(authgate(tmp_path, "token", "revoke", user_tokens["refresh_token"]))
     ok(authgate(tmp_path, "token", "revoke", "no-such-token"))  # RFC 7009: unknown is fine
     with run_server(tmp_path) as server:  # the same database the commands used
-        resource, secret = server.create_client("rs", grant_types=["client_credentials"],
-                                                can_introspect=True)
+        resource, secret = server.create_client(
+            "rs", grant_types=["client_credentials"], can_introspect=True
+        )
 
         def active(token: str) -> bool:
-            answer = httpx.post(f"{server.url}/oauth2/introspect", data={"token": token},
-                                auth=(resource.client_id, secret or ""))
+            answer = httpx.post(
+                f"{server.url}/oauth2/introspect",
+                data={"token": token},
+                auth=(resource.client_id, secret or ""),
+            )
             assert answer.status_code == 200
             is_active: bool = answer.json()["active"]
             return is_active
@@ -106,8 +168,10 @@ def test_token_create_count_json_lines_and_revoke(tmp_path):
 
 @pytest.mark.parametrize(
     ("config", "key"),
-    [("[tokens]\nrefresh = 'sometimes'\n", "tokens.refresh"),
-     ("[storage]\nnonsense = 1\n", "storage.nonsense")],
+    [
+        ("[tokens]\nrefresh = 'sometimes'\n", "tokens.refresh"),
+        ("[storage]\nnonsense = 1\n", "storage.nonsense"),
+    ],
 )
 def test_bad_configuration_is_one_line_naming_the_key(tmp_path, config, key):
     (tmp_path / "bad.toml").write_text(config)
@@ -120,12 +184,21 @@ def test_bad_configuration_is_one_line_naming_the_key(tmp_path, config, key):
 
 def test_serve_demo_without_httpx_is_one_line_naming_the_extra(tmp_path):
     """httpx is the `demo` extra: without it `serve --demo` stops before it listens."""
-    hidden = ("import runpy, sys; sys.modules['httpx'] = None; "
-              "sys.argv = ['authgate', 'serve', '--demo', '--port', '0']; "
-              "runpy.run_module('authgate.cli', run_name='__main__')")
+    hidden = (
+        "import runpy, sys; sys.modules['httpx'] = None; "
+        "sys.argv = ['authgate', 'serve', '--demo', '--port', '0']; "
+        "runpy.run_module('authgate.cli', run_name='__main__')"
+    )
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
-    result = subprocess.run([sys.executable, "-c", hidden], cwd=tmp_path, capture_output=True,
-                            text=True, env=environ, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", hidden],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "pip install 'authgate[demo]'" in result.stderr
@@ -134,18 +207,49 @@ def test_serve_demo_without_httpx_is_one_line_naming_the_extra(tmp_path):
 
 def test_environment_names_the_configuration(tmp_path):
     (tmp_path / "c.toml").write_text(f"[storage]\nurl = 'sqlite:///{tmp_path}/other.db'\n")
-    ok(authgate(tmp_path, "client", "create", "--name", "x", "--grant-type",
-                "client_credentials", env={"AUTHGATE_CONFIG": str(tmp_path / "c.toml")}))
+    ok(
+        authgate(
+            tmp_path,
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant-type",
+            "client_credentials",
+            env={"AUTHGATE_CONFIG": str(tmp_path / "c.toml")},
+        )
+    )
     assert (tmp_path / "other.db").exists()
     assert not (tmp_path / "authgate.db").exists()
 
 
 def test_token_create_many_spans_several_batches(tmp_path):
-    created = json.loads(ok(authgate(
-        tmp_path, "client", "create", "--name", "bench", "--grant-type", "client_credentials",
-        "--json")))
-    lines = ok(authgate(tmp_path, "token", "create", "--client", created["client_id"],
-                        "--count", "1201", "--json")).splitlines()
+    created = json.loads(
+        ok(
+            authgate(
+                tmp_path,
+                "client",
+                "create",
+                "--name",
+                "bench",
+                "--grant-type",
+                "client_credentials",
+                "--json",
+            )
+        )
+    )
+    lines = ok(
+        authgate(
+            tmp_path,
+            "token",
+            "create",
+            "--client",
+            created["client_id"],
+            "--count",
+            "1201",
+            "--json",
+        )
+    ).splitlines()
     assert len({json.loads(line)["access_token"] for line in lines}) == 1201
 
 

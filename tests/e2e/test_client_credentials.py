@@ -24,8 +24,9 @@ def service(server, scopes=("photos.read", "photos.write"), grants=("client_cred
 def test_defaults_with_authlib_no_refresh_token_rfc6749_4_4_3(server):
     client_id, secret = service(server)
     with OAuth2Client(client_id, secret) as oauth:
-        token = oauth.fetch_token(endpoint(server, "token_endpoint"),
-                                  grant_type="client_credentials")
+        token = oauth.fetch_token(
+            endpoint(server, "token_endpoint"), grant_type="client_credentials"
+        )
     assert token["token_type"] == "Bearer"
     assert token["expires_in"] == 3600
     assert len(token["access_token"]) == 54
@@ -45,15 +46,21 @@ def test_tokens_default_refresh_new_does_not_apply_to_client_credentials(tmp_pat
 
 
 def test_refresh_token_only_when_the_flow_says_new(tmp_path):
-    config = {"flows.client_credentials.tokens.refresh": "new",
-              "flows.client_credentials.tokens.refresh_token_length": "32"}
+    config = {
+        "flows.client_credentials.tokens.refresh": "new",
+        "flows.client_credentials.tokens.refresh_token_length": "32",
+    }
     with run_server(tmp_path, config) as server:
         auth = service(server, grants=("client_credentials", "refresh_token"))
         body = assert_tokens(token_request(server, GRANT, auth))
         assert len(body["refresh_token"]) == 32
-        refreshed = assert_tokens(token_request(
-            server, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth
-        ))
+        refreshed = assert_tokens(
+            token_request(
+                server,
+                {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                auth,
+            )
+        )
         assert refreshed["scope"] == body["scope"]
 
 
@@ -67,7 +74,9 @@ def test_per_flow_token_settings_and_metadata(tmp_path):
     with run_server(tmp_path, config) as server:
         body = assert_tokens(token_request(server, GRANT, service(server)))
         assert (body["expires_in"], body["token_type"], len(body["access_token"])) == (
-            300, "MAC", 20
+            300,
+            "MAC",
+            20,
         )
         answer = Introspector(server)(body["access_token"])
         assert answer["metadata"] == {"Department": "Engineering"}
@@ -96,8 +105,10 @@ def test_scopes_any_and_all(tmp_path, rule, scope, outcome):
 
 
 def test_scope_policy(tmp_path):
-    config = {"flows.client_credentials.scopes": "policy",
-              "flows.client_credentials.scopes_policy": "tests.policies:scopes_for_client"}
+    config = {
+        "flows.client_credentials.scopes": "policy",
+        "flows.client_credentials.scopes_policy": "tests.policies:scopes_for_client",
+    }
     with run_server(tmp_path, config) as server:
         data = GRANT | {"scope": "anything"}
         assert assert_tokens(token_request(server, data, service(server)))["scope"] == (
@@ -106,11 +117,12 @@ def test_scope_policy(tmp_path):
 
 
 def test_scope_policy_that_raises_is_503(tmp_path):
-    config = {"flows.client_credentials.scopes": "policy",
-              "flows.client_credentials.scopes_policy": "tests.policies:broken"}
+    config = {
+        "flows.client_credentials.scopes": "policy",
+        "flows.client_credentials.scopes_policy": "tests.policies:broken",
+    }
     with run_server(tmp_path, config) as server:
-        assert_error(token_request(server, GRANT, service(server)), "temporarily_unavailable",
-                     503)
+        assert_error(token_request(server, GRANT, service(server)), "temporarily_unavailable", 503)
 
 
 def test_client_without_the_grant_is_unauthorized_client(server):
@@ -133,11 +145,15 @@ def test_wrong_secret_is_invalid_client_with_basic_challenge(server):
 def test_client_secret_post_when_the_body_is_allowed(tmp_path):
     with run_server(tmp_path, {"client_auth.location": "any"}) as server:
         client_id, secret = service(server)
-        response = httpx.post(f"{server.url}/oauth2/token",
-                              data=GRANT | {"client_id": client_id, "client_secret": secret})
+        response = httpx.post(
+            f"{server.url}/oauth2/token",
+            data=GRANT | {"client_id": client_id, "client_secret": secret},
+        )
         assert_tokens(response)
-        wrong = httpx.post(f"{server.url}/oauth2/token",
-                           data=GRANT | {"client_id": client_id, "client_secret": "wrong"})
+        wrong = httpx.post(
+            f"{server.url}/oauth2/token",
+            data=GRANT | {"client_id": client_id, "client_secret": "wrong"},
+        )
         assert_error(wrong, "invalid_client", 401)
         assert "www-authenticate" not in wrong.headers
 
@@ -145,9 +161,22 @@ def test_client_secret_post_when_the_body_is_allowed(tmp_path):
 def test_cli_refuses_a_public_client_for_client_credentials(tmp_path):
     environ = dict(os.environ, AUTHGATE_STORAGE__URL=f"sqlite:///{tmp_path}/authgate.db")
     result = subprocess.run(
-        [sys.executable, "-m", "authgate.cli", "client", "create", "--name", "x", "--public",
-         "--grant-type", "client_credentials"],
-        env=environ, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "authgate.cli",
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--public",
+            "--grant-type",
+            "client_credentials",
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1

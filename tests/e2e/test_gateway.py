@@ -92,8 +92,9 @@ def test_rfc6750_s2_3_token_in_query_is_400(gw, upstream, with_header):
 def test_rfc6750_s2_2_token_in_form_body_is_400(gw, upstream):
     token = issue(gw)
     before = len(upstream.calls)
-    answer = httpx.post(f"{gw.url}/api/photos", data={"x": "1", "access_token": token},
-                        headers=bearer(token))
+    answer = httpx.post(
+        f"{gw.url}/api/photos", data={"x": "1", "access_token": token}, headers=bearer(token)
+    )
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_request"
     assert challenge_error(answer) == "invalid_request"
@@ -103,10 +104,11 @@ def test_rfc6750_s2_2_token_in_form_body_is_400(gw, upstream):
 
 
 @pytest.mark.parametrize("where", ["query", "body"])
-@pytest.mark.parametrize("form", ["access_token=", "access_token", "x=1&access_token=&x=2",
-                                  "access_token=&access_token=abc"])
-def test_rfc6750_s2_token_parameter_is_refused_alike_in_query_and_body(gw, upstream, where,
-                                                                       form):
+@pytest.mark.parametrize(
+    "form",
+    ["access_token=", "access_token", "x=1&access_token=&x=2", "access_token=&access_token=abc"],
+)
+def test_rfc6750_s2_token_parameter_is_refused_alike_in_query_and_body(gw, upstream, where, form):
     # The parameter is refused whatever its value: query and body are parsed the same way.
     before = len(upstream.calls)
     headers = bearer(issue(gw))
@@ -199,10 +201,13 @@ def test_upstream_timeout_is_504_json(gw):
 
 def test_path_prefix_matching(gw, upstream):
     token = issue(gw)
-    assert httpx.get(f"{gw.url}/api/photos", headers=bearer(token)).json()["raw_path"] == \
-        "/api/photos"
-    assert httpx.get(f"{gw.url}/api/photos/1/x%2Fy", headers=bearer(token)).json()[
-        "raw_path"] == "/api/photos/1/x%2Fy"
+    assert (
+        httpx.get(f"{gw.url}/api/photos", headers=bearer(token)).json()["raw_path"] == "/api/photos"
+    )
+    assert (
+        httpx.get(f"{gw.url}/api/photos/1/x%2Fy", headers=bearer(token)).json()["raw_path"]
+        == "/api/photos/1/x%2Fy"
+    )
     before = len(upstream.calls)
     assert httpx.get(f"{gw.url}/api/photosx", headers=bearer(token)).status_code == 404
     assert len(upstream.calls) == before
@@ -213,7 +218,9 @@ def test_method_query_and_body_forwarded_unchanged(gw, method):
     token = issue(gw)
     body = bytes(range(256)) * 40 if method not in ("GET", "DELETE") else b""
     answer = httpx.request(
-        method, f"{gw.url}/api/photos/items?b=2&a=%20x&a=1&empty=", headers=bearer(token),
+        method,
+        f"{gw.url}/api/photos/items?b=2&a=%20x&a=1&empty=",
+        headers=bearer(token),
         content=body or None,
     )
     assert answer.status_code == 200
@@ -239,11 +246,17 @@ def test_upstream_status_and_headers_come_back(gw):
 
 
 def test_identity_headers_replace_client_ones(gw):
-    token = issue(gw, subject="alice", client_id="photo-app", scopes=("photos.read", "extra"),
-                  metadata={"Department": "Engineering", "Team": "Core"})
+    token = issue(
+        gw,
+        subject="alice",
+        client_id="photo-app",
+        scopes=("photos.read", "extra"),
+        metadata={"Department": "Engineering", "Team": "Core"},
+    )
     answer = httpx.get(
         f"{gw.url}/api/photos",
-        headers=bearer(token) | {
+        headers=bearer(token)
+        | {
             "X-Authgate-Subject": "mallory",
             "x-authgate-meta-Department": "Sales",
             "X-AUTHGATE-Admin": "true",
@@ -274,20 +287,27 @@ def test_identity_headers_replace_client_ones(gw):
 
 
 def test_client_token_subject_is_client_id(gw):
-    client, secret = gw.create_client("svc", grant_types=["client_credentials"],
-                                      scopes=["photos.read"])
-    token = httpx.post(f"{gw.url}/oauth2/token", data={"grant_type": "client_credentials"},
-                       auth=(client.client_id, secret or "")).json()["access_token"]
-    values = {n.lower(): v for n, v in
-              httpx.get(f"{gw.url}/api/photos", headers=bearer(token)).json()["headers"]}
+    client, secret = gw.create_client(
+        "svc", grant_types=["client_credentials"], scopes=["photos.read"]
+    )
+    token = httpx.post(
+        f"{gw.url}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client.client_id, secret or ""),
+    ).json()["access_token"]
+    values = {
+        n.lower(): v
+        for n, v in httpx.get(f"{gw.url}/api/photos", headers=bearer(token)).json()["headers"]
+    }
     assert values["x-authgate-subject"] == client.client_id
     assert values["x-authgate-client-id"] == client.client_id
 
 
 def test_strip_prefix_and_header_prefix(gw):
     token = issue(gw, scopes=(), subject="carol", metadata={"Tier": "gold"})
-    seen = httpx.get(f"{gw.url}/api/strip/items/7?x=1",
-                     headers=bearer(token) | {"x-gw-subject": "mallory"}).json()
+    seen = httpx.get(
+        f"{gw.url}/api/strip/items/7?x=1", headers=bearer(token) | {"x-gw-subject": "mallory"}
+    ).json()
     assert seen["raw_path"] == "/base/items/7"
     assert seen["query"] == "x=1"
     values = {n.lower(): v for n, v in seen["headers"]}
@@ -347,8 +367,9 @@ def test_streams_50mb_request_body_without_buffering(gw):
 
     _peak_rss_reset()
     before = _peak_rss_kib()
-    answer = httpx.post(f"{gw.url}/api/photos/upload", headers=bearer(token), content=body(),
-                        timeout=60)
+    answer = httpx.post(
+        f"{gw.url}/api/photos/upload", headers=bearer(token), content=body(), timeout=60
+    )
     growth_mib = (_peak_rss_kib() - before) / 1024
     assert answer.status_code == 200
     assert answer.json()["body_size"] == 800 * 65536
@@ -374,10 +395,21 @@ def test_metrics_count_per_service_client_and_outcome(gw):
 def test_metrics_count_token_endpoint_per_grant(gw):
     client, secret = gw.create_client("cc", grant_types=["client_credentials"], scopes=["s"])
     for _ in range(2):
-        httpx.post(f"{gw.url}/oauth2/token", data={"grant_type": "client_credentials"},
-                   auth=(client.client_id, secret or ""))
-    assert sample(gw, "authgate_service_requests_total", service="oauth2.token.client_credentials",
-                  client=client.client_id, outcome="success") == 2
+        httpx.post(
+            f"{gw.url}/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client.client_id, secret or ""),
+        )
+    assert (
+        sample(
+            gw,
+            "authgate_service_requests_total",
+            service="oauth2.token.client_credentials",
+            client=client.client_id,
+            outcome="success",
+        )
+        == 2
+    )
     assert sample(gw, "authgate_events_total", event="token.issued") >= 2
 
 
@@ -401,13 +433,21 @@ def test_traffic_records_transaction_with_outbound_call(gw, upstream):
     rows = traffic(gw, client="gina")
     assert len(rows) == 1
     row = rows[0]
-    assert (row["service"], row["method"], row["path"], row["status"]) == \
-        ("photos", "GET", "/api/photos/42", 200)
+    assert (row["service"], row["method"], row["path"], row["status"]) == (
+        "photos",
+        "GET",
+        "/api/photos/42",
+        200,
+    )
     assert row["outbound_count"] == 1
     detail = gw.run(gw._app.state.monitor.traffic.detail(row["tx_id"]))
     (call,) = detail["outbound"]
-    assert (call["kind"], call["method"], call["target"], call["status"]) == \
-        ("http", "GET", upstream.url + "/api/photos/42", 200)
+    assert (call["kind"], call["method"], call["target"], call["status"]) == (
+        "http",
+        "GET",
+        upstream.url + "/api/photos/42",
+        200,
+    )
     assert call["duration_ms"] > 0
 
 
@@ -424,20 +464,36 @@ def test_traffic_filters(gw):
 
 
 def test_traffic_log_never_holds_secrets(gw, tmp_path_factory):
-    client, secret = gw.create_client("redact", grant_types=["client_credentials"],
-                                      scopes=["photos.read"])
+    client, secret = gw.create_client(
+        "redact", grant_types=["client_credentials"], scopes=["photos.read"]
+    )
     assert secret
-    token = httpx.post(f"{gw.url}/oauth2/token", data={"grant_type": "client_credentials"},
-                       auth=(client.client_id, secret)).json()["access_token"]
-    httpx.post(f"{gw.url}/oauth2/token", data={
-        "grant_type": "client_credentials", "client_id": client.client_id,
-        "client_secret": secret})
-    httpx.post(f"{gw.url}/oauth2/token", data={
-        "grant_type": "authorization_code", "code": "CodeValue1234567890abcdef",
-        "redirect_uri": "https://app.example/cb", "code_verifier": "Verifier" * 6},
-        auth=(client.client_id, secret))
-    httpx.post(f"{gw.url}/oauth2/introspect", data={"token": token},
-               auth=(client.client_id, secret))
+    token = httpx.post(
+        f"{gw.url}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client.client_id, secret),
+    ).json()["access_token"]
+    httpx.post(
+        f"{gw.url}/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": secret,
+        },
+    )
+    httpx.post(
+        f"{gw.url}/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": "CodeValue1234567890abcdef",
+            "redirect_uri": "https://app.example/cb",
+            "code_verifier": "Verifier" * 6,
+        },
+        auth=(client.client_id, secret),
+    )
+    httpx.post(
+        f"{gw.url}/oauth2/introspect", data={"token": token}, auth=(client.client_id, secret)
+    )
     httpx.get(f"{gw.url}/api/photos/p?api_key=QuerySecret42", headers=bearer(token))
     httpx.get(f"{gw.url}/api/photos?access_token={token}")
     httpx.post(f"{gw.url}/api/photos", data={"access_token": token, "password": "Hunter2Pass"})
@@ -447,10 +503,18 @@ def test_traffic_log_never_holds_secrets(gw, tmp_path_factory):
     raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
     rows = traffic(gw, limit=10_000)
     dumped = json.dumps(rows) + json.dumps(
-        [gw.run(gw._app.state.monitor.traffic.detail(r["tx_id"])) for r in rows[:50]])
+        [gw.run(gw._app.state.monitor.traffic.detail(r["tx_id"])) for r in rows[:50]]
+    )
     assert any(r["client"] == client.client_id for r in rows)
-    for secret_text in (secret, token, "CodeValue1234567890abcdef", "Verifier" * 6,
-                        "QuerySecret42", "Hunter2Pass", "SGVsbG9CYXNpYw=="):
+    for secret_text in (
+        secret,
+        token,
+        "CodeValue1234567890abcdef",
+        "Verifier" * 6,
+        "QuerySecret42",
+        "Hunter2Pass",
+        "SGVsbG9CYXNpYw==",
+    ):
         assert secret_text not in dumped, secret_text
         assert secret_text.encode() not in raw, secret_text
     assert "Basic" not in dumped and "Bearer" not in dumped
@@ -461,8 +525,11 @@ def test_traffic_log_never_holds_secrets(gw, tmp_path_factory):
 
 
 def test_record_outbound_off_and_label_bound(tmp_path, upstream):
-    config = {"gateway.routes": routes(upstream.url), "monitoring.record_outbound": "false",
-              "monitoring.max_clients": "2"}
+    config = {
+        "gateway.routes": routes(upstream.url),
+        "monitoring.record_outbound": "false",
+        "monitoring.max_clients": "2",
+    }
     with run_server(tmp_path, config) as server:
         for who in ("u1", "u2", "u3", "u4"):
             httpx.get(f"{server.url}/api/photos", headers=bearer(issue(server, subject=who)))
@@ -535,12 +602,14 @@ class _RawHandler(socketserver.BaseRequestHandler):
                     self.request.sendall(b"%x\r\n%s\r\n" % (len(part), part))
                 self.request.sendall(b"0\r\n\r\n")
             elif path.startswith(b"/api/raw/cut-chunked"):
-                self.request.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                                     b"5\r\nhello\r\n")
+                self.request.sendall(
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                )
                 return
             elif path.startswith(b"/api/raw/cut"):
-                self.request.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n"
-                                     + b"x" * 1000)
+                self.request.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 1000
+                )
                 return
             else:
                 self.request.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
@@ -552,11 +621,13 @@ def raw_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
     thread = threading.Thread(target=upstream.serve_forever, daemon=True)
     thread.start()
     port = upstream.server_address[1]
-    table = json.dumps([
-        {"path": "/api/raw", "upstream": f"http://127.0.0.1:{port}", "service": "raw"},
-        # Under `/manager`: the router, not the lane past it, decides who answers.
-        {"path": "/manager/ext", "upstream": f"http://127.0.0.1:{port}", "service": "ext"},
-    ])
+    table = json.dumps(
+        [
+            {"path": "/api/raw", "upstream": f"http://127.0.0.1:{port}", "service": "raw"},
+            # Under `/manager`: the router, not the lane past it, decides who answers.
+            {"path": "/manager/ext", "upstream": f"http://127.0.0.1:{port}", "service": "ext"},
+        ]
+    )
     try:
         with run_server(tmp_path_factory.mktemp("raw"), {"gateway.routes": table}) as server:
             yield server, upstream
@@ -587,8 +658,9 @@ def test_upstream_stopping_halfway_cuts_the_answer_short(raw_gw, path):
     gw, _ = raw_gw
     received = b""
     with pytest.raises(httpx.RemoteProtocolError):  # not a hang, and not a clean end
-        with httpx.stream("GET", f"{gw.url}/api/raw/{path}",
-                          headers=bearer(issue(gw, scopes=())), timeout=10) as answer:
+        with httpx.stream(
+            "GET", f"{gw.url}/api/raw/{path}", headers=bearer(issue(gw, scopes=())), timeout=10
+        ) as answer:
             assert answer.status_code == 200
             for chunk in answer.iter_raw():
                 received += chunk
@@ -614,8 +686,9 @@ def test_a_route_below_a_page_prefix_is_the_gateways_where_no_page_is(raw_gw):
 
 
 @pytest.fixture(scope="module")
-def root_gw(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
-            ) -> Iterator[RunningServer]:
+def root_gw(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> Iterator[RunningServer]:
     table = json.dumps([{"path": "/", "upstream": upstream.url, "service": "everything"}])
     with run_server(tmp_path_factory.mktemp("root"), {"gateway.routes": table}) as server:
         yield server
@@ -624,8 +697,9 @@ def root_gw(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
 def test_a_route_at_the_root_streams_bodies_over_the_page_limit(root_gw, upstream):
     token = issue(root_gw, scopes=())
     body = b"z" * (1024 * 1024)  # 16 times the limit of authgate's own endpoints and pages
-    answer = httpx.post(f"{root_gw.url}/anything/upload", headers=bearer(token), content=body,
-                        timeout=30)
+    answer = httpx.post(
+        f"{root_gw.url}/anything/upload", headers=bearer(token), content=body, timeout=30
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["body_size"] == len(body)
     assert answer.json()["raw_path"] == "/anything/upload"
@@ -635,26 +709,37 @@ def test_a_route_at_the_root_leaves_authgate_its_own_paths_and_their_names(root_
     name = "authgate_service_requests_total"
     flush(root_gw)
     counted = sample(root_gw, name, service="everything", client="alice", outcome="success")
-    anonymous = [sample(root_gw, name, service="everything", client="anonymous", outcome=o)
-                 for o in ("success", "failure")]
+    anonymous = [
+        sample(root_gw, name, service="everything", client="anonymous", outcome=o)
+        for o in ("success", "failure")
+    ]
     before = len(upstream.calls)
     assert httpx.get(f"{root_gw.url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{root_gw.url}/metrics").status_code == 200
     metadata = httpx.get(f"{root_gw.url}/.well-known/oauth-authorization-server")
     assert metadata.json()["issuer"] == root_gw.settings.effective_issuer()
-    too_large = httpx.post(f"{root_gw.url}/oauth2/token", content=b"a=" + b"b" * 70000,
-                           headers={"content-type": "application/x-www-form-urlencoded"})
+    too_large = httpx.post(
+        f"{root_gw.url}/oauth2/token",
+        content=b"a=" + b"b" * 70000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert too_large.status_code == 413  # the endpoint's own limit, not the route's streaming
-    login = httpx.post(f"{root_gw.url}/oauth2/authorize", content=b"a=" + b"b" * 70000,
-                       headers={"content-type": "application/x-www-form-urlencoded"})
+    login = httpx.post(
+        f"{root_gw.url}/oauth2/authorize",
+        content=b"a=" + b"b" * 70000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert login.status_code == 413  # pages too
     assert len(upstream.calls) == before  # none of them went upstream
     httpx.get(f"{root_gw.url}/elsewhere", headers=bearer(issue(root_gw, scopes=())))
     flush(root_gw)
-    assert sample(root_gw, name, service="everything", client="alice",
-                  outcome="success") == counted + 1
-    assert sample(root_gw, name, service="oauth2.token", client="anonymous",
-                  outcome="failure") == 1
+    assert (
+        sample(root_gw, name, service="everything", client="alice", outcome="success")
+        == counted + 1
+    )
+    assert sample(root_gw, name, service="oauth2.token", client="anonymous", outcome="failure") == 1
     # /healthz, /metrics and the metadata were not counted as calls of the route.
-    assert [sample(root_gw, name, service="everything", client="anonymous", outcome=o)
-            for o in ("success", "failure")] == anonymous
+    assert [
+        sample(root_gw, name, service="everything", client="anonymous", outcome=o)
+        for o in ("success", "failure")
+    ] == anonymous

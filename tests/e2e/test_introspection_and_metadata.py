@@ -12,15 +12,15 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def introspect(server, token, auth=None, **extra):
-    return httpx.post(f"{server.url}/oauth2/introspect", data={"token": token, **extra},
-                      auth=auth)
+    return httpx.post(f"{server.url}/oauth2/introspect", data={"token": token, **extra}, auth=auth)
 
 
 def test_rfc8414_metadata_answers_directly_and_lists_what_is_supported(server):
     server.create_client("a", grant_types=["client_credentials"], scopes=["b.read", "a.write"])
     server.create_client("c", grant_types=["client_credentials"], scopes=["a.write", "c"])
-    answer = httpx.get(f"{server.url}/.well-known/oauth-authorization-server",
-                       follow_redirects=False)
+    answer = httpx.get(
+        f"{server.url}/.well-known/oauth-authorization-server", follow_redirects=False
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert body["issuer"] == server.settings.effective_issuer()
@@ -28,7 +28,11 @@ def test_rfc8414_metadata_answers_directly_and_lists_what_is_supported(server):
     assert body["code_challenge_methods_supported"] == ["S256"]  # `plain` is not advertised
     assert body["authorization_response_iss_parameter_supported"] is True
     assert set(body["grant_types_supported"]) == {
-        "authorization_code", "refresh_token", "password", "client_credentials"}
+        "authorization_code",
+        "refresh_token",
+        "password",
+        "client_credentials",
+    }
     assert "client_secret_post" not in body["token_endpoint_auth_methods_supported"]
 
 
@@ -40,11 +44,15 @@ def test_metadata_lists_only_the_accepted_client_authentication(tmp_path):
 
 
 def test_rfc7662_s2_1_the_caller_must_be_a_client_allowed_to_introspect(server):
-    resource, secret = server.create_client("rs", grant_types=["client_credentials"],
-                                            can_introspect=True)
+    resource, secret = server.create_client(
+        "rs", grant_types=["client_credentials"], can_introspect=True
+    )
     other, other_secret = server.create_client("app", grant_types=["client_credentials"])
-    token = httpx.post(f"{server.url}/oauth2/token", data={"grant_type": "client_credentials"},
-                       auth=(other.client_id, other_secret)).json()["access_token"]
+    token = httpx.post(
+        f"{server.url}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(other.client_id, other_secret),
+    ).json()["access_token"]
 
     anonymous = introspect(server, token)
     assert anonymous.status_code == 401
@@ -64,15 +72,18 @@ def test_rfc7662_s2_1_the_caller_must_be_a_client_allowed_to_introspect(server):
 
 
 def test_an_active_refresh_token_is_introspected_as_refresh_token(server):
-    resource, secret = server.create_client("rs", grant_types=["client_credentials"],
-                                            can_introspect=True)
-    app, app_secret = server.create_client("app", grant_types=["password", "refresh_token"],
-                                           scopes=["a"])
+    resource, secret = server.create_client(
+        "rs", grant_types=["client_credentials"], can_introspect=True
+    )
+    app, app_secret = server.create_client(
+        "app", grant_types=["password", "refresh_token"], scopes=["a"]
+    )
     server.create_user("alice", "correct horse")
-    tokens = httpx.post(f"{server.url}/oauth2/token",
-                        data={"grant_type": "password", "username": "alice",
-                              "password": "correct horse"},
-                        auth=(app.client_id, app_secret)).json()
+    tokens = httpx.post(
+        f"{server.url}/oauth2/token",
+        data={"grant_type": "password", "username": "alice", "password": "correct horse"},
+        auth=(app.client_id, app_secret),
+    ).json()
     body = introspect(server, tokens["refresh_token"], auth=(resource.client_id, secret)).json()
     assert body["active"] is True
     assert body["token_type"] == "refresh_token"
@@ -82,8 +93,9 @@ def test_an_active_refresh_token_is_introspected_as_refresh_token(server):
 
 @pytest.mark.parametrize("path", ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"])
 def test_errors_of_every_endpoint_carry_no_store_and_pragma(server, path):
-    answer = httpx.post(f"{server.url}{path}", content=b"{}",
-                        headers={"content-type": "application/json"})
+    answer = httpx.post(
+        f"{server.url}{path}", content=b"{}", headers={"content-type": "application/json"}
+    )
     assert answer.status_code in (400, 401)
     assert answer.headers["content-type"] == "application/json"
     assert answer.headers["cache-control"] == "no-store"
@@ -94,13 +106,15 @@ def test_errors_of_every_endpoint_carry_no_store_and_pragma(server, path):
 def test_a_token_store_that_is_down_answers_503_and_never_a_verdict(tmp_path):
     down = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
     with run_server(tmp_path, {"storage.tokens": down}) as server:
-        client, secret = server.create_client("svc", grant_types=["client_credentials"],
-                                              can_introspect=True)
+        client, secret = server.create_client(
+            "svc", grant_types=["client_credentials"], can_introspect=True
+        )
         assert secret is not None
         auth = (client.client_id, secret)
         answers = [
-            httpx.post(f"{server.url}/oauth2/token",
-                       data={"grant_type": "client_credentials"}, auth=auth),
+            httpx.post(
+                f"{server.url}/oauth2/token", data={"grant_type": "client_credentials"}, auth=auth
+            ),
             introspect(server, "x" * 54, auth=auth),
             httpx.post(f"{server.url}/oauth2/revoke", data={"token": "x" * 54}, auth=auth),
             httpx.get(f"{server.url}/readyz"),
@@ -115,9 +129,11 @@ def test_password_stdin_drops_the_trailing_newline(server, tmp_path):
     app, secret = server.create_client("app", grant_types=["password"], scopes=["a"])
 
     def grant(password: str) -> httpx.Response:
-        return httpx.post(f"{server.url}/oauth2/token",
-                          data={"grant_type": "password", "username": "alice",
-                                "password": password}, auth=(app.client_id, secret))
+        return httpx.post(
+            f"{server.url}/oauth2/token",
+            data={"grant_type": "password", "username": "alice", "password": password},
+            auth=(app.client_id, secret),
+        )
 
     assert grant("pw one\n").json()["error"] == "invalid_grant"
     assert grant("pw one").status_code == 200

@@ -17,23 +17,48 @@ Headers = dict[bytes, bytes]
 def malformed_requests(client_id: str, secret: str) -> list[tuple[str, Headers, bytes]]:
     rng = random.Random(6749)
     cases: list[tuple[str, Headers, bytes]] = []
-    content_types = [FORM, f"{FORM};charset=UTF-8", "application/json", "text/plain", "",
-                     "multipart/form-data; boundary=x", f"{FORM}; charset=latin-1", "*/*"]
+    content_types = [
+        FORM,
+        f"{FORM};charset=UTF-8",
+        "application/json",
+        "text/plain",
+        "",
+        "multipart/form-data; boundary=x",
+        f"{FORM}; charset=latin-1",
+        "*/*",
+    ]
     bodies = [
-        b"", b"=", b"&&&", b"grant_type", b"grant_type=", b"a=%", b"a=%zz", b"a=%ff%fe",
-        b"\xff\xfe\xfd", b"grant_type=client_credentials&grant_type=client_credentials",
-        b"grant_type=authorization_code&code=&code=", b"grant_type=password&username=%00",
-        b"token=" + b"x" * 5000, b"grant_type=refresh_token&refresh_token=\xc3\x28",
-        b'{"grant_type": "client_credentials"}', b"a=" + "\u00e9".encode() * 3,
-        b"grant_type=client_credentials&scope=" + b"%22%5C" * 20, b"x=1;y=2",
+        b"",
+        b"=",
+        b"&&&",
+        b"grant_type",
+        b"grant_type=",
+        b"a=%",
+        b"a=%zz",
+        b"a=%ff%fe",
+        b"\xff\xfe\xfd",
+        b"grant_type=client_credentials&grant_type=client_credentials",
+        b"grant_type=authorization_code&code=&code=",
+        b"grant_type=password&username=%00",
+        b"token=" + b"x" * 5000,
+        b"grant_type=refresh_token&refresh_token=\xc3\x28",
+        b'{"grant_type": "client_credentials"}',
+        b"a=" + "\u00e9".encode() * 3,
+        b"grant_type=client_credentials&scope=" + b"%22%5C" * 20,
+        b"x=1;y=2",
         b"&".join(b"p%d=v" % i for i in range(500)),
     ]
     authorizations: list[str | bytes] = [
-                      "", "Basic", "Basic ====", "Basic \u00e9".encode("latin-1"), "Bearer x",
-                      "Basic Og==",
-                      "basic " + httpx.BasicAuth(client_id, secret)._auth_header.split()[1],
-                      httpx.BasicAuth(client_id, "wrong")._auth_header,
-                      httpx.BasicAuth(client_id, secret)._auth_header]
+        "",
+        "Basic",
+        "Basic ====",
+        "Basic \u00e9".encode("latin-1"),
+        "Bearer x",
+        "Basic Og==",
+        "basic " + httpx.BasicAuth(client_id, secret)._auth_header.split()[1],
+        httpx.BasicAuth(client_id, "wrong")._auth_header,
+        httpx.BasicAuth(client_id, secret)._auth_header,
+    ]
     for path in ENDPOINTS:
         for content_type in content_types:
             for body in bodies:
@@ -51,9 +76,11 @@ def malformed_requests(client_id: str, secret: str) -> list[tuple[str, Headers, 
 
 def test_hundreds_of_malformed_requests_never_get_a_5xx(server):
     client, secret = server.create_client(
-        "fuzz", grant_types=["client_credentials", "authorization_code", "refresh_token",
-                             "password"],
-        redirect_uris=["https://app.example/cb"], scopes=["a"], can_introspect=True,
+        "fuzz",
+        grant_types=["client_credentials", "authorization_code", "refresh_token", "password"],
+        redirect_uris=["https://app.example/cb"],
+        scopes=["a"],
+        can_introspect=True,
     )
     cases = malformed_requests(client.client_id, secret)
     assert len(cases) >= 300
@@ -71,8 +98,7 @@ def test_hundreds_of_malformed_requests_never_get_a_5xx(server):
 @pytest.mark.parametrize("path", [*ENDPOINTS, "/oauth2/authorize"])
 def test_a_one_megabyte_body_is_413(server, path):
     with httpx.Client(base_url=server.url) as http:
-        answer = http.post(path, content=b"a=" + b"x" * 1_000_000,
-                           headers={"content-type": FORM})
+        answer = http.post(path, content=b"a=" + b"x" * 1_000_000, headers={"content-type": FORM})
     assert answer.status_code == 413
     assert answer.json()["error"] == "invalid_request"
 

@@ -21,8 +21,9 @@ def upstream() -> Iterator[Upstream]:
 
 
 @pytest.fixture(scope="module")
-def manager(tmp_path_factory: pytest.TempPathFactory,
-            upstream: Upstream) -> Iterator[RunningServer]:
+def manager(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> Iterator[RunningServer]:
     with run_server(tmp_path_factory.mktemp("mgr"), {"gateway.routes": routes(upstream.url)}) as s:
         s.run(s.services.registry.create_admin(ADMIN, PASSWORD))
         yield s
@@ -36,8 +37,10 @@ def csrf(html: str) -> str:
 
 def login(browser: httpx.Client) -> None:
     page = browser.get("/manager/login")
-    answer = browser.post("/manager/login", data={
-        "csrf_token": csrf(page.text), "username": ADMIN, "password": PASSWORD})
+    answer = browser.post(
+        "/manager/login",
+        data={"csrf_token": csrf(page.text), "username": ADMIN, "password": PASSWORD},
+    )
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == "/manager"
 
@@ -80,8 +83,11 @@ def test_login_csrf_refused(manager, browser, case):
         headers = {"Origin": "https://evil.example"}
     elif case == "no_cookie":
         browser.cookies.clear()
-    answer = browser.post("/manager/login", headers=headers, data={
-        "csrf_token": token, "username": ADMIN, "password": PASSWORD})
+    answer = browser.post(
+        "/manager/login",
+        headers=headers,
+        data={"csrf_token": token, "username": ADMIN, "password": PASSWORD},
+    )
     assert answer.status_code == 403
     assert browser.get("/manager").status_code == 303
 
@@ -90,8 +96,9 @@ def test_login_csrf_refused(manager, browser, case):
 def test_login_that_fetch_metadata_calls_cross_site_is_refused(manager, browser, site):
     token = csrf(browser.get("/manager/login").text)
     form = {"csrf_token": token, "username": ADMIN, "password": PASSWORD}
-    answer = browser.post("/manager/login", data=form,
-                          headers={"Sec-Fetch-Site": site, "Origin": manager.url})
+    answer = browser.post(
+        "/manager/login", data=form, headers={"Sec-Fetch-Site": site, "Origin": manager.url}
+    )
     assert answer.status_code == 403
     assert browser.get("/manager").status_code == 303
     answer = browser.post("/manager/login", data=form, headers={"Sec-Fetch-Site": "Same-Origin"})
@@ -101,8 +108,9 @@ def test_login_that_fetch_metadata_calls_cross_site_is_refused(manager, browser,
 
 def test_wrong_password_refused(browser):
     token = csrf(browser.get("/manager/login").text)
-    answer = browser.post("/manager/login", data={
-        "csrf_token": token, "username": ADMIN, "password": "wrong"})
+    answer = browser.post(
+        "/manager/login", data={"csrf_token": token, "username": ADMIN, "password": "wrong"}
+    )
     assert answer.status_code == 401
     assert "Wrong administrator name or password" in answer.text
 
@@ -110,8 +118,10 @@ def test_wrong_password_refused(browser):
 def test_session_id_changes_at_login_and_logout_ends_it(manager, browser):
     page = browser.get("/manager/login")
     before = browser.cookies["authgate_manager"]
-    browser.post("/manager/login", data={
-        "csrf_token": csrf(page.text), "username": ADMIN, "password": PASSWORD})
+    browser.post(
+        "/manager/login",
+        data={"csrf_token": csrf(page.text), "username": ADMIN, "password": PASSWORD},
+    )
     after = browser.cookies["authgate_manager"]
     assert after != before
     dashboard = browser.get("/manager")
@@ -133,8 +143,10 @@ def test_usage_json_and_traffic_pages(manager, browser, upstream):
     assert usage["enabled"] is True
     photos = next(s for s in usage["services"] if s["service"] == "photos")
     assert photos["requests"] >= 1
-    assert any(c["client"] == "ivy" and c["service"] == "videos" and c["failures"] == 1
-               for c in usage["clients"])
+    assert any(
+        c["client"] == "ivy" and c["service"] == "videos" and c["failures"] == 1
+        for c in usage["clients"]
+    )
     page = browser.get("/manager/traffic", params={"client": "ivy", "status": "failed"})
     assert page.status_code == 200
     assert "/api/videos" in page.text and "/api/photos/9" not in page.text

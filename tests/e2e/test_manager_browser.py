@@ -49,8 +49,10 @@ def chromium() -> Iterator[object]:
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[tuple[RunningServer, Upstream]]:
-    with run_upstream() as upstream, \
-            run_server(tmp_path, {"gateway.routes": routes(upstream.url)}) as server:
+    with (
+        run_upstream() as upstream,
+        run_server(tmp_path, {"gateway.routes": routes(upstream.url)}) as server,
+    ):
         server.run(server.services.registry.create_admin(ADMIN, PASSWORD))
         yield server, upstream
 
@@ -63,11 +65,23 @@ def test_admin_watches_usage_rise_and_opens_a_transaction(chromium, gateway):
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     failed: list[str] = []
-    page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    page.on(
+        "response",
+        lambda r: (
+            failed.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
 
     page.goto(f"{server.url}/manager")
     assert page.url.endswith("/manager/login")

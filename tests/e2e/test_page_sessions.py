@@ -25,11 +25,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 def authorize(server: RunningServer, browser: Browser) -> httpx.Response:
-    client, _ = server.create_client("Photo Importer", redirect_uris=[REDIRECT],
-                                     scopes=["photos.read"])
-    return browser.authorize(response_type="code", client_id=client.client_id,
-                             redirect_uri=REDIRECT, scope="photos.read",
-                             code_challenge="c" * 43, code_challenge_method="S256")
+    client, _ = server.create_client(
+        "Photo Importer", redirect_uris=[REDIRECT], scopes=["photos.read"]
+    )
+    return browser.authorize(
+        response_type="code",
+        client_id=client.client_id,
+        redirect_uri=REDIRECT,
+        scope="photos.read",
+        code_challenge="c" * 43,
+        code_challenge_method="S256",
+    )
 
 
 def manager_csrf(html: str) -> str:
@@ -42,8 +48,10 @@ def manager_login(server: RunningServer) -> tuple[str, str]:
     """(cookie, CSRF token) of a logged-in manager session."""
     with httpx.Client(base_url=server.url) as http:
         page = http.get("/manager/login")
-        answer = http.post("/manager/login", data={
-            "csrf_token": manager_csrf(page.text), "username": NAME, "password": PASSWORD})
+        answer = http.post(
+            "/manager/login",
+            data={"csrf_token": manager_csrf(page.text), "username": NAME, "password": PASSWORD},
+        )
         assert answer.status_code == 303 and answer.headers["location"] == "/manager"
         dashboard = http.get("/manager")
         assert dashboard.status_code == 200
@@ -63,8 +71,9 @@ def test_a_login_session_is_no_manager_session(server):
         # Not even a pre-login session: the login page starts one of its own.
         assert "authgate_manager=" in http.get("/manager/login").headers["set-cookie"]
     with httpx.Client(base_url=server.url, cookies={"authgate_manager": cookie}) as http:
-        answer = http.post("/manager/login", data={"csrf_token": csrf, "username": NAME,
-                                                   "password": PASSWORD})
+        answer = http.post(
+            "/manager/login", data={"csrf_token": csrf, "username": NAME, "password": PASSWORD}
+        )
         assert answer.status_code == 403
 
 
@@ -80,7 +89,6 @@ def test_a_manager_session_is_no_login_session(server):
         page = authorize(server, browser)
         browser.http.cookies.clear()
         browser.http.cookies.set("authgate_session", cookie)
-        answer = browser.submit(page, {"csrf_token": csrf, "username": NAME,
-                                       "password": PASSWORD})
+        answer = browser.submit(page, {"csrf_token": csrf, "username": NAME, "password": PASSWORD})
         assert answer.status_code == 403
         assert "location" not in answer.headers

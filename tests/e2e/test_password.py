@@ -46,8 +46,9 @@ def test_password_grant_with_authlib_issues_tokens_per_settings(server):
     server.create_user("alice", "alice-password")
     client_id, secret = password_client(server)
     with OAuth2Client(client_id, secret, scope="read") as oauth:
-        token = oauth.fetch_token(endpoint(server, "token_endpoint"), username="alice",
-                                  password="alice-password")
+        token = oauth.fetch_token(
+            endpoint(server, "token_endpoint"), username="alice", password="alice-password"
+        )
     assert token["token_type"] == "Bearer"
     assert token["expires_in"] == 3600
     assert token["scope"] == "read"
@@ -78,16 +79,20 @@ def test_wrong_password_and_unknown_user_are_invalid_grant(server):
 
 def test_missing_credentials_are_invalid_request(server):
     auth = password_client(server)
-    assert_error(token_request(server, {"grant_type": "password", "username": "alice"}, auth),
-                 "invalid_request")
-    assert_error(token_request(server, {"grant_type": "password", "password": "x"}, auth),
-                 "invalid_request")
+    assert_error(
+        token_request(server, {"grant_type": "password", "username": "alice"}, auth),
+        "invalid_request",
+    )
+    assert_error(
+        token_request(server, {"grant_type": "password", "password": "x"}, auth), "invalid_request"
+    )
 
 
 def test_repeated_password_parameter_is_invalid_request_rfc6749_3_1(server):
     auth = password_client(server)
     response = httpx.post(
-        f"{server.url}/oauth2/token", auth=auth,
+        f"{server.url}/oauth2/token",
+        auth=auth,
         content="grant_type=password&username=alice&password=a&password=b",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
@@ -102,10 +107,12 @@ def test_client_without_the_grant_is_unauthorized_client(server):
 
 def test_public_client_may_use_the_password_grant(server):
     server.create_user("alice", "alice-password")
-    client, _ = server.create_client("spa", grant_types=["password"], scopes=["read"],
-                                     is_public=True)
-    body = assert_tokens(password_grant(server, (client.client_id, None), "alice",
-                                        "alice-password"))
+    client, _ = server.create_client(
+        "spa", grant_types=["password"], scopes=["read"], is_public=True
+    )
+    body = assert_tokens(
+        password_grant(server, (client.client_id, None), "alice", "alice-password")
+    )
     assert "refresh_token" not in body  # the client may not use refresh_token
 
 
@@ -122,8 +129,7 @@ def test_public_client_may_use_the_password_grant(server):
 def test_scopes_any_and_all(tmp_path, rule, scope, outcome):
     with run_server(tmp_path, {"flows.password.scopes": rule}) as server:
         server.create_user("alice", "alice-password")
-        response = password_grant(server, password_client(server), "alice", "alice-password",
-                                  scope)
+        response = password_grant(server, password_client(server), "alice", "alice-password", scope)
         if outcome == "invalid_scope":
             assert_error(response, "invalid_scope")
         else:
@@ -131,23 +137,32 @@ def test_scopes_any_and_all(tmp_path, rule, scope, outcome):
 
 
 def test_scopes_policy_decides_and_is_called_with_the_user(tmp_path):
-    config = {"flows.password.scopes": "policy",
-              "flows.password.scopes_policy": "tests.policies:scopes_for_user"}
+    config = {
+        "flows.password.scopes": "policy",
+        "flows.password.scopes_policy": "tests.policies:scopes_for_user",
+    }
     with run_server(tmp_path, config) as server:
         server.create_user("alice", "alice-password")
         server.create_user("carol", "carol-password")
         auth = password_client(server, scopes=["read"])  # the policy is not bound by these
-        assert assert_tokens(password_grant(server, auth, "alice", "alice-password")
-                             )["scope"] == "read write"
-        assert assert_tokens(password_grant(server, auth, "carol", "carol-password")
-                             )["scope"] == "read"
-        assert_error(password_grant(server, auth, "alice", "alice-password", "none"),
-                     "invalid_scope")
+        assert (
+            assert_tokens(password_grant(server, auth, "alice", "alice-password"))["scope"]
+            == "read write"
+        )
+        assert (
+            assert_tokens(password_grant(server, auth, "carol", "carol-password"))["scope"]
+            == "read"
+        )
+        assert_error(
+            password_grant(server, auth, "alice", "alice-password", "none"), "invalid_scope"
+        )
 
 
 def test_scope_policy_that_raises_is_503(tmp_path):
-    config = {"flows.password.scopes": "policy",
-              "flows.password.scopes_policy": "tests.policies:broken"}
+    config = {
+        "flows.password.scopes": "policy",
+        "flows.password.scopes_policy": "tests.policies:broken",
+    }
     with run_server(tmp_path, config) as server:
         server.create_user("alice", "alice-password")
         response = password_grant(server, password_client(server), "alice", "alice-password")
@@ -164,8 +179,9 @@ def test_per_flow_token_settings(tmp_path):
     }
     with run_server(tmp_path, config) as server:
         server.create_user("alice", "alice-password")
-        body = assert_tokens(password_grant(server, password_client(server), "alice",
-                                            "alice-password"))
+        body = assert_tokens(
+            password_grant(server, password_client(server), "alice", "alice-password")
+        )
         assert body["expires_in"] == 77
         assert body["token_type"] == "Custom"
         assert len(body["access_token"]) == 40
@@ -190,11 +206,9 @@ def test_user_policy_returns_the_subject(tmp_path):
 
 
 def test_async_user_policy(tmp_path):
-    config = {"flows.password.users": "policy",
-              "flows.password.policy": "tests.policies:slow_user"}
+    config = {"flows.password.users": "policy", "flows.password.policy": "tests.policies:slow_user"}
     with run_server(tmp_path, config) as server:
-        body = assert_tokens(password_grant(server, password_client(server), "bob",
-                                            "bob-password"))
+        body = assert_tokens(password_grant(server, password_client(server), "bob", "bob-password"))
         assert Introspector(server)(body["access_token"])["sub"] == "subject-of-bob"
 
 
@@ -207,26 +221,34 @@ def test_subject_is_stored_under_subject_attribute(tmp_path):
         "flows.password.scopes_policy": "tests.policies:scopes_from_subject",
     }
     with run_server(tmp_path, config) as server:
-        body = assert_tokens(password_grant(server, password_client(server), "alice",
-                                            "alice-password"))
+        body = assert_tokens(
+            password_grant(server, password_client(server), "alice", "alice-password")
+        )
         assert body["scope"] == "subject:subject-of-alice"
 
 
 @pytest.mark.parametrize("policy", ["broken", "not_a_subject"])
 def test_user_policy_that_fails_is_503_not_a_verdict(tmp_path, policy):
-    config = {"flows.password.users": "policy",
-              "flows.password.policy": f"tests.policies:{policy}"}
+    config = {"flows.password.users": "policy", "flows.password.policy": f"tests.policies:{policy}"}
     with run_server(tmp_path, config) as server:
         response = password_grant(server, password_client(server), "alice", "alice-password")
         assert_error(response, "temporarily_unavailable", 503)
 
 
 def test_user_policy_that_cannot_be_imported_stops_the_start_with_one_line(tmp_path):
-    environ = dict(os.environ, AUTHGATE_STORAGE__URL=f"sqlite:///{tmp_path}/authgate.db",
-                   AUTHGATE_FLOWS__PASSWORD__USERS="policy",
-                   AUTHGATE_FLOWS__PASSWORD__POLICY="tests.nowhere:user")
-    result = subprocess.run([sys.executable, "-m", "authgate.cli", "client", "list"],
-                            env=environ, capture_output=True, text=True, timeout=60)
+    environ = dict(
+        os.environ,
+        AUTHGATE_STORAGE__URL=f"sqlite:///{tmp_path}/authgate.db",
+        AUTHGATE_FLOWS__PASSWORD__USERS="policy",
+        AUTHGATE_FLOWS__PASSWORD__POLICY="tests.nowhere:user",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "authgate.cli", "client", "list"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert result.stderr.count("\n") == 1
     assert "flows.password.policy" in result.stderr
@@ -260,8 +282,12 @@ def test_lock_answers_like_a_wrong_password_and_ends_after_wait(tmp_path):
 
 
 def test_attempts_during_a_lock_are_not_checked_and_do_not_extend_it(tmp_path):
-    config = {"flows.password.users": "policy", "flows.password.policy": "tests.policies:user",
-              "lockout.max_failures": "2", "lockout.wait": "2"}
+    config = {
+        "flows.password.users": "policy",
+        "flows.password.policy": "tests.policies:user",
+        "lockout.max_failures": "2",
+        "lockout.wait": "2",
+    }
     with run_server(tmp_path, config) as server:
         policies.reset()
         auth = password_client(server)
@@ -327,9 +353,11 @@ async def _lockout_row(server, username):
     from authgate.db.schema import lockouts
 
     async with server.services.registry.transaction() as conn:
-        row = (await conn.execute(
-            select(lockouts.c.locked_until).where(lockouts.c.username == username)
-        )).first()
+        row = (
+            await conn.execute(
+                select(lockouts.c.locked_until).where(lockouts.c.username == username)
+            )
+        ).first()
     return tuple(row) if row else None
 
 
@@ -337,19 +365,25 @@ def test_login_page_and_password_grant_share_one_count(tmp_path):
     with lockout_server(tmp_path, wait="600") as server:
         server.create_user("alice", "alice-password")
         auth = password_client(server)
-        web, _ = server.create_client("web", redirect_uris=[REDIRECT], scopes=["read"],
-                                      is_public=True)
+        web, _ = server.create_client(
+            "web", redirect_uris=[REDIRECT], scopes=["read"], is_public=True
+        )
         challenge = s256("v" * 43)
         with Browser(server.url) as browser:
-            page = browser.authorize(response_type="code", client_id=web.client_id,
-                                     redirect_uri=REDIRECT, scope="read", state="s",
-                                     code_challenge=challenge, code_challenge_method="S256")
+            page = browser.authorize(
+                response_type="code",
+                client_id=web.client_id,
+                redirect_uri=REDIRECT,
+                scope="read",
+                state="s",
+                code_challenge=challenge,
+                code_challenge_method="S256",
+            )
             for _ in range(2):
                 page = browser.login(page, "alice", "wrong")
                 assert "Incorrect username or password." in page.text
             fail(server, auth)  # the third failure in a row locks alice everywhere
-            assert_error(password_grant(server, auth, "alice", "alice-password"),
-                         "invalid_grant")
+            assert_error(password_grant(server, auth, "alice", "alice-password"), "invalid_grant")
             locked = browser.login(page, "alice", "alice-password")
             assert "Incorrect username or password." in locked.text
             assert "password" in only_form(locked).fields
@@ -362,27 +396,37 @@ def test_unlock_from_the_command_line(tmp_path):
         fail(server, auth, times=3)
         assert_error(password_grant(server, auth, "alice", "alice-password"), "invalid_grant")
         environ = dict(os.environ, AUTHGATE_STORAGE__URL=f"sqlite:///{tmp_path}/authgate.db")
-        result = subprocess.run([sys.executable, "-m", "authgate.cli", "user", "unlock", "alice"],
-                                env=environ, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "authgate.cli", "user", "unlock", "alice"],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
         assert_tokens(password_grant(server, auth, "alice", "alice-password"))
 
 
 def test_100_concurrent_wrong_attempts_check_at_most_max_failures_passwords(tmp_path):
-    config = {"flows.password.users": "policy",
-              "flows.password.policy": "tests.policies:slow_user",
-              "lockout.max_failures": "5", "lockout.wait": "600"}
+    config = {
+        "flows.password.users": "policy",
+        "flows.password.policy": "tests.policies:slow_user",
+        "lockout.max_failures": "5",
+        "lockout.wait": "600",
+    }
     with run_server(tmp_path, config) as server:
         policies.reset()
         client_id, secret = password_client(server)
         data = {"grant_type": "password", "username": "alice", "password": "wrong"}
-        responses = concurrent_posts(f"{server.url}/oauth2/token",
-                                     [(data, (client_id, secret))] * 100)
+        responses = concurrent_posts(
+            f"{server.url}/oauth2/token", [(data, (client_id, secret))] * 100
+        )
         assert [r.status_code for r in responses] == [400] * 100
         assert {r.json()["error"] for r in responses} == {"invalid_grant"}
         assert 1 <= policies.CALLS["slow_user"] <= 5
-        assert_error(password_grant(server, (client_id, secret), "alice", "alice-password"),
-                     "invalid_grant")
+        assert_error(
+            password_grant(server, (client_id, secret), "alice", "alice-password"), "invalid_grant"
+        )
 
 
 # users = "ldap", against a real slapd
@@ -395,8 +439,12 @@ def slapd(tmp_path_factory):
 
 
 def ldap_config(slapd, **extra):
-    config = {"flows.password.users": "ldap", "ldap.url": slapd.url, "ldap.user_base": PEOPLE,
-              "ldap.timeout": "2"}
+    config = {
+        "flows.password.users": "ldap",
+        "ldap.url": slapd.url,
+        "ldap.user_base": PEOPLE,
+        "ldap.timeout": "2",
+    }
     config.update({f"ldap.{k}": v for k, v in extra.items()})
     return config
 
@@ -417,8 +465,10 @@ def test_ldap_and_policy_calls_are_outbound_calls_in_the_traffic_log(tmp_path, s
     from authgate.monitoring.traffic import TrafficFilter
     from tests.e2e.upstream import flush
 
-    config = ldap_config(slapd) | {"flows.password.scopes": "policy",
-                                   "flows.password.scopes_policy": "tests.policies:scopes_for_user"}
+    config = ldap_config(slapd) | {
+        "flows.password.scopes": "policy",
+        "flows.password.scopes_policy": "tests.policies:scopes_for_user",
+    }
     with run_server(tmp_path, config) as server:
         auth = password_client(server)
         assert_tokens(password_grant(server, auth, "alice", "alice-password"))
@@ -426,20 +476,22 @@ def test_ldap_and_policy_calls_are_outbound_calls_in_the_traffic_log(tmp_path, s
         flush(server)
         log = server._app.state.monitor.traffic
         rows = server.run(log.search(TrafficFilter(service="oauth2.token.password")))
-        calls = {row["status"]: server.run(log.detail(row["tx_id"]))["outbound"]
-                 for row in rows}
+        calls = {row["status"]: server.run(log.detail(row["tx_id"]))["outbound"] for row in rows}
         issued, refused = calls[200], calls[400]
         assert [(c["kind"], c["method"], c["target"]) for c in issued] == [
-            ("ldap", "search", slapd.url), ("ldap", "bind", slapd.url),
-            ("policy", "", "policy:tests.policies.scopes_for_user")]
+            ("ldap", "search", slapd.url),
+            ("ldap", "bind", slapd.url),
+            ("policy", "", "policy:tests.policies.scopes_for_user"),
+        ]
         assert all(c["error"] is None and c["duration_ms"] > 0 for c in issued)
         assert [c["method"] for c in refused] == ["search"]  # nobody: no bind
 
 
 @pytest.mark.parametrize("username", ["*)(uid=*", "*", "alice)(|(uid=*", "a*", TWIN])
 def test_ldap_filter_injection_does_not_authenticate(tmp_path, slapd, username):
-    with run_server(tmp_path, ldap_config(slapd, bind_dn=ROOT_DN,
-                                          bind_password=ROOT_PASSWORD)) as server:
+    with run_server(
+        tmp_path, ldap_config(slapd, bind_dn=ROOT_DN, bind_password=ROOT_PASSWORD)
+    ) as server:
         auth = password_client(server)
         for password in ("alice-password", TWIN_PASSWORD):
             assert_error(password_grant(server, auth, username, password), "invalid_grant")
@@ -461,8 +513,10 @@ def test_ldap_start_tls_refused_by_the_directory_is_503(tmp_path, slapd):
 
 def test_ldap_directory_down_is_503_then_recovers(tmp_path):
     (tmp_path / "slapd").mkdir()
-    with start_slapd(tmp_path / "slapd") as directory, \
-            run_server(tmp_path, ldap_config(directory)) as server:
+    with (
+        start_slapd(tmp_path / "slapd") as directory,
+        run_server(tmp_path, ldap_config(directory)) as server,
+    ):
         auth = password_client(server)
         assert_tokens(password_grant(server, auth, "alice", "alice-password"))
         directory.stop()
@@ -482,16 +536,21 @@ def test_readyz_is_ready_when_the_directory_answers(tmp_path, slapd):
 
 def test_readyz_is_503_while_the_directory_is_down(tmp_path):
     (tmp_path / "slapd").mkdir()
-    with start_slapd(tmp_path / "slapd") as directory, \
-            run_server(tmp_path, ldap_config(directory)) as server:
+    with (
+        start_slapd(tmp_path / "slapd") as directory,
+        run_server(tmp_path, ldap_config(directory)) as server,
+    ):
         assert httpx.get(f"{server.url}/readyz").status_code == 200
         directory.stop()
         down = httpx.get(f"{server.url}/readyz")
         directory.start()
         up = httpx.get(f"{server.url}/readyz")
     assert down.status_code == 503
-    assert down.json() == {"status": "unavailable", "error": "temporarily_unavailable",
-                           "error_description": "directory is unavailable"}
+    assert down.json() == {
+        "status": "unavailable",
+        "error": "temporarily_unavailable",
+        "error_description": "directory is unavailable",
+    }
     assert (up.status_code, up.json()) == (200, {"status": "ready"})
 
 

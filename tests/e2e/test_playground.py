@@ -16,15 +16,17 @@ from tests.e2e.server import RunningServer, run_server
 
 
 def demo_credentials(printed: str) -> dict[str, str]:
-    found = dict(re.findall(r"^\s+(user|password|client_id|client_secret):\s+(\S+)$", printed,
-                            re.MULTILINE))
+    found = dict(
+        re.findall(r"^\s+(user|password|client_id|client_secret):\s+(\S+)$", printed, re.MULTILINE)
+    )
     assert set(found) == {"user", "password", "client_id", "client_secret"}, printed
     return found
 
 
 @pytest.fixture
-def demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[RunningServer,
-                                                                                  dict[str, str]]]:
+def demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Iterator[tuple[RunningServer, dict[str, str]]]:
     with run_server(tmp_path, demo=True) as running:
         yield running, demo_credentials(capsys.readouterr().out)
 
@@ -72,13 +74,18 @@ def test_demo_seeding_is_idempotent_and_renews_the_credentials(tmp_path, capsys)
         second = demo_credentials(capsys.readouterr().out)
         assert second["client_id"] == first["client_id"]
         assert second["client_secret"] != first["client_secret"]
-        clients = [c for c in server.run(server.services.registry.list_clients())
-                   if c.client_id == second["client_id"]]
+        clients = [
+            c
+            for c in server.run(server.services.registry.list_clients())
+            if c.client_id == second["client_id"]
+        ]
         assert len(clients) == 1
         with Browser(server.url) as browser:
             login = follow(browser, browser.get("/playground/start"))
-            assert "decision" in only_form(
-                browser.login(login, second["user"], second["password"])).buttons
+            assert (
+                "decision"
+                in only_form(browser.login(login, second["user"], second["password"])).buttons
+            )
 
 
 def test_playground_is_only_mounted_in_demo_mode(server):

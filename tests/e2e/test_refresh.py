@@ -26,10 +26,13 @@ def setup(server, grants=("password", "refresh_token"), scopes=SCOPES):
     server.create_user("alice", "alice-password")
     client, secret = server.create_client("app", grant_types=list(grants), scopes=list(scopes))
     auth = (client.client_id, secret)
-    first = assert_tokens(token_request(
-        server, {"grant_type": "password", "username": "alice", "password": "alice-password"},
-        auth,
-    ))
+    first = assert_tokens(
+        token_request(
+            server,
+            {"grant_type": "password", "username": "alice", "password": "alice-password"},
+            auth,
+        )
+    )
     return auth, first
 
 
@@ -66,8 +69,12 @@ def test_replay_of_a_rotated_token_revokes_the_family_rfc9700_4_14_2(server):
     third = assert_tokens(refresh(server, auth, second["refresh_token"]))
     assert_error(refresh(server, auth, first["refresh_token"]), "invalid_grant")
     introspect = Introspector(server)
-    for token in (first["access_token"], second["access_token"], third["access_token"],
-                  third["refresh_token"]):
+    for token in (
+        first["access_token"],
+        second["access_token"],
+        third["access_token"],
+        third["refresh_token"],
+    ):
         assert introspect(token) == {"active": False}
     assert_error(refresh(server, auth, third["refresh_token"]), "invalid_grant")
 
@@ -96,8 +103,9 @@ def test_mode_preserve_returns_the_presented_token_unchanged(tmp_path):
             assert introspect(again["access_token"])["active"] is True
         assert introspect(first["refresh_token"])["active"] is True
         # Revoking the preserved refresh token revokes the access tokens issued with it.
-        answer = httpx.post(f"{server.url}/oauth2/revoke", data={"token": first["refresh_token"]},
-                            auth=auth)
+        answer = httpx.post(
+            f"{server.url}/oauth2/revoke", data={"token": first["refresh_token"]}, auth=auth
+        )
         assert answer.status_code == 200
         assert introspect(again["access_token"]) == {"active": False}
 
@@ -131,8 +139,10 @@ def test_refresh_token_length_and_expiry(tmp_path):
 
 
 def test_metadata_carries_over(tmp_path):
-    config = {"flows.password.tokens.metadata": '{"Department": "Engineering"}',
-              "flows.refresh_token.tokens.metadata": '{"Refreshed": "yes"}'}
+    config = {
+        "flows.password.tokens.metadata": '{"Department": "Engineering"}',
+        "flows.refresh_token.tokens.metadata": '{"Refreshed": "yes"}',
+    }
     with run_server(tmp_path, config) as server:
         auth, first = setup(server)
         second = assert_tokens(refresh(server, auth, first["refresh_token"]))
@@ -154,8 +164,10 @@ def test_scope_may_narrow_never_widen_rfc6749_6(server):
 
 
 def test_scope_policy_in_the_refresh_flow(tmp_path):
-    config = {"flows.refresh_token.scopes": "policy",
-              "flows.refresh_token.scopes_policy": "tests.policies:scopes_for_user"}
+    config = {
+        "flows.refresh_token.scopes": "policy",
+        "flows.refresh_token.scopes_policy": "tests.policies:scopes_for_user",
+    }
     with run_server(tmp_path, config) as server:
         server.create_user("bob", "bob-password")
         auth, first = setup(server)
@@ -165,12 +177,13 @@ def test_scope_policy_in_the_refresh_flow(tmp_path):
 
 
 def test_scope_policy_that_raises_is_503(tmp_path):
-    config = {"flows.refresh_token.scopes": "policy",
-              "flows.refresh_token.scopes_policy": "tests.policies:broken"}
+    config = {
+        "flows.refresh_token.scopes": "policy",
+        "flows.refresh_token.scopes_policy": "tests.policies:broken",
+    }
     with run_server(tmp_path, config) as server:
         auth, first = setup(server)
-        assert_error(refresh(server, auth, first["refresh_token"]), "temporarily_unavailable",
-                     503)
+        assert_error(refresh(server, auth, first["refresh_token"]), "temporarily_unavailable", 503)
         # Nothing was consumed by the failed attempt.
         assert Introspector(server).active(first["refresh_token"])
 
@@ -178,16 +191,18 @@ def test_scope_policy_that_raises_is_503(tmp_path):
 def test_another_clients_token_is_invalid_grant_and_stays_valid(server):
     auth, first = setup(server)
     other, secret = server.create_client("other", grant_types=["refresh_token"])
-    assert_error(refresh(server, (other.client_id, secret), first["refresh_token"]),
-                 "invalid_grant")
+    assert_error(
+        refresh(server, (other.client_id, secret), first["refresh_token"]), "invalid_grant"
+    )
     assert_tokens(refresh(server, auth, first["refresh_token"]))
 
 
 def test_client_without_the_grant_is_unauthorized_client(server):
     _, first = setup(server)
     other, secret = server.create_client("other", grant_types=["password"])
-    assert_error(refresh(server, (other.client_id, secret), first["refresh_token"]),
-                 "unauthorized_client")
+    assert_error(
+        refresh(server, (other.client_id, secret), first["refresh_token"]), "unauthorized_client"
+    )
 
 
 def test_unknown_missing_and_access_tokens_are_refused(server):
@@ -223,8 +238,9 @@ def test_grace_period_returns_the_same_successor_to_the_same_client(tmp_path):
                 assert all(token not in data for data in stored)
         # Another client gets nothing and revokes nothing.
         other, secret = server.create_client("other", grant_types=["refresh_token"])
-        assert_error(refresh(server, (other.client_id, secret), first["refresh_token"]),
-                     "invalid_grant")
+        assert_error(
+            refresh(server, (other.client_id, secret), first["refresh_token"]), "invalid_grant"
+        )
         introspect = Introspector(server)
         assert introspect.active(second["access_token"])
         # Once the successor is used, the old token is a replay again.
@@ -252,13 +268,16 @@ def test_grace_period_ends(tmp_path):
 
 
 def test_rotation_replay_and_grace_on_the_memory_store(tmp_path):
-    config = {"storage.tokens": "memory://",
-              "flows.refresh_token.tokens.refresh_grace_period": "30"}
+    config = {
+        "storage.tokens": "memory://",
+        "flows.refresh_token.tokens.refresh_grace_period": "30",
+    }
     with run_server(tmp_path, config) as server:
         auth, first = setup(server)
         second = assert_tokens(refresh(server, auth, first["refresh_token"]))
-        assert assert_tokens(refresh(server, auth, first["refresh_token"]))["refresh_token"] == (
-            second["refresh_token"]
+        assert (
+            assert_tokens(refresh(server, auth, first["refresh_token"]))["refresh_token"]
+            == (second["refresh_token"])
         )
         assert_tokens(refresh(server, auth, second["refresh_token"]))
         assert_error(refresh(server, auth, first["refresh_token"]), "invalid_grant")

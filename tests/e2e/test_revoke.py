@@ -19,10 +19,13 @@ def issue(server, public=False):
         "app", grant_types=["password", "refresh_token"], scopes=["read"], is_public=public
     )
     auth = (client.client_id, secret)
-    body = assert_tokens(token_request(
-        server, {"grant_type": "password", "username": "alice", "password": "alice-password"},
-        auth,
-    ))
+    body = assert_tokens(
+        token_request(
+            server,
+            {"grant_type": "password", "username": "alice", "password": "alice-password"},
+            auth,
+        )
+    )
     return auth, body
 
 
@@ -40,8 +43,11 @@ def test_revoke_an_access_token_with_authlib(server):
     auth, body = issue(server)
     assert server.metadata()["revocation_endpoint"].endswith("/oauth2/revoke")
     with OAuth2Client(*auth) as oauth:
-        response = oauth.revoke_token(endpoint(server, "revocation_endpoint"),
-                                      body["access_token"], token_type_hint="access_token")
+        response = oauth.revoke_token(
+            endpoint(server, "revocation_endpoint"),
+            body["access_token"],
+            token_type_hint="access_token",
+        )
     assert_revoke_ok(response)
     introspect = Introspector(server)
     assert introspect(body["access_token"]) == {"active": False}
@@ -50,24 +56,34 @@ def test_revoke_an_access_token_with_authlib(server):
 
 def test_revoking_a_refresh_token_revokes_its_access_tokens_rfc7009_2_1(server):
     auth, body = issue(server)
-    refreshed = assert_tokens(token_request(
-        server, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth
-    ))
-    assert_revoke_ok(revoke(server, {"token": refreshed["refresh_token"],
-                                     "token_type_hint": "refresh_token"}, auth))
+    refreshed = assert_tokens(
+        token_request(
+            server, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth
+        )
+    )
+    assert_revoke_ok(
+        revoke(
+            server, {"token": refreshed["refresh_token"], "token_type_hint": "refresh_token"}, auth
+        )
+    )
     introspect = Introspector(server)
     for token in (body["access_token"], refreshed["access_token"], refreshed["refresh_token"]):
         assert introspect(token) == {"active": False}
-    assert_error(token_request(
-        server, {"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]},
-        auth,
-    ), "invalid_grant")
+    assert_error(
+        token_request(
+            server,
+            {"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]},
+            auth,
+        ),
+        "invalid_grant",
+    )
 
 
 def test_a_wrong_hint_is_only_a_hint(server):
     auth, body = issue(server)
-    assert_revoke_ok(revoke(server, {"token": body["refresh_token"],
-                                     "token_type_hint": "access_token"}, auth))
+    assert_revoke_ok(
+        revoke(server, {"token": body["refresh_token"], "token_type_hint": "access_token"}, auth)
+    )
     assert not Introspector(server).active(body["access_token"])
     assert_revoke_ok(revoke(server, {"token": "x", "token_type_hint": "something_else"}, auth))
 
@@ -106,8 +122,12 @@ def test_client_authentication_is_required(server):
 def test_missing_or_repeated_token_is_invalid_request(server):
     auth, _ = issue(server)
     assert_error(revoke(server, {"token_type_hint": "access_token"}, auth), "invalid_request")
-    repeated = httpx.post(f"{server.url}/oauth2/revoke", content="token=a&token=b", auth=auth,
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    repeated = httpx.post(
+        f"{server.url}/oauth2/revoke",
+        content="token=a&token=b",
+        auth=auth,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert_error(repeated, "invalid_request")
     json_body = httpx.post(f"{server.url}/oauth2/revoke", json={"token": "a"}, auth=auth)
     assert_error(json_body, "invalid_request")
@@ -117,7 +137,12 @@ def test_revocation_by_the_cli_too(server, tmp_path):
     _, body = issue(server)
     environ = dict(os.environ, AUTHGATE_STORAGE__URL=f"sqlite:///{tmp_path}/authgate.db")
     for token in (body["refresh_token"], "unknown-token"):
-        result = subprocess.run([sys.executable, "-m", "authgate.cli", "token", "revoke", token],
-                                env=environ, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "authgate.cli", "token", "revoke", token],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
     assert not Introspector(server).active(body["access_token"])

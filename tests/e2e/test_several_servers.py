@@ -60,24 +60,31 @@ class Pair:
 
 
 def create_client(config: Path, name: str, *options: str) -> tuple[str, str]:
-    body = json.loads(cli(config, "client", "create", "--name", name, "--scope", "read",
-                          "--json", *options))
+    body = json.loads(
+        cli(config, "client", "create", "--name", name, "--scope", "read", "--json", *options)
+    )
     return body["client_id"], body["client_secret"]
 
 
 @pytest.fixture(scope="module", params=["redis-cluster", "postgresql"])
-def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[Pair]:
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
     """Two servers over one fresh PostgreSQL registry and the token store of the param."""
     directory = tmp_path_factory.mktemp("several")
     with fresh_postgresql() as registry:
-        tokens = request.getfixturevalue("redis_cluster") if request.param == "redis-cluster" \
+        tokens = (
+            request.getfixturevalue("redis_cluster")
+            if request.param == "redis-cluster"
             else registry
-        config = write_config(directory / "authgate.toml",
-                              CONFIG.format(registry=registry, tokens=tokens))
+        )
+        config = write_config(
+            directory / "authgate.toml", CONFIG.format(registry=registry, tokens=tokens)
+        )
         cli(config, "migrate")
-        resource_server = create_client(config, "rs", "--grant-type", "client_credentials",
-                                        "--introspect")
+        resource_server = create_client(
+            config, "rs", "--grant-type", "client_credentials", "--introspect"
+        )
         with serve_many(config, ["a", "b"]) as (a, b):
             yield Pair(config, a, b, resource_server)
 
@@ -91,7 +98,8 @@ async def client(pair: Pair, anyio_backend: str) -> tuple[str, str]:
     services = await Services.open(load_settings(pair.config, environ={}))
     try:
         client, secret = await services.registry.create_client(
-            "svc", scopes=["read"], grant_types=["client_credentials", "refresh_token"])
+            "svc", scopes=["read"], grant_types=["client_credentials", "refresh_token"]
+        )
     finally:
         await services.close()
     assert secret is not None
@@ -102,8 +110,9 @@ def token(server: ServeProcess, auth: tuple[str, str], data: dict[str, str]) -> 
     return httpx.post(f"{server.url}/oauth2/token", data=data, auth=auth)
 
 
-def issued(server: ServeProcess, auth: tuple[str, str], data: dict[str, str] = GRANT
-           ) -> dict[str, Any]:
+def issued(
+    server: ServeProcess, auth: tuple[str, str], data: dict[str, str] = GRANT
+) -> dict[str, Any]:
     response = token(server, auth, data)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -115,8 +124,9 @@ def refresh_data(refresh_token: str) -> dict[str, str]:
 
 
 def active(pair: Pair, server: ServeProcess, value: str) -> bool:
-    response = httpx.post(f"{server.url}/oauth2/introspect", data={"token": value},
-                          auth=pair.resource_server)
+    response = httpx.post(
+        f"{server.url}/oauth2/introspect", data={"token": value}, auth=pair.resource_server
+    )
     assert response.status_code == 200, response.text
     return bool(response.json()["active"])
 
@@ -130,19 +140,18 @@ def test_a_token_issued_at_one_server_is_active_at_the_other(pair, client):
 def test_a_refresh_token_rotated_at_one_is_a_replay_at_the_other_rfc9700_4_14_2(pair, client):
     first = issued(pair.a, client)
     second = issued(pair.a, client, refresh_data(first["refresh_token"]))
-    assert_error(token(pair.b, client, refresh_data(first["refresh_token"])),
-                 "invalid_grant")
+    assert_error(token(pair.b, client, refresh_data(first["refresh_token"])), "invalid_grant")
     # The replay revoked the family, in the shared store: seen at A at once.
     for value in (first["access_token"], second["access_token"], second["refresh_token"]):
         assert not active(pair, pair.a, value)
-    assert_error(token(pair.a, client, refresh_data(second["refresh_token"])),
-                 "invalid_grant")
+    assert_error(token(pair.a, client, refresh_data(second["refresh_token"])), "invalid_grant")
 
 
 def test_a_revocation_at_one_is_seen_at_the_other_at_once_rfc7009_2(pair, client):
     body = issued(pair.b, client)
-    answer = httpx.post(f"{pair.a.url}/oauth2/revoke", data={"token": body["refresh_token"]},
-                        auth=client)
+    answer = httpx.post(
+        f"{pair.a.url}/oauth2/revoke", data={"token": body["refresh_token"]}, auth=client
+    )
     assert answer.status_code == 200
     assert not active(pair, pair.b, body["access_token"])
     assert not active(pair, pair.b, body["refresh_token"])
@@ -175,14 +184,14 @@ class Ledger:
         self.refresh.append(body["refresh_token"])
 
 
-async def traffic_until_killed(server: ServeProcess, auth: tuple[str, str], ledger: Ledger,
-                               kill_after: int) -> None:
+async def traffic_until_killed(
+    server: ServeProcess, auth: tuple[str, str], ledger: Ledger, kill_after: int
+) -> None:
     """Three loops of client_credentials and three refresh rotation chains, at once; SIGKILL
     the server once `kill_after` tokens came back, with requests of every loop in flight."""
     lost = asyncio.Event()
     limits = httpx.Limits(max_connections=6)
-    async with httpx.AsyncClient(base_url=server.url, auth=auth, limits=limits,
-                                 timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server.url, auth=auth, limits=limits, timeout=10) as http:
 
         async def post(data: dict[str, str]) -> dict[str, Any] | None:
             try:
@@ -211,17 +220,19 @@ async def traffic_until_killed(server: ServeProcess, auth: tuple[str, str], ledg
                 else:
                     ledger.honoured[presented] += 1
 
-        await asyncio.gather(*(credentials() for _ in range(3)),
-                             *(rotation() for _ in range(3)))
+        await asyncio.gather(*(credentials() for _ in range(3)), *(rotation() for _ in range(3)))
 
 
 async def introspect_all(pair: Pair, server: ServeProcess, values: list[str]) -> list[bool]:
-    async with httpx.AsyncClient(auth=pair.resource_server, timeout=30,
-                                 limits=httpx.Limits(max_connections=8)) as http:
-        answers = await asyncio.gather(*(
-            http.post(f"{server.url}/oauth2/introspect", data={"token": value})
-            for value in values
-        ))
+    async with httpx.AsyncClient(
+        auth=pair.resource_server, timeout=30, limits=httpx.Limits(max_connections=8)
+    ) as http:
+        answers = await asyncio.gather(
+            *(
+                http.post(f"{server.url}/oauth2/introspect", data={"token": value})
+                for value in values
+            )
+        )
     assert {a.status_code for a in answers} == {200}
     return [a.json()["active"] for a in answers]
 
@@ -265,10 +276,19 @@ def basic(auth: tuple[str, str]) -> str:
     return "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
 
 
-def post_form(conn: http.client.HTTPConnection, path: str, data: dict[str, str],
-              auth: tuple[str, str], status: int = 200) -> dict[str, Any]:
-    conn.request("POST", path, body=urlencode(data), headers={
-        "Content-Type": "application/x-www-form-urlencoded", "Authorization": basic(auth)})
+def post_form(
+    conn: http.client.HTTPConnection,
+    path: str,
+    data: dict[str, str],
+    auth: tuple[str, str],
+    status: int = 200,
+) -> dict[str, Any]:
+    conn.request(
+        "POST",
+        path,
+        body=urlencode(data),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic(auth)},
+    )
     response = conn.getresponse()
     body: dict[str, Any] = json.loads(response.read())
     assert response.status == status, body
@@ -277,12 +297,14 @@ def post_form(conn: http.client.HTTPConnection, path: str, data: dict[str, str],
 
 def test_serve_with_two_workers_on_one_sqlite_file(tmp_path):
     """A fresh SQLite file: both workers create the schema at start, then share it."""
-    config = write_config(tmp_path / "authgate.toml",
-                          f'[storage]\nurl = "sqlite:///{tmp_path}/authgate.db"\n')
+    config = write_config(
+        tmp_path / "authgate.toml", f'[storage]\nurl = "sqlite:///{tmp_path}/authgate.db"\n'
+    )
     with serve(config, workers=2) as server:
         client = create_client(config, "svc", "--grant-type", "client_credentials")
-        resource_server = create_client(config, "rs", "--grant-type", "client_credentials",
-                                        "--introspect")
+        resource_server = create_client(
+            config, "rs", "--grant-type", "client_credentials", "--introspect"
+        )
         workers = children(server.pid)
         held: list[tuple[http.client.HTTPConnection, int | None, str]] = []
         try:
@@ -308,8 +330,9 @@ def test_serve_with_two_workers_on_one_sqlite_file(tmp_path):
             # Every token issued through one worker is active through every worker.
             for conn, _, _ in held:
                 for _, _, issued_there in held:
-                    answer = post_form(conn, "/oauth2/introspect", {"token": issued_there},
-                                       resource_server)
+                    answer = post_form(
+                        conn, "/oauth2/introspect", {"token": issued_there}, resource_server
+                    )
                     assert answer["active"] is True
             # Both workers have the client in their caches now; the CLI, a third process,
             # deletes it, and the very next request at either worker is refused.
@@ -341,7 +364,9 @@ def test_serve_workers_load_their_secrets_from_the_file_not_the_environment(tmp_
     (readable in /proc, inherited by whatever a worker starts)."""
     (tmp_path / "slapd").mkdir()
     with start_slapd(tmp_path / "slapd") as directory:
-        config = write_config(tmp_path / "authgate.toml", f"""\
+        config = write_config(
+            tmp_path / "authgate.toml",
+            f"""\
 [storage]
 url = "sqlite:///{tmp_path}/authgate.db"
 
@@ -353,7 +378,8 @@ url = "{directory.url}"
 bind_dn = "{ROOT_DN}"
 bind_password = "{ROOT_PASSWORD}"
 user_base = "{PEOPLE}"
-""")
+""",
+        )
         with serve(config, workers=2) as server:
             client = create_client(config, "app", "--grant-type", "password")
             workers = children(server.pid)
@@ -363,13 +389,17 @@ user_base = "{PEOPLE}"
                 conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
                 try:
                     # A search as the service account: a wrong password would be a 503.
-                    body = post_form(conn, "/oauth2/token", {
-                        "grant_type": "password", "username": "alice",
-                        "password": USERS["alice"]}, client)
+                    body = post_form(
+                        conn,
+                        "/oauth2/token",
+                        {"grant_type": "password", "username": "alice", "password": USERS["alice"]},
+                        client,
+                    )
                     assert body["access_token"]
                     assert conn.sock is not None
-                    owners.add(owner_of_connection(server.port, conn.sock.getsockname()[1],
-                                                   workers))
+                    owners.add(
+                        owner_of_connection(server.port, conn.sock.getsockname()[1], workers)
+                    )
                 finally:
                     conn.close()
             if Path("/proc/net/tcp").exists():  # Linux: which worker answered
@@ -390,10 +420,16 @@ user_base = "{PEOPLE}"
 
 def test_concurrent_migrations_of_one_fresh_database_all_succeed(fresh_database, tmp_path):
     config = write_config(tmp_path / "authgate.toml", f'[storage]\nurl = "{fresh_database}"\n')
-    commands = [subprocess.Popen(
-        [sys.executable, "-m", "authgate.cli", "--config", str(config), "migrate"],
-        env=environment(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    ) for _ in range(3)]
+    commands = [
+        subprocess.Popen(
+            [sys.executable, "-m", "authgate.cli", "--config", str(config), "migrate"],
+            env=environment(),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
     try:
         outcomes = [process.communicate(timeout=60) for process in commands]
     finally:

@@ -21,15 +21,18 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 
-@pytest.fixture(params=[pytest.param("asyncio", id="asyncio"),
-                        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")])
+@pytest.fixture(
+    params=[
+        pytest.param("asyncio", id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    ]
+)
 def anyio_backend(request: pytest.FixtureRequest) -> object:
     """Every test on both loops: asyncio, and uvloop as `authgate serve` runs."""
     return request.param
 
 
-Handler = Callable[["Scripted", asyncio.StreamReader, asyncio.StreamWriter, int],
-                   Awaitable[None]]
+Handler = Callable[["Scripted", asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 
 
 class Scripted:
@@ -70,8 +73,9 @@ class Scripted:
 def answering(response: bytes) -> Handler:
     """Answer every request on the connection with `response`."""
 
-    async def handler(up: Scripted, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter, n: int) -> None:
+    async def handler(
+        up: Scripted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int
+    ) -> None:
         while True:
             await up.head(reader)
             writer.write(response)
@@ -80,10 +84,23 @@ def answering(response: bytes) -> Handler:
     return handler
 
 
-async def get(pool: UpstreamPool, target: Target, path: bytes = b"/", *,
-              method: bytes = b"GET", time_limit: float = 5) -> UpstreamResponse:
-    return await pool.request(target, method, path, [(b"accept", b"*/*")], None,
-                              content_length=None, time_limit=time_limit)
+async def get(
+    pool: UpstreamPool,
+    target: Target,
+    path: bytes = b"/",
+    *,
+    method: bytes = b"GET",
+    time_limit: float = 5,
+) -> UpstreamResponse:
+    return await pool.request(
+        target,
+        method,
+        path,
+        [(b"accept", b"*/*")],
+        None,
+        content_length=None,
+        time_limit=time_limit,
+    )
 
 
 async def read_all(response: UpstreamResponse) -> bytes:
@@ -112,6 +129,7 @@ async def test_connection_close_from_upstream_is_not_reused():
         writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
         await writer.drain()
         await asyncio.sleep(0.5)  # the answer is complete without waiting for the close
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         for _ in range(2):
@@ -125,14 +143,20 @@ async def test_request_head_is_written_by_hand():
     async with Scripted(answering(OK)) as up:
         target = Target.parse(f"http://u%40x:p%3Aw@127.0.0.1:{up.port}/base/")
         pool = UpstreamPool()
-        response = await pool.request(target, b"POST", b"/items?a=1", [(b"x-a", b"1")],
-                                      None, content_length=None, time_limit=5)
+        response = await pool.request(
+            target,
+            b"POST",
+            b"/items?a=1",
+            [(b"x-a", b"1")],
+            None,
+            content_length=None,
+            time_limit=5,
+        )
         await read_all(response)
         await pool.close()
         assert up.heads == [
             b"POST /base/items?a=1 HTTP/1.1\r\nhost: 127.0.0.1:%d\r\n"
-            b"authorization: Basic dUB4OnA6dw==\r\nx-a: 1\r\ncontent-length: 0\r\n\r\n"
-            % up.port
+            b"authorization: Basic dUB4OnA6dw==\r\nx-a: 1\r\ncontent-length: 0\r\n\r\n" % up.port
         ]
 
 
@@ -141,8 +165,9 @@ async def test_line_break_in_a_header_is_refused(bad):
     async with Scripted(answering(OK)) as up:
         pool = UpstreamPool()
         with pytest.raises(ValueError, match="line break"):
-            await pool.request(up.target, b"GET", b"/", [(b"x-a", bad)], None,
-                               content_length=None, time_limit=5)
+            await pool.request(
+                up.target, b"GET", b"/", [(b"x-a", bad)], None, content_length=None, time_limit=5
+            )
         await pool.close()
         assert up.heads == []
 
@@ -156,6 +181,7 @@ async def test_chunked_response_is_decoded_and_connection_reused():
             await asyncio.sleep(0.05)
             writer.write(b"lo\r\n6\r\n world\r\n0\r\n\r\n")
             await writer.drain()
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         for _ in range(2):
@@ -173,6 +199,7 @@ async def test_body_delimited_by_close():
         await writer.drain()
         await asyncio.sleep(0.05)
         writer.write(b"def")
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         for _ in range(2):
@@ -201,6 +228,7 @@ async def test_head_answer_has_no_body_and_connection_is_reused():
             else:
                 writer.write(OK)
             await writer.drain()
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         response = await get(pool, up.target, method=b"HEAD")
@@ -250,11 +278,13 @@ async def test_streamed_request_body_chunked_or_with_its_length():
         for part in (b"hello", b"", b" world"):
             await asyncio.sleep(0.01)
             yield part
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         for length in (None, 11):
-            response = await pool.request(up.target, b"PUT", b"/", [], body(),
-                                          content_length=length, time_limit=5)
+            response = await pool.request(
+                up.target, b"PUT", b"/", [], body(), content_length=length, time_limit=5
+            )
             assert await read_all(response) == b"ok"
         await pool.close()
         assert b"transfer-encoding: chunked\r\n" in up.heads[0]
@@ -283,10 +313,12 @@ async def test_large_request_body_is_written_as_the_upstream_reads():
         for _ in range(1024):
             sent += len(block)
             yield block
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
-        response = await pool.request(up.target, b"POST", b"/", [], body(),
-                                      content_length=1024 * len(block), time_limit=5)
+        response = await pool.request(
+            up.target, b"POST", b"/", [], body(), content_length=1024 * len(block), time_limit=5
+        )
         assert await read_all(response) == b"ok"
         await pool.close()
         assert sent_while_not_read[0] < 32 * 1024 * 1024
@@ -308,6 +340,7 @@ async def test_large_response_is_not_read_faster_than_it_is_consumed():
             writer.write(block)
             await writer.drain()
             sent += len(block)
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         response = await get(pool, up.target)
@@ -327,6 +360,7 @@ async def test_partial_body_then_close_is_an_error_not_a_hang():
         await up.head(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
         await writer.drain()
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         response = await get(pool, up.target)
@@ -340,6 +374,7 @@ async def test_partial_body_then_close_is_an_error_not_a_hang():
 async def test_closed_before_answering_is_an_error():
     async def handler(up, reader, writer, n):
         await up.head(reader)
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         with pytest.raises(UpstreamError) as caught:
@@ -365,6 +400,7 @@ async def test_kept_alive_connection_dropped_by_upstream_is_retried_without_body
 
     async def streamed() -> AsyncIterator[bytes]:
         yield b"data"
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         assert await read_all(await get(pool, up.target)) == b"ok"
@@ -375,8 +411,9 @@ async def test_kept_alive_connection_dropped_by_upstream_is_retried_without_body
         pool = UpstreamPool()
         assert await read_all(await get(pool, up.target)) == b"ok"
         with pytest.raises(UpstreamError) as caught:
-            await pool.request(up.target, b"POST", b"/", [], streamed(),
-                               content_length=None, time_limit=5)
+            await pool.request(
+                up.target, b"POST", b"/", [], streamed(), content_length=None, time_limit=5
+            )
         assert caught.value.kind == "ReadError"
         assert up.connections == 3
         await pool.close()
@@ -389,6 +426,7 @@ async def test_silent_upstream_times_out():
     async def handler(up, reader, writer, n):
         await up.head(reader)
         await asyncio.sleep(10)
+
     async with Scripted(handler) as up:
         pool = UpstreamPool()
         loop = asyncio.get_running_loop()
@@ -419,6 +457,7 @@ async def test_pool_is_bounded_per_origin():
 
     async def one(pool: UpstreamPool, target: Target) -> bytes:
         return await read_all(await get(pool, target))
+
     async with Scripted(handler) as up:
         pool = UpstreamPool(max_connections=2)
         answers = await asyncio.gather(*(one(pool, up.target) for _ in range(6)))
@@ -440,10 +479,26 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 

@@ -41,20 +41,26 @@ def _app(upstream: Upstream) -> Starlette:
             "method": request.method,
             "raw_path": request.scope["raw_path"].decode("latin-1"),
             "query": request.scope["query_string"].decode("latin-1"),
-            "headers": [(k.decode("latin-1"), v.decode("latin-1"))
-                        for k, v in request.headers.raw],
+            "headers": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
             "body_size": size,
             "body_sha256": digest.hexdigest(),
         }
         upstream.calls.append(call)
-        return JSONResponse(call, status_code=int(request.query_params.get("status", "200")),
-                            headers={"X-Upstream": "yes"})
+        return JSONResponse(
+            call,
+            status_code=int(request.query_params.get("status", "200")),
+            headers={"X-Upstream": "yes"},
+        )
 
     async def big(request: Request) -> Response:
         size = int(request.query_params.get("mb", "50")) * 1024 * 1024
 
-        call: dict[str, Any] = {"method": request.method, "raw_path": "/big", "sent": 0,
-                                "left": False}
+        call: dict[str, Any] = {
+            "method": request.method,
+            "raw_path": "/big",
+            "sent": 0,
+            "left": False,
+        }
 
         async def body() -> AsyncIterator[bytes]:
             for index in range(size // len(CHUNK)):
@@ -65,19 +71,22 @@ def _app(upstream: Upstream) -> Starlette:
                 call["sent"] += len(CHUNK)
 
         upstream.calls.append(call)
-        return StreamingResponse(body(), media_type="application/octet-stream",
-                                 headers={"Content-Length": str(size)})
+        return StreamingResponse(
+            body(), media_type="application/octet-stream", headers={"Content-Length": str(size)}
+        )
 
     async def slow(request: Request) -> Response:
         upstream.calls.append({"method": request.method, "raw_path": "/slow"})
         await asyncio.sleep(3)
         return Response("late")
 
-    return Starlette(routes=[
-        Route("/big", big),
-        Route("/slow/{rest:path}", slow),
-        Route("/{rest:path}", echo, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/big", big),
+            Route("/slow/{rest:path}", slow),
+            Route("/{rest:path}", echo, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+        ]
+    )
 
 
 @contextlib.contextmanager
@@ -91,29 +100,61 @@ def run_upstream() -> Iterator[Upstream]:
 def routes(upstream: str, **extra: Any) -> str:
     refused = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     table = [
-        {"path": "/api/photos", "upstream": upstream, "scopes": ["photos.read"],
-         "service": "photos", "composite": "media"},
-        {"path": "/api/videos", "upstream": upstream, "scopes": ["videos.read"],
-         "service": "videos", "composite": "media"},
-        {"path": "/api/strip", "upstream": upstream + "/base", "strip_prefix": True,
-         "service": "strip", "header_prefix": "X-Gw-"},
-        {"path": "/api/slow", "upstream": upstream + "/slow", "strip_prefix": True,
-         "timeout": 0.5, "service": "slow"},
+        {
+            "path": "/api/photos",
+            "upstream": upstream,
+            "scopes": ["photos.read"],
+            "service": "photos",
+            "composite": "media",
+        },
+        {
+            "path": "/api/videos",
+            "upstream": upstream,
+            "scopes": ["videos.read"],
+            "service": "videos",
+            "composite": "media",
+        },
+        {
+            "path": "/api/strip",
+            "upstream": upstream + "/base",
+            "strip_prefix": True,
+            "service": "strip",
+            "header_prefix": "X-Gw-",
+        },
+        {
+            "path": "/api/slow",
+            "upstream": upstream + "/slow",
+            "strip_prefix": True,
+            "timeout": 0.5,
+            "service": "slow",
+        },
         {"path": "/api/down", "upstream": refused, "service": "down"},
         {"path": "/big", "upstream": upstream, "service": "big"},
     ]
     return json.dumps(table)
 
 
-def issue(server: RunningServer, *, subject: str | None = "alice", client_id: str = "app",
-          scopes: tuple[str, ...] = ("photos.read",), metadata: dict[str, str] | None = None,
-          expires_in: int = 3600, kind: TokenKind = "access_token") -> str:
+def issue(
+    server: RunningServer,
+    *,
+    subject: str | None = "alice",
+    client_id: str = "app",
+    scopes: tuple[str, ...] = ("photos.read",),
+    metadata: dict[str, str] | None = None,
+    expires_in: int = 3600,
+    kind: TokenKind = "access_token",
+) -> str:
     value = generate_token(54)
     issued = int(time.time())
     record = TokenRecord(
         kind=kind,
-        client_id=client_id, grant_id=new_grant_id(), scopes=scopes, issued_at=issued,
-        expires_at=issued + expires_in, subject=subject, username=subject,
+        client_id=client_id,
+        grant_id=new_grant_id(),
+        scopes=scopes,
+        issued_at=issued,
+        expires_at=issued + expires_in,
+        subject=subject,
+        username=subject,
         metadata=metadata or {},
     )
     server.run(server.services.tokens.put([(digest(value), record)]))

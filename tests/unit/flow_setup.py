@@ -86,9 +86,15 @@ class EventLog:
         return [name for name, _ in self.seen]
 
 
-def code_record(client: Client, *, scopes: tuple[str, ...] = ("read",),
-                redirect_uri: str | None = REDIRECT, challenge: str | None = None,
-                grant_id: str = "grant-1", expires_in: int = 600) -> TokenRecord:
+def code_record(
+    client: Client,
+    *,
+    scopes: tuple[str, ...] = ("read",),
+    redirect_uri: str | None = REDIRECT,
+    challenge: str | None = None,
+    grant_id: str = "grant-1",
+    expires_in: int = 600,
+) -> TokenRecord:
     """What the authorization endpoint stores for a code."""
     issued_at = int(time.time())
     return TokenRecord(

@@ -36,9 +36,9 @@ class Setup:
         self.codes = MemoryStore() if separate_stores else self.tokens
         self.log = EventLog()
         settings = settings or configure()
-        self.flow = AuthorizationCodeFlow(self.codes, self.tokens,
-                                          settings.token_settings("authorization_code"),
-                                          self.log.events)
+        self.flow = AuthorizationCodeFlow(
+            self.codes, self.tokens, settings.token_settings("authorization_code"), self.log.events
+        )
 
     async def store_code(self, client: Client, **binding: Any) -> None:
         await self.codes.put([(digest(CODE), code_record(client, **binding))])
@@ -176,12 +176,15 @@ async def test_the_client_needs_the_grant_and_the_request_a_code():
     assert raised.value.code == "invalid_request"
 
 
-@pytest.mark.parametrize(("mode", "grants", "with_refresh"), [
-    ("new", ("authorization_code", "refresh_token"), True),
-    ("preserve", ("authorization_code", "refresh_token"), True),
-    ("none", ("authorization_code", "refresh_token"), False),
-    ("new", ("authorization_code",), False),
-])
+@pytest.mark.parametrize(
+    ("mode", "grants", "with_refresh"),
+    [
+        ("new", ("authorization_code", "refresh_token"), True),
+        ("preserve", ("authorization_code", "refresh_token"), True),
+        ("none", ("authorization_code", "refresh_token"), False),
+        ("new", ("authorization_code",), False),
+    ],
+)
 async def test_refresh_token_per_the_flows_settings(mode, grants, with_refresh):
     setup = Setup(configure(flows={"authorization_code": {"tokens": {"refresh": mode}}}))
     client = app_client(grant_types=grants)

@@ -74,17 +74,25 @@ class Setup:
         return self.clients.get(client_id)
 
     async def pending(self, client: Client, **params: str) -> PendingRequest:
-        query = {"response_type": "code", "client_id": client.client_id,
-                 "redirect_uri": REDIRECT} | params
+        query = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": REDIRECT,
+        } | params
         request = form(**query)
         return await self.flow.check(await self.flow.target(request), request)
 
 
 @pytest.fixture
 def setup(registry: Registry) -> Setup:
-    return Setup(registry, configure(), app_client(), app_client("spa", public=True),
-                 app_client("two", redirect_uris=(REDIRECT, OTHER_REDIRECT)),
-                 app_client("service", grant_types=("client_credentials",)))
+    return Setup(
+        registry,
+        configure(),
+        app_client(),
+        app_client("spa", public=True),
+        app_client("two", redirect_uris=(REDIRECT, OTHER_REDIRECT)),
+        app_client("service", grant_types=("client_credentials",)),
+    )
 
 
 # Before the redirect URI is trusted: a page, never a redirect (RFC 6749 section 4.1.2.1)
@@ -129,17 +137,24 @@ async def test_one_registered_redirect_uri_may_be_omitted_rfc6749_3_1_2_3(setup)
         ("app", {"response_type": ""}, "invalid_request"),
         ("app", {"response_type": "token"}, "unsupported_response_type"),
         ("spa", {}, "invalid_request"),  # a public client must use PKCE
-        ("app", {"code_challenge": CHALLENGE, "code_challenge_method": "plain"},
-         "invalid_request"),
+        ("app", {"code_challenge": CHALLENGE, "code_challenge_method": "plain"}, "invalid_request"),
         ("app", {"code_challenge": CHALLENGE}, "invalid_request"),  # plain by default
         ("app", {"code_challenge_method": "S256"}, "invalid_request"),
         ("app", {"code_challenge": "short", "code_challenge_method": "S256"}, "invalid_request"),
         ("app", {"scope": "admin"}, "invalid_scope"),
         ("app", {"scope": 'read "quoted"'}, "invalid_scope"),
     ],
-    ids=["no_response_type", "token_response_type", "public_without_pkce", "plain_method",
-         "no_method", "no_challenge", "malformed_challenge", "unregistered_scope",
-         "forbidden_scope_character"],
+    ids=[
+        "no_response_type",
+        "token_response_type",
+        "public_without_pkce",
+        "plain_method",
+        "no_method",
+        "no_challenge",
+        "malformed_challenge",
+        "unregistered_scope",
+        "forbidden_scope_character",
+    ],
 )
 async def test_request_errors_rfc6749_4_1_2_1_rfc7636_4_4_1(setup, client_id, params, error):
     client = setup.clients[client_id]
@@ -157,8 +172,15 @@ async def test_a_client_without_the_grant_is_unauthorized(registry):
 
 
 async def test_a_repeated_parameter_is_invalid_request_rfc6749_3_1(setup):
-    request = Form([("response_type", "code"), ("client_id", "app"), ("redirect_uri", REDIRECT),
-                    ("state", "a"), ("state", "b")])
+    request = Form(
+        [
+            ("response_type", "code"),
+            ("client_id", "app"),
+            ("redirect_uri", REDIRECT),
+            ("state", "a"),
+            ("state", "b"),
+        ]
+    )
     target = await setup.flow.target(request)
     with pytest.raises(OAuthError) as raised:
         await setup.flow.check(target, request)
@@ -169,14 +191,20 @@ async def test_pkce_always_asks_confidential_clients_too(registry):
     setup = Setup(registry, configure(authorization_code={"pkce": "always"}), app_client())
     with pytest.raises(OAuthError):
         await setup.pending(setup.clients["app"])
-    pending = await setup.pending(setup.clients["app"], code_challenge=CHALLENGE,
-                                  code_challenge_method="S256")
+    pending = await setup.pending(
+        setup.clients["app"], code_challenge=CHALLENGE, code_challenge_method="S256"
+    )
     assert pending.code_challenge == CHALLENGE
 
 
 async def test_a_checked_request_keeps_what_the_code_needs(setup):
-    pending = await setup.pending(setup.clients["spa"], scope="read", state="xyz",
-                                  code_challenge=CHALLENGE, code_challenge_method="S256")
+    pending = await setup.pending(
+        setup.clients["spa"],
+        scope="read",
+        state="xyz",
+        code_challenge=CHALLENGE,
+        code_challenge_method="S256",
+    )
     assert pending.client_id == "spa"
     assert (pending.redirect_uri, pending.redirect_uri_given) == (REDIRECT, True)
     assert (pending.state, pending.requested, pending.scopes) == ("xyz", ("read",), ("read",))
@@ -211,8 +239,14 @@ async def test_scope_rules(registry, rule, requested, granted):
 
 
 async def test_a_scope_policy_decides_once_the_user_is_known(registry):
-    settings = configure(flows={"authorization_code": {
-        "scopes": "policy", "scopes_policy": "tests.policies:scopes_for_user"}})
+    settings = configure(
+        flows={
+            "authorization_code": {
+                "scopes": "policy",
+                "scopes_policy": "tests.policies:scopes_for_user",
+            }
+        }
+    )
     client = app_client()
     setup = Setup(registry, settings, client)
     pending = await setup.pending(client, scope="read write")
@@ -233,8 +267,13 @@ def params_of(answer: ClientRedirect) -> dict[str, str]:
 
 
 async def test_the_code_is_bound_single_use_material_rfc6749_4_1_2(setup):
-    pending = await setup.pending(setup.clients["spa"], scope="read", state="s1",
-                                  code_challenge=CHALLENGE, code_challenge_method="S256")
+    pending = await setup.pending(
+        setup.clients["spa"],
+        scope="read",
+        state="s1",
+        code_challenge=CHALLENGE,
+        code_challenge_method="S256",
+    )
     answer = await setup.flow.issue_code(pending, username="alice", subject="sub-alice")
     params = params_of(answer)
     assert answer.location.startswith(REDIRECT + "?")
@@ -244,8 +283,11 @@ async def test_the_code_is_bound_single_use_material_rfc6749_4_1_2(setup):
     assert await setup.codes.get(code) is None  # stored by its digest only
     record = await setup.codes.get(digest(code))
     assert record is not None
-    assert (record.kind, record.client_id, record.scopes) == ("authorization_code", "spa",
-                                                              ("read",))
+    assert (record.kind, record.client_id, record.scopes) == (
+        "authorization_code",
+        "spa",
+        ("read",),
+    )
     assert (record.subject, record.username) == ("sub-alice", "alice")
     assert (record.redirect_uri, record.code_challenge) == (REDIRECT, CHALLENGE)
     assert record.expires_at - record.issued_at == 600
@@ -277,8 +319,12 @@ def test_a_registered_query_is_kept_and_state_and_iss_are_added():
 
 async def test_an_error_redirect_carries_state_and_iss(setup):
     answer = setup.flow.error(REDIRECT, "s1", OAuthError("invalid_scope", "no scope"))
-    assert params_of(answer) == {"error": "invalid_scope", "error_description": "no scope",
-                                 "state": "s1", "iss": ISSUER}
+    assert params_of(answer) == {
+        "error": "invalid_scope",
+        "error_description": "no scope",
+        "state": "s1",
+        "iss": ISSUER,
+    }
     assert "state" not in params_of(setup.flow.error(REDIRECT, None, OAuthError("access_denied")))
 
 
@@ -288,9 +334,12 @@ async def test_an_error_redirect_carries_state_and_iss(setup):
 async def test_deny_is_access_denied_and_issues_no_code(setup):
     pending = await setup.pending(setup.clients["app"], state="s1")
     answer = await setup.flow.decide(pending, "deny", username="alice", subject="alice")
-    assert params_of(answer) == {"error": "access_denied",
-                                 "error_description": "the resource owner denied the request",
-                                 "state": "s1", "iss": ISSUER}
+    assert params_of(answer) == {
+        "error": "access_denied",
+        "error_description": "the resource owner denied the request",
+        "state": "s1",
+        "iss": ISSUER,
+    }
     assert setup.log.names() == ["consent.denied"]
     assert not await setup.flow.is_remembered(pending, "alice")
 
@@ -311,19 +360,22 @@ async def test_approve_always_covers_the_same_or_a_smaller_scope_set(setup, regi
     assert await setup.flow.is_remembered(await setup.pending(client, scope="read"), "alice")
     assert not await setup.flow.is_remembered(both, "bob")
     other = Setup(registry, configure(), app_client("other"))
-    assert not await other.flow.is_remembered(await other.pending(other.clients["other"]),
-                                              "alice")
+    assert not await other.flow.is_remembered(await other.pending(other.clients["other"]), "alice")
 
 
 async def test_approve_always_does_not_cover_a_wider_set(setup):
     client = setup.clients["app"]
     read = await setup.pending(client, scope="read")
     await setup.flow.decide(read, "approve_always", username="alice", subject="alice")
-    assert not await setup.flow.is_remembered(await setup.pending(client, scope="read write"),
-                                              "alice")
+    assert not await setup.flow.is_remembered(
+        await setup.pending(client, scope="read write"), "alice"
+    )
 
 
 def test_only_the_three_decisions_are_decisions():
     assert [as_decision(v) for v in ("approve_once", "approve_always", "deny")] == [
-        "approve_once", "approve_always", "deny"]
+        "approve_once",
+        "approve_always",
+        "deny",
+    ]
     assert as_decision("approve") is None and as_decision(None) is None

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.anyio
 
 
 async def open_services(path: Path, **storage: object) -> Services:
-    return await Services.open(Settings.model_validate(
-        {"storage": {"url": f"sqlite:///{path}", **storage}}))
+    return await Services.open(
+        Settings.model_validate({"storage": {"url": f"sqlite:///{path}", **storage}})
+    )
 
 
 async def test_a_client_is_read_once_then_served_from_the_cache(tmp_path: Path) -> None:

@@ -21,8 +21,9 @@ from tests.unit.flow_setup import (
 
 pytestmark = pytest.mark.anyio
 
-SERVICE = app_client("service", grant_types=("client_credentials", "refresh_token"),
-                     redirect_uris=())
+SERVICE = app_client(
+    "service", grant_types=("client_credentials", "refresh_token"), redirect_uris=()
+)
 
 
 class Setup:
@@ -31,8 +32,10 @@ class Setup:
         self.tokens = MemoryStore()
         self.log = EventLog()
         self.flow = ClientCredentialsFlow(
-            self.tokens, settings.token_settings("client_credentials"),
-            resolver(settings, "client_credentials"), self.log.events,
+            self.tokens,
+            settings.token_settings("client_credentials"),
+            resolver(settings, "client_credentials"),
+            self.log.events,
         )
 
     async def grant(self, client: Client = SERVICE, **params: str) -> TokenGrant:
@@ -55,8 +58,9 @@ async def test_no_refresh_token_by_default_rfc6749_4_4_3():
         assert "refresh_token" not in (await Setup(settings).grant()).response()
 
 
-@pytest.mark.parametrize(("mode", "with_refresh"), [("new", True), ("preserve", False),
-                                                    ("none", False)])
+@pytest.mark.parametrize(
+    ("mode", "with_refresh"), [("new", True), ("preserve", False), ("none", False)]
+)
 async def test_a_refresh_token_only_when_the_flow_says_new(mode, with_refresh):
     setup = Setup(configure(flows={"client_credentials": {"tokens": {"refresh": mode}}}))
     assert ("refresh_token" in (await setup.grant()).response()) is with_refresh
@@ -81,6 +85,14 @@ async def test_scope_rules_apply():
 
 
 async def test_a_scope_policy_decides_the_tokens_scopes():
-    setup = Setup(configure(flows={"client_credentials": {
-        "scopes": "policy", "scopes_policy": "tests.policies:scopes_for_client"}}))
+    setup = Setup(
+        configure(
+            flows={
+                "client_credentials": {
+                    "scopes": "policy",
+                    "scopes_policy": "tests.policies:scopes_for_client",
+                }
+            }
+        )
+    )
     assert (await setup.grant(scope="read")).response()["scope"] == "read audit"

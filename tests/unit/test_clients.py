@@ -48,8 +48,9 @@ def test_body_credentials_refused_when_header_only():
 
 
 def test_body_field_names_are_configurable():
-    settings = ClientAuthSettings(location="body", client_id_field="key",
-                                  client_secret_field="pass")
+    settings = ClientAuthSettings(
+        location="body", client_id_field="key", client_secret_field="pass"
+    )
     form = Form([("key", "app"), ("pass", "s e:cret%")])
     credentials = read_credentials({}, form, settings)
     assert verify_client(CONFIDENTIAL, credentials) is CONFIDENTIAL
@@ -58,8 +59,9 @@ def test_body_field_names_are_configurable():
 def test_both_header_and_body_secret_is_invalid_request():
     form = Form([("client_secret", "x")])
     with pytest.raises(OAuthError) as caught:
-        read_credentials({"authorization": basic("app", "x")}, form,
-                         ClientAuthSettings(location="any"))
+        read_credentials(
+            {"authorization": basic("app", "x")}, form, ClientAuthSettings(location="any")
+        )
     assert caught.value.code == "invalid_request"
 
 
@@ -67,12 +69,15 @@ def test_public_client_sends_only_its_id():
     credentials = read_credentials({}, Form([("client_id", "spa")]), ClientAuthSettings())
     assert verify_client(PUBLIC, credentials) is PUBLIC
     with pytest.raises(OAuthError):
-        verify_client(CONFIDENTIAL, read_credentials({}, Form([("client_id", "app")]),
-                                                     ClientAuthSettings()))
+        verify_client(
+            CONFIDENTIAL, read_credentials({}, Form([("client_id", "app")]), ClientAuthSettings())
+        )
 
 
-@pytest.mark.parametrize("header", ["Basic", "Basic !!!", "Bearer abc", "Basic " +
-                                    base64.b64encode(b"no-colon").decode()])
+@pytest.mark.parametrize(
+    "header",
+    ["Basic", "Basic !!!", "Bearer abc", "Basic " + base64.b64encode(b"no-colon").decode()],
+)
 def test_malformed_authorization_is_invalid_client(header):
     with pytest.raises(OAuthError) as caught:
         read_credentials({"authorization": header}, Form([]), ClientAuthSettings())

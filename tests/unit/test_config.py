@@ -13,10 +13,15 @@ def test_public_names_match_all():
     import types
 
     helpers = {"TYPE_CHECKING", "Any"}
-    exported = {
-        name for name, value in vars(authgate).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
-    } - helpers - {"create_app"}  # create_app is loaded on first use
+    exported = (
+        {
+            name
+            for name, value in vars(authgate).items()
+            if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        }
+        - helpers
+        - {"create_app"}
+    )  # create_app is loaded on first use
     assert exported == set(authgate.__all__) - {"__version__", "create_app"}
     assert all(getattr(authgate, name) is not None for name in authgate.__all__)
     assert authgate.create_app.__module__ == "authgate.app"
@@ -70,8 +75,11 @@ def test_environment_overrides_file(tmp_path):
     path = tmp_path / "a.toml"
     path.write_text('[storage]\nurl = "sqlite:///one.db"\n')
     settings = load_settings(
-        path, environ={"AUTHGATE_STORAGE__URL": "sqlite:///two.db",
-                       "AUTHGATE_TOKENS__ACCESS_TOKEN_EXPIRY": "60"}
+        path,
+        environ={
+            "AUTHGATE_STORAGE__URL": "sqlite:///two.db",
+            "AUTHGATE_TOKENS__ACCESS_TOKEN_EXPIRY": "60",
+        },
     )
     assert settings.storage.url == "sqlite:///two.db"
     assert settings.tokens.access_token_expiry == 60
@@ -140,8 +148,14 @@ def test_secrets_never_show_in_a_dump(tmp_path):
     path.write_text('[ldap]\nbind_dn = "cn=reader"\nbind_password = "hunter2-file"\n')
     settings = load_settings(path, environ={})
     assert settings.ldap.bind_password.get_secret_value() == "hunter2-file"
-    dumps = [repr(settings), str(settings), repr(settings.ldap), settings.model_dump_json(),
-             json.dumps(settings.model_dump(mode="json")), str(settings.model_dump())]
+    dumps = [
+        repr(settings),
+        str(settings),
+        repr(settings.ldap),
+        settings.model_dump_json(),
+        json.dumps(settings.model_dump(mode="json")),
+        str(settings.model_dump()),
+    ]
     for dump in dumps:
         assert "hunter2" not in dump
         assert "cn=reader" in dump  # the dump is there, only the secret is masked

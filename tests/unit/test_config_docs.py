@@ -19,21 +19,49 @@ DOC = ROOT / "docs" / "configuration.md"
 # The keys of SPEC.md's "Configuration" section (its TOML example) and of its LDAP paragraph.
 SPEC_KEYS = (
     "issuer",
-    "storage.url", "storage.tokens", "storage.codes",
-    "client_auth.location", "client_auth.client_id_field", "client_auth.client_secret_field",
-    "authorization_code.code_length", "authorization_code.code_expiry", "authorization_code.pkce",
-    "tokens.access_token_expiry", "tokens.access_token_length", "tokens.access_token_type",
-    "tokens.refresh", "tokens.refresh_token_expiry", "tokens.refresh_token_length",
+    "storage.url",
+    "storage.tokens",
+    "storage.codes",
+    "client_auth.location",
+    "client_auth.client_id_field",
+    "client_auth.client_secret_field",
+    "authorization_code.code_length",
+    "authorization_code.code_expiry",
+    "authorization_code.pkce",
+    "tokens.access_token_expiry",
+    "tokens.access_token_length",
+    "tokens.access_token_type",
+    "tokens.refresh",
+    "tokens.refresh_token_expiry",
+    "tokens.refresh_token_length",
     "tokens.metadata",
-    "flows.password.users", "flows.password.policy", "flows.password.subject_attribute",
-    "flows.password.scopes", "flows.password.scopes_policy", "flows.password.scopes_attribute",
+    "flows.password.users",
+    "flows.password.policy",
+    "flows.password.subject_attribute",
+    "flows.password.scopes",
+    "flows.password.scopes_policy",
+    "flows.password.scopes_attribute",
     "flows.client_credentials.tokens.refresh",
-    "ldap.url", "ldap.bind_dn", "ldap.bind_password", "ldap.user_base", "ldap.user_filter",
-    "ldap.timeout", "ldap.start_tls",
-    "lockout.max_failures", "lockout.wait", "lockout.max_wait", "lockout.reset",
-    "monitoring.enabled", "monitoring.client_attribute", "monitoring.record_outbound",
-    "gateway.routes[].path", "gateway.routes[].upstream", "gateway.routes[].scopes",
-    "gateway.routes[].service", "gateway.routes[].timeout", "gateway.routes[].strip_prefix",
+    "ldap.url",
+    "ldap.bind_dn",
+    "ldap.bind_password",
+    "ldap.user_base",
+    "ldap.user_filter",
+    "ldap.timeout",
+    "ldap.start_tls",
+    "lockout.max_failures",
+    "lockout.wait",
+    "lockout.max_wait",
+    "lockout.reset",
+    "monitoring.enabled",
+    "monitoring.client_attribute",
+    "monitoring.record_outbound",
+    "gateway.routes[].path",
+    "gateway.routes[].upstream",
+    "gateway.routes[].scopes",
+    "gateway.routes[].service",
+    "gateway.routes[].timeout",
+    "gateway.routes[].strip_prefix",
     "gateway.routes[].header_prefix",
 )
 GRANTS = r"(authorization_code|refresh_token|password|client_credentials)"
@@ -55,7 +83,8 @@ def config_docs():
 
 def test_the_committed_file_is_current(config_docs):
     assert DOC.read_text(encoding="utf-8") == config_docs.render(), (
-        "docs/configuration.md is stale: run `make docs`")
+        "docs/configuration.md is stale: run `make docs`"
+    )
 
 
 def documented_keys(text: str) -> set[str]:
@@ -97,8 +126,13 @@ def test_check_fails_on_a_stale_file_and_names_make_docs(tmp_path):
     stale.write_text("# Configuration\n")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(SCRIPT), "--output", str(stale), *args],
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, str(SCRIPT), "--output", str(stale), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     checked = run("--check")
     assert checked.returncode == 1

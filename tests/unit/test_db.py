@@ -42,9 +42,11 @@ def test_starting_on_a_migrated_database_does_not_load_alembic(tmp_path):
         "asyncio.run(main())\n"
         "print('alembic' in sys.modules)\n"
     )
-    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           check=True)
-    again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           check=True)
+    first = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    again = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     assert first.stdout.strip() == "True"
     assert again.stdout.strip() == "False"

@@ -25,7 +25,8 @@ print(len(names))
 
 
 def test_every_module_imports_without_the_optional_extras():
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout) > 50  # the walk found the package, not an empty path

@@ -19,8 +19,9 @@ def test_content_type_parameters_are_allowed():
     assert parse_form_body(b"a=1", headers).get("a") == "1"
 
 
-@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain",
-                                          "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type", [None, "application/json", "text/plain", "multipart/form-data; boundary=x"]
+)
 def test_other_content_types_are_invalid_request(content_type):
     headers = {"content-type": content_type} if content_type else {}
     with pytest.raises(OAuthError) as caught:

@@ -23,13 +23,18 @@ def test_flows_users_and_policies_never_reach_the_web_stack() -> None:
         "import authgate.users.policy, authgate.users.authentication, authgate.policies\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                       text=True, check=True).stdout)
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+    )
     reached = [name for name in loaded if name.split(".")[0] in WEB_STACK]
     assert reached == []
 
 
 def test_no_module_is_over_400_lines() -> None:
-    sizes = {str(path.relative_to(SOURCE)): len(path.read_text().splitlines())
-             for path in SOURCE.rglob("*.py")}
+    sizes = {
+        str(path.relative_to(SOURCE)): len(path.read_text().splitlines())
+        for path in SOURCE.rglob("*.py")
+    }
     assert {name: size for name, size in sizes.items() if size > 400} == {}

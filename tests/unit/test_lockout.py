@@ -130,9 +130,7 @@ async def test_concurrent_reservations_across_processes_stop_at_max_failures(tmp
     await migrate(engines[0])
     lockouts = [Lockout(Registry(engine), SETTINGS) for engine in engines]
     try:
-        granted = await asyncio.gather(
-            *(lockouts[i % 2].reserve("alice") for i in range(40))
-        )
+        granted = await asyncio.gather(*(lockouts[i % 2].reserve("alice") for i in range(40)))
         assert sum(granted) == 3
     finally:
         for engine in engines:

@@ -14,8 +14,13 @@ def settings(**monitoring: object) -> Settings:
 
 def test_client_labels_are_bounded():
     monitor = Monitor(settings(max_clients=2))
-    assert [monitor.client_label(c) for c in ("a", "b", "c", "a", "")] == \
-        ["a", "b", "other", "a", "anonymous"]
+    assert [monitor.client_label(c) for c in ("a", "b", "c", "a", "")] == [
+        "a",
+        "b",
+        "other",
+        "a",
+        "anonymous",
+    ]
 
 
 def test_window_drops_old_buckets_and_sums_per_service_and_client():
@@ -42,8 +47,10 @@ def test_composite_fails_when_any_part_fails():
 
 
 def test_outbound_targets_lose_credentials_and_query():
-    assert clean_target("https://user:pw@api.example:8443/v1/x?key=s#f") == \
-        "https://api.example:8443/v1/x"
+    assert (
+        clean_target("https://user:pw@api.example:8443/v1/x?key=s#f")
+        == "https://api.example:8443/v1/x"
+    )
     tx = Transaction("s", "", "GET", "/", record_outbound=False)
     tx.add_outbound("http", "GET", "http://h/x", 200, 0.01, None)
     assert tx.outbound == []
@@ -58,4 +65,3 @@ async def test_full_queue_drops_and_counts_without_blocking():
         log.submit(Transaction("s", "", "GET", "/", record_outbound=True))
     value = monitor.registry.get_sample_value("authgate_traffic_dropped_total")
     assert (log.dropped, value) == (3, 3.0)
-

@@ -34,9 +34,15 @@ class StubUsers:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, tuple[str, ...]]] = []
 
-    async def __call__(self, username: str, password: str, *, client_id: str,
-                       attributes: MutableMapping[str, Any],
-                       scopes: tuple[str, ...] = ()) -> User | None:
+    async def __call__(
+        self,
+        username: str,
+        password: str,
+        *,
+        client_id: str,
+        attributes: MutableMapping[str, Any],
+        scopes: tuple[str, ...] = (),
+    ) -> User | None:
         self.calls.append((username, client_id, scopes))
         if PASSWORDS.get(username) != password:
             return None
@@ -50,8 +56,13 @@ class Setup:
         self.tokens = MemoryStore()
         self.users = StubUsers()
         self.log = EventLog()
-        self.flow = PasswordFlow(self.tokens, settings.token_settings("password"),
-                                 resolver(settings, "password"), self.users, self.log.events)
+        self.flow = PasswordFlow(
+            self.tokens,
+            settings.token_settings("password"),
+            resolver(settings, "password"),
+            self.users,
+            self.log.events,
+        )
 
     async def grant(self, **params: str) -> TokenGrant:
         client = app_client(grant_types=GRANTS)
@@ -72,8 +83,11 @@ async def test_the_right_password_gets_tokens_for_the_user_rfc6749_4_3():
     assert "refresh_token" in body
     access = await setup.tokens.get(digest(grant.access.value))
     assert access is not None
-    assert (access.subject, access.username, access.client_id) == ("subject-of-alice", "alice",
-                                                                   "app")
+    assert (access.subject, access.username, access.client_id) == (
+        "subject-of-alice",
+        "alice",
+        "app",
+    )
     assert setup.users.calls == [("alice", "app", ("read",))]
     assert setup.log.names() == ["token.issued"]
 
@@ -93,15 +107,21 @@ async def test_an_unknown_user_answers_like_a_wrong_password():
 
 async def test_scope_rules_apply():
     setup = Setup()
-    await refused(setup.grant(username="alice", password="alice-password", scope="admin"),
-                  "invalid_scope")
+    await refused(
+        setup.grant(username="alice", password="alice-password", scope="admin"), "invalid_scope"
+    )
     everything = await setup.grant(username="alice", password="alice-password")
     assert everything.response()["scope"] == "read write"  # no scope: all registered
 
 
 async def test_a_scope_policy_sees_the_user():
-    setup = Setup(configure(flows={"password": {
-        "scopes": "policy", "scopes_policy": "tests.policies:scopes_for_user"}}))
+    setup = Setup(
+        configure(
+            flows={
+                "password": {"scopes": "policy", "scopes_policy": "tests.policies:scopes_for_user"}
+            }
+        )
+    )
     alice = await setup.grant(username="alice", password="alice-password")
     bob = await setup.grant(username="bob", password="bob-password")
     assert (alice.response()["scope"], bob.response()["scope"]) == ("read write", "read")
@@ -110,17 +130,20 @@ async def test_a_scope_policy_sees_the_user():
 async def test_the_client_needs_the_grant():
     setup = Setup()
     client = app_client(grant_types=("authorization_code",))
-    await refused(setup.flow.run(token_request(client, username="alice",
-                                               password="alice-password")),
-                  "unauthorized_client")
+    await refused(
+        setup.flow.run(token_request(client, username="alice", password="alice-password")),
+        "unauthorized_client",
+    )
     assert setup.users.calls == []  # refused before any password check
 
 
-@pytest.mark.parametrize(("mode", "with_refresh"), [("new", True), ("preserve", True),
-                                                    ("none", False)])
+@pytest.mark.parametrize(
+    ("mode", "with_refresh"), [("new", True), ("preserve", True), ("none", False)]
+)
 async def test_refresh_token_per_the_flows_settings(mode, with_refresh):
-    setup = Setup(configure(flows={"password": {"tokens": {"refresh": mode,
-                                                           "access_token_length": 30}}}))
+    setup = Setup(
+        configure(flows={"password": {"tokens": {"refresh": mode, "access_token_length": 30}}})
+    )
     grant = await setup.grant(username="alice", password="alice-password")
     assert ("refresh_token" in grant.response()) is with_refresh
     assert len(grant.access.value) == 30

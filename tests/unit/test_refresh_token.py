@@ -30,11 +30,15 @@ class Setup:
         self.tokens = MemoryStore()
         self.log = EventLog()
         self.settings = settings.token_settings("refresh_token")
-        self.flow = RefreshTokenFlow(self.tokens, self.settings,
-                                     resolver(settings, "refresh_token"), self.log.events)
+        self.flow = RefreshTokenFlow(
+            self.tokens, self.settings, resolver(settings, "refresh_token"), self.log.events
+        )
 
-    async def first_grant(self, client: Client, scopes: tuple[str, ...] = ("read", "write"),
-                          ) -> TokenGrant:
+    async def first_grant(
+        self,
+        client: Client,
+        scopes: tuple[str, ...] = ("read", "write"),
+    ) -> TokenGrant:
         """Tokens as an earlier grant issued them, with a refresh token."""
         base = new_grant(client.client_id, scopes, subject="subject-of-alice", username="alice")
         grant = mint(base, self.settings, with_refresh=True)
@@ -147,8 +151,7 @@ async def test_the_scope_may_narrow_never_widen_rfc6749_6():
     narrowed = await setup.refresh(client, refresh_of(first), scope="read")
     assert narrowed.response()["scope"] == "read"
     assert narrowed.refresh is not None and narrowed.refresh.record.scopes == ("read", "write")
-    await refused(setup.refresh(client, refresh_of(narrowed), scope="read admin"),
-                  "invalid_scope")
+    await refused(setup.refresh(client, refresh_of(narrowed), scope="read admin"), "invalid_scope")
     assert await setup.is_live(refresh_of(narrowed))  # a refused request changes nothing
 
 
@@ -173,14 +176,19 @@ async def test_an_access_token_or_unknown_value_is_no_refresh_token():
 async def test_the_client_needs_the_grant_and_the_request_a_token():
     setup = Setup()
     first = await setup.first_grant(app_client())
-    await refused(setup.refresh(app_client(grant_types=("authorization_code",)),
-                                refresh_of(first)), "unauthorized_client")
+    await refused(
+        setup.refresh(app_client(grant_types=("authorization_code",)), refresh_of(first)),
+        "unauthorized_client",
+    )
     await refused(setup.flow.run(token_request(app_client())), "invalid_request")
 
 
 async def test_a_scope_policy_approves_within_the_grant():
-    settings = configure(flows={"refresh_token": {
-        "scopes": "policy", "scopes_policy": "tests.policies:scopes_for_user"}})
+    settings = configure(
+        flows={
+            "refresh_token": {"scopes": "policy", "scopes_policy": "tests.policies:scopes_for_user"}
+        }
+    )
     setup = Setup(settings)
     client = app_client()
     first = await setup.first_grant(client)  # alice: the policy approves read and write

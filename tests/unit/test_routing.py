@@ -13,8 +13,9 @@ from authgate.routing import RouteMatch
 
 
 def table(*routes: dict[str, Any], demo: bool = False) -> Any:
-    settings = Settings.model_validate({"gateway": {"routes": [
-        {"upstream": "http://127.0.0.1:9", **route} for route in routes]}})
+    settings = Settings.model_validate(
+        {"gateway": {"routes": [{"upstream": "http://127.0.0.1:9", **route} for route in routes]}}
+    )
     return create_app(settings, demo=demo).route_table  # type: ignore[attr-defined]
 
 
@@ -39,8 +40,10 @@ def test_the_longest_path_wins_whatever_the_order() -> None:
 
 
 def test_two_routes_with_one_path_stop_the_start() -> None:
-    environ = {"AUTHGATE_GATEWAY__ROUTES": '[{"path": "/api", "upstream": "http://a"}, '
-                                           '{"path": "/api", "upstream": "http://b"}]'}
+    environ = {
+        "AUTHGATE_GATEWAY__ROUTES": '[{"path": "/api", "upstream": "http://a"}, '
+        '{"path": "/api", "upstream": "http://b"}]'
+    }
     with pytest.raises(ConfigError, match=r"gateway\.routes: two routes have the path '/api'"):
         load_settings(environ=environ)
 
@@ -50,9 +53,17 @@ def test_a_route_at_the_root_leaves_authgate_its_own_paths() -> None:
     assert service(routes.match("/oauth2/token")) == ("oauth2.token", "", False)
     assert service(routes.match("/oauth2/introspect")) == ("oauth2.introspect", "", False)
     assert service(routes.match("/oauth2/authorize")) == ("oauth2.authorize", "", False)
-    for page in ("/healthz", "/readyz", "/metrics", "/manager", "/manager/login",
-                 "/manager/traffic/abc", "/static/authgate.css", "/manager/static/manager.js",
-                 "/.well-known/oauth-authorization-server"):
+    for page in (
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/manager",
+        "/manager/login",
+        "/manager/traffic/abc",
+        "/static/authgate.css",
+        "/manager/static/manager.js",
+        "/.well-known/oauth-authorization-server",
+    ):
         assert service(routes.match(page)) == (None, "", False), page
     assert service(routes.match("/oauth2/elsewhere")) == ("everything", "all", True)
     assert service(routes.match("/api/photos")) == ("everything", "all", True)

@@ -40,8 +40,9 @@ def test_any_length_round_trips(plaintext):
 def test_aes_256_gcm_under_hkdf_sha256_of_the_token():
     """The construction is the library's, so anyone can check it with the same primitives."""
     sealed = raw(seal(TOKEN, PLAINTEXT))
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"authgate seal aes-256-gcm v2").derive(TOKEN.encode())
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"authgate seal aes-256-gcm v2"
+    ).derive(TOKEN.encode())
     nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
     assert AESGCM(key).decrypt(nonce, ciphertext, None) == PLAINTEXT
 

@@ -25,9 +25,13 @@ def test_digest_is_not_the_token():
 
 
 def test_mint_follows_settings():
-    settings = TokenSettings(access_token_expiry=120, access_token_length=20,
-                             refresh_token_length=25, access_token_type="MAC",
-                             metadata={"Department": "Engineering"})
+    settings = TokenSettings(
+        access_token_expiry=120,
+        access_token_length=20,
+        refresh_token_length=25,
+        access_token_type="MAC",
+        metadata={"Department": "Engineering"},
+    )
     base = TokenRecord("access_token", "c", "g", ("a",), 0, 0, subject="u")
     grant = mint(base, settings, with_refresh=True)
     body = grant.response()
@@ -60,8 +64,10 @@ def test_grant_ids_rise_with_time_and_never_repeat() -> None:
 
 
 def test_a_record_stored_by_an_earlier_version_with_a_parent_still_loads() -> None:
-    stored = (b'{"kind":"access_token","client_id":"c","grant_id":"g","scopes":["a"],'
-              b'"issued_at":1,"expires_at":2,"parent":"abc"}')
+    stored = (
+        b'{"kind":"access_token","client_id":"c","grant_id":"g","scopes":["a"],'
+        b'"issued_at":1,"expires_at":2,"parent":"abc"}'
+    )
     record = TokenRecord.from_json(stored)
     assert record.client_id == "c" and record.scopes == ("a",)
 

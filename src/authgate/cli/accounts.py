@@ -29,7 +29,8 @@ async def _admin_create(args: argparse.Namespace, services: Services) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     user = commands.add_parser("user", help="Local User Store").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     user_create = user.add_parser("create")
     user_create.add_argument("username")
     user_create.add_argument("--password-stdin", action="store_true")
@@ -40,9 +41,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     user_unlock.set_defaults(handler=_user_unlock)
 
     admin = commands.add_parser("admin", help="administrators of the manager").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     admin_create = admin.add_parser("create")
     admin_create.add_argument("username")
     admin_create.add_argument("--password-stdin", action="store_true")
     admin_create.set_defaults(handler=_admin_create)
-

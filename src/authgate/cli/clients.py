@@ -74,7 +74,8 @@ async def _client_delete(args: argparse.Namespace, services: Services) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     client = commands.add_parser("client", help="Client Application Registry").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     create = client.add_parser("create", help="register a client application")
     create.add_argument("--name", required=True)
     create.add_argument("--redirect-uri", action="append", default=[])
@@ -94,4 +95,3 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     remove = client.add_parser("delete")
     remove.add_argument("client_id")
     remove.set_defaults(handler=_client_delete)
-

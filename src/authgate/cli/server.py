@@ -26,8 +26,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # Worker processes read the file again; an absolute path names the same one to them.
     config = args.config or os.environ.get("AUTHGATE_CONFIG") or None
-    options = ServeOptions(config=os.path.abspath(config) if config else None, host=args.host,
-                           port=args.port, workers=args.workers, demo=args.demo)
+    options = ServeOptions(
+        config=os.path.abspath(config) if config else None,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        demo=args.demo,
+    )
     return serve(settings, options)
 
 
@@ -40,5 +45,5 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     serve.set_defaults(serve=_serve)
 
     commands.add_parser("migrate", help="create or upgrade the schema").set_defaults(
-        handler=_migrate)
-
+        handler=_migrate
+    )

@@ -20,8 +20,9 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
         raise UserError(f"no client {args.client}")
     grant_type: GrantType = "password" if args.user else "client_credentials"
     settings = services.settings.token_settings(grant_type)
-    resolver = ScopeResolver(services.settings.flow(grant_type).model_copy(
-        update={"scopes": "any"}), None)
+    resolver = ScopeResolver(
+        services.settings.flow(grant_type).model_copy(update={"scopes": "any"}), None
+    )
     scopes = await resolver.resolve(tuple(args.scope), client, {})
     with_refresh = issues_refresh_token(client, settings, grant_type)
     if args.count < 1:
@@ -30,8 +31,16 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
     while remaining:
         # Stored in batches (one transaction each), printed only once stored.
         batch = [
-            mint(new_grant(client.client_id, scopes, subject=args.user or client.client_id,
-                           username=args.user), settings, with_refresh=with_refresh)
+            mint(
+                new_grant(
+                    client.client_id,
+                    scopes,
+                    subject=args.user or client.client_id,
+                    username=args.user,
+                ),
+                settings,
+                with_refresh=with_refresh,
+            )
             for _ in range(min(remaining, TOKEN_BATCH))
         ]
         await services.tokens.put([entry for grant in batch for entry in grant.entries])
@@ -64,7 +73,8 @@ async def _token_purge(args: argparse.Namespace, services: Services) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tokens = commands.add_parser("token", help="issue, revoke and purge tokens").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     token_create = tokens.add_parser("create")
     token_create.add_argument("--client", required=True)
     token_create.add_argument("--user")

@@ -33,18 +33,25 @@ class Section(BaseModel):
 
 
 class StorageSettings(Section):
-    url: str = Field(default="sqlite:///authgate.db",
-                     description="registry of clients, users, consents, sessions: a SQL URL")
+    url: str = Field(
+        default="sqlite:///authgate.db",
+        description="registry of clients, users, consents, sessions: a SQL URL",
+    )
     tokens: str = Field(default="", description="Access Token Store URL; empty: same as url")
-    codes: str = Field(default="",
-                       description="Authorization Code Store URL; empty: same as tokens")
+    codes: str = Field(
+        default="", description="Authorization Code Store URL; empty: same as tokens"
+    )
     purge_interval: Seconds = Field(
-        default=300, description="seconds between purges of expired rows in SQL stores")
+        default=300, description="seconds between purges of expired rows in SQL stores"
+    )
     purge_batch: Annotated[int, Field(ge=1)] = Field(
-        default=1000, description="rows deleted per purge statement")
+        default=1000, description="rows deleted per purge statement"
+    )
     cache_ttl: Annotated[float, Field(ge=0)] = Field(
-        default=0, description="seconds a process may cache a client record of a server "
-        "registry; 0: never, so a deleted client stops at once (SQLite: see below)")
+        default=0,
+        description="seconds a process may cache a client record of a server "
+        "registry; 0: never, so a deleted client stops at once (SQLite: see below)",
+    )
 
     @field_validator("url")
     @classmethod
@@ -72,77 +79,105 @@ class StorageSettings(Section):
 
 class ClientAuthSettings(Section):
     location: Literal["header", "body", "any"] = Field(
-        default="header", description="where client credentials are read (header: HTTP Basic)")
-    client_id_field: str = Field(default="client_id", min_length=1,
-                                 description="body field: client id")
-    client_secret_field: str = Field(default="client_secret", min_length=1,
-                                     description="body field: secret")
+        default="header", description="where client credentials are read (header: HTTP Basic)"
+    )
+    client_id_field: str = Field(
+        default="client_id", min_length=1, description="body field: client id"
+    )
+    client_secret_field: str = Field(
+        default="client_secret", min_length=1, description="body field: secret"
+    )
 
 
 class AuthorizationCodeSettings(Section):
     code_length: TokenLength = Field(default=30, description="characters of a code")
     code_expiry: Seconds = Field(default=600, description="seconds a code can be exchanged")
     pkce: Literal["public", "always"] = Field(
-        default="public", description="who must send a PKCE challenge (S256): public clients "
-        "or every client")
+        default="public",
+        description="who must send a PKCE challenge (S256): public clients or every client",
+    )
 
 
 class TokenSettings(Section):
     access_token_expiry: Seconds = Field(
-        default=3600, description="seconds an access token is valid (`expires_in`)")
+        default=3600, description="seconds an access token is valid (`expires_in`)"
+    )
     access_token_length: TokenLength = Field(
-        default=54, description="characters of an access token, from [A-Za-z0-9]")
-    access_token_type: str = Field(default="Bearer", min_length=1,
-                                   description="token_type in responses and introspection")
+        default=54, description="characters of an access token, from [A-Za-z0-9]"
+    )
+    access_token_type: str = Field(
+        default="Bearer", min_length=1, description="token_type in responses and introspection"
+    )
     refresh: Literal["new", "none", "preserve"] = Field(
-        default="new", description="Refresh Token Details: a new refresh token each time, "
+        default="new",
+        description="Refresh Token Details: a new refresh token each time, "
         "none, or the presented one again (where none was presented, as at the authorization "
         "code and password grants, `preserve` mints one); a refresh token goes only to a "
-        "client registered for the `refresh_token` grant")
+        "client registered for the `refresh_token` grant",
+    )
     refresh_token_expiry: Seconds = Field(
-        default=43200, description="seconds a refresh token is valid")
+        default=43200, description="seconds a refresh token is valid"
+    )
     refresh_token_length: TokenLength = Field(
-        default=46, description="characters of a refresh token")
+        default=46, description="characters of a refresh token"
+    )
     refresh_grace_period: Annotated[int, Field(ge=0)] = Field(
-        default=0, description="seconds a rotated token is re-usable: presented again, it "
-        "returns the same successor")
+        default=0,
+        description="seconds a rotated token is re-usable: presented again, it "
+        "returns the same successor",
+    )
     metadata: dict[str, str] = Field(
-        default_factory=dict, description="stored with every access token: name/value pairs "
-        "that introspection returns and the gateway sends upstream")
+        default_factory=dict,
+        description="stored with every access token: name/value pairs "
+        "that introspection returns and the gateway sends upstream",
+    )
 
 
 class TokenOverrides(Section):
     """A flow's `[flows.<grant>.tokens]`: any subset of `[tokens]`."""
 
     access_token_expiry: Seconds | None = Field(
-        default=None, description="this flow's `tokens.access_token_expiry`")
+        default=None, description="this flow's `tokens.access_token_expiry`"
+    )
     access_token_length: TokenLength | None = Field(
-        default=None, description="this flow's `tokens.access_token_length`")
+        default=None, description="this flow's `tokens.access_token_length`"
+    )
     access_token_type: str | None = Field(
-        default=None, description="this flow's `tokens.access_token_type`")
+        default=None, description="this flow's `tokens.access_token_type`"
+    )
     refresh: Literal["new", "none", "preserve"] | None = Field(
-        default=None, description="this flow's `tokens.refresh`")
+        default=None, description="this flow's `tokens.refresh`"
+    )
     refresh_token_expiry: Seconds | None = Field(
-        default=None, description="this flow's `tokens.refresh_token_expiry`")
+        default=None, description="this flow's `tokens.refresh_token_expiry`"
+    )
     refresh_token_length: TokenLength | None = Field(
-        default=None, description="this flow's `tokens.refresh_token_length`")
+        default=None, description="this flow's `tokens.refresh_token_length`"
+    )
     refresh_grace_period: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="this flow's `tokens.refresh_grace_period`")
+        default=None, description="this flow's `tokens.refresh_grace_period`"
+    )
     metadata: dict[str, str] | None = Field(
-        default=None, description="this flow's `tokens.metadata`")
+        default=None, description="this flow's `tokens.metadata`"
+    )
 
 
 class FlowSettings(Section):
     tokens: TokenOverrides = Field(
-        default_factory=TokenOverrides, description="any subset of `[tokens]`, for this flow; "
+        default_factory=TokenOverrides,
+        description="any subset of `[tokens]`, for this flow; "
         "a key left unset takes the `[tokens]` value, except that client_credentials issues "
-        'no refresh token unless it sets `refresh = "new"` (RFC 6749 section 4.4.3)')
+        'no refresh token unless it sets `refresh = "new"` (RFC 6749 section 4.4.3)',
+    )
     scopes: Literal["any", "all", "policy"] = Field(
-        default="any", description="how requested scopes are granted")
+        default="any", description="how requested scopes are granted"
+    )
     scopes_policy: str = Field(
-        default="", description='"package.module:function" when scopes = "policy"')
+        default="", description='"package.module:function" when scopes = "policy"'
+    )
     scopes_attribute: str = Field(
-        default="scopes.for.token", description="request attribute holding approved scopes")
+        default="scopes.for.token", description="request attribute holding approved scopes"
+    )
 
     @model_validator(mode="after")
     def _policy_named(self) -> FlowSettings:
@@ -153,10 +188,12 @@ class FlowSettings(Section):
 
 class PasswordFlowSettings(FlowSettings):
     users: Literal["local", "ldap", "policy"] = Field(
-        default="local", description="who authenticates resource owners")
+        default="local", description="who authenticates resource owners"
+    )
     policy: str = Field(default="", description='"package.module:function" when users = "policy"')
     subject_attribute: str = Field(
-        default="authentication.subject.id", description="request attribute of the subject")
+        default="authentication.subject.id", description="request attribute of the subject"
+    )
 
     @model_validator(mode="after")
     def _user_policy_named(self) -> PasswordFlowSettings:
@@ -167,29 +204,37 @@ class PasswordFlowSettings(FlowSettings):
 
 class FlowsSettings(Section):
     authorization_code: FlowSettings = Field(
-        default_factory=FlowSettings, description="the authorization code grant")
+        default_factory=FlowSettings, description="the authorization code grant"
+    )
     refresh_token: FlowSettings = Field(
-        default_factory=FlowSettings, description="the refresh token grant")
+        default_factory=FlowSettings, description="the refresh token grant"
+    )
     password: PasswordFlowSettings = Field(
         default_factory=PasswordFlowSettings,
         description="the resource owner password grant, and who checks the password (the "
-        "login page too)")
+        "login page too)",
+    )
     client_credentials: FlowSettings = Field(
-        default_factory=FlowSettings, description="the client credentials grant")
+        default_factory=FlowSettings, description="the client credentials grant"
+    )
 
 
 class LdapSettings(Section):
     url: str = Field(default="ldap://127.0.0.1:389", description="ldap:// or ldaps://")
     bind_dn: str = Field(
-        default="", description="service account that searches; empty: anonymous search")
+        default="", description="service account that searches; empty: anonymous search"
+    )
     bind_password: SecretStr = Field(default=SecretStr(""), description="its password")
-    user_base: str = Field(default="ou=people,dc=example,dc=org",
-                           description="search base of users")
+    user_base: str = Field(
+        default="ou=people,dc=example,dc=org", description="search base of users"
+    )
     user_filter: str = Field(
         default="(uid={username})",
-        description='search filter of a user; AD: "(sAMAccountName={username})"')
+        description='search filter of a user; AD: "(sAMAccountName={username})"',
+    )
     timeout: Annotated[float, Field(gt=0)] = Field(
-        default=5, description="seconds for connect and each operation")
+        default=5, description="seconds for connect and each operation"
+    )
     start_tls: bool = Field(default=False, description="upgrade ldap:// with StartTLS")
 
     @field_validator("user_filter")
@@ -202,29 +247,38 @@ class LdapSettings(Section):
 
 class LockoutSettings(Section):
     max_failures: Annotated[int, Field(ge=1)] = Field(
-        default=10, description="failures in a row before a lock")
+        default=10, description="failures in a row before a lock"
+    )
     wait: Seconds = Field(
-        default=60, description="seconds of the first lock; doubles at each further lock")
+        default=60, description="seconds of the first lock; doubles at each further lock"
+    )
     max_wait: Seconds = Field(default=900, description="cap on one lock, seconds")
     reset: Seconds = Field(
-        default=43200, description="seconds after the last failure when the count is forgotten")
+        default=43200, description="seconds after the last failure when the count is forgotten"
+    )
 
 
 class MonitoringSettings(Section):
     enabled: bool = Field(default=True, description="real-time monitoring of service usage")
     client_attribute: str = Field(
         default="authentication.subject.id",
-        description="attribute identifying the client (`oauth.client.id` also works)")
+        description="attribute identifying the client (`oauth.client.id` also works)",
+    )
     record_outbound: bool = Field(
-        default=True, description="traffic monitor records outbound calls too")
+        default=True, description="traffic monitor records outbound calls too"
+    )
     max_clients: Annotated[int, Field(ge=1)] = Field(
-        default=1000, description='distinct client labels in /metrics; more count as "other"')
+        default=1000, description='distinct client labels in /metrics; more count as "other"'
+    )
     traffic_retention: Seconds = Field(
-        default=7 * 86400, description="seconds transactions are kept")
+        default=7 * 86400, description="seconds transactions are kept"
+    )
     traffic_max_rows: Annotated[int, Field(ge=1)] = Field(
-        default=100_000, description="transactions kept at most")
+        default=100_000, description="transactions kept at most"
+    )
     queue_size: Annotated[int, Field(ge=1)] = Field(
-        default=10_000, description="pending records before drops (which are counted)")
+        default=10_000, description="pending records before drops (which are counted)"
+    )
 
 
 class GatewayRoute(Section):
@@ -233,12 +287,15 @@ class GatewayRoute(Section):
     scopes: tuple[str, ...] = Field(default=(), description="scopes the token must carry")
     service: str = Field(default="", description="service context name; default: the path")
     timeout: Annotated[float, Field(gt=0)] = Field(
-        default=30, description="seconds for the upstream to answer; then 504")
+        default=30, description="seconds for the upstream to answer; then 504"
+    )
     strip_prefix: bool = Field(default=False, description="remove `path` from the forwarded path")
-    header_prefix: str = Field(default="X-Authgate-",
-                               description="prefix of identity headers sent upstream")
+    header_prefix: str = Field(
+        default="X-Authgate-", description="prefix of identity headers sent upstream"
+    )
     composite: str = Field(
-        default="", description="composite service context this route also counts in")
+        default="", description="composite service context this route also counts in"
+    )
 
     @field_validator("path")
     @classmethod
@@ -261,7 +318,8 @@ class GatewayRoute(Section):
 
 class GatewaySettings(Section):
     routes: tuple[GatewayRoute, ...] = Field(
-        default=(), description="APIs guarded by access tokens, one table each")
+        default=(), description="APIs guarded by access tokens, one table each"
+    )
 
     @field_validator("routes")
     @classmethod
@@ -276,6 +334,8 @@ class GatewaySettings(Section):
 class ServerSettings(Section):
     host: str = Field(default="127.0.0.1", description="address `serve` listens on; --host wins")
     port: Annotated[int, Field(ge=0, le=65535)] = Field(
-        default=8080, description="TCP port `serve` listens on; --port wins")
+        default=8080, description="TCP port `serve` listens on; --port wins"
+    )
     workers: Annotated[int, Field(ge=1)] = Field(
-        default=1, description="worker processes of `serve`; --workers wins")
+        default=1, description="worker processes of `serve`; --workers wins"
+    )

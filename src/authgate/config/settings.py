@@ -39,36 +39,43 @@ log = logging.getLogger("authgate.config")
 
 class Settings(Section):
     issuer: str = Field(
-        default="", description="issuer identifier, exactly as in the metadata and every "
-        "`iss`; default: http://HOST:PORT")
-    server: ServerSettings = Field(default_factory=ServerSettings,
-                                   description="the HTTP server of `authgate serve`")
+        default="",
+        description="issuer identifier, exactly as in the metadata and every "
+        "`iss`; default: http://HOST:PORT",
+    )
+    server: ServerSettings = Field(
+        default_factory=ServerSettings, description="the HTTP server of `authgate serve`"
+    )
     storage: StorageSettings = Field(
         default_factory=StorageSettings,
-        description="where clients, users, consents, tokens and codes are kept")
+        description="where clients, users, consents, tokens and codes are kept",
+    )
     client_auth: ClientAuthSettings = Field(
         default_factory=ClientAuthSettings,
-        description="how clients authenticate at the token, introspection and revocation "
-        "endpoints")
+        description="how clients authenticate at the token, introspection and revocation endpoints",
+    )
     authorization_code: AuthorizationCodeSettings = Field(
         default_factory=AuthorizationCodeSettings,
-        description="codes of the authorization code flow")
+        description="codes of the authorization code flow",
+    )
     tokens: TokenSettings = Field(
         default_factory=TokenSettings,
-        description="access and refresh tokens of every flow, unless the flow overrides them")
-    flows: FlowsSettings = Field(default_factory=FlowsSettings,
-                                 description="settings of one grant")
+        description="access and refresh tokens of every flow, unless the flow overrides them",
+    )
+    flows: FlowsSettings = Field(default_factory=FlowsSettings, description="settings of one grant")
     ldap: LdapSettings = Field(
         default_factory=LdapSettings,
-        description='the directory behind users = "ldap" (Active Directory or OpenLDAP)')
+        description='the directory behind users = "ldap" (Active Directory or OpenLDAP)',
+    )
     lockout: LockoutSettings = Field(
         default_factory=LockoutSettings,
-        description="brute-force protection of the login form and the password grant")
+        description="brute-force protection of the login form and the password grant",
+    )
     monitoring: MonitoringSettings = Field(
         default_factory=MonitoringSettings,
-        description="real-time monitoring (/metrics) and the traffic monitor")
-    gateway: GatewaySettings = Field(default_factory=GatewaySettings,
-                                     description="the API gateway")
+        description="real-time monitoring (/metrics) and the traffic monitor",
+    )
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings, description="the API gateway")
 
     @field_validator("issuer")
     @classmethod

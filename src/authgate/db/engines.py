@@ -42,8 +42,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # Connections are pooled: each aiosqlite connection costs a thread to open.
         options["connect_args"] = {"timeout": 30}
     else:
-        options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                       pool_recycle=1800)
+        options.update(
+            pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        )
     engine = create_async_engine(full, **options)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -74,12 +74,16 @@ class SqliteWorker:
     def _ensure_thread(self) -> None:
         with self._starting:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="authgate-sqlite",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="authgate-sqlite", daemon=True
+                )
                 self._thread.start()
                 if self.path != ":memory:":
-                    threading.Thread(target=self._checkpoint_forever,
-                                     name="authgate-sqlite-checkpoint", daemon=True).start()
+                    threading.Thread(
+                        target=self._checkpoint_forever,
+                        name="authgate-sqlite-checkpoint",
+                        daemon=True,
+                    ).start()
 
     def _checkpoint_forever(self) -> None:
         """Copy the WAL into the database file (and fsync it) here, not in the writer.
@@ -120,8 +124,9 @@ class SqliteWorker:
             self._thread.join(timeout=10)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

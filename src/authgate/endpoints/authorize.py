@@ -85,10 +85,22 @@ def _sessions(request: Request) -> SessionStore:
     return SessionStore.of(services, USER)
 
 
-def _login_page(client: Client, session: BrowserSession, pending: PendingRequest, *,
-                error: str | None = None, username: str = "") -> Response:
-    return render("login.html", client=client, csrf_token=session.csrf_token,
-                  request_id=pending.request_id, error=error, username=username)
+def _login_page(
+    client: Client,
+    session: BrowserSession,
+    pending: PendingRequest,
+    *,
+    error: str | None = None,
+    username: str = "",
+) -> Response:
+    return render(
+        "login.html",
+        client=client,
+        csrf_token=session.csrf_token,
+        request_id=pending.request_id,
+        error=error,
+        username=username,
+    )
 
 
 def _subject(session: BrowserSession) -> str:
@@ -97,8 +109,9 @@ def _subject(session: BrowserSession) -> str:
     return subject if isinstance(subject, str) and subject else session.username or ""
 
 
-async def _after_login(request: Request, client: Client, session: BrowserSession,
-                       pending: PendingRequest, status: int) -> Response:
+async def _after_login(
+    request: Request, client: Client, session: BrowserSession, pending: PendingRequest, status: int
+) -> Response:
     """A logged-in browser: consent, unless the user approved these scopes always."""
     flow = _flow(request)
     username = session.username or ""
@@ -112,8 +125,14 @@ async def _after_login(request: Request, client: Client, session: BrowserSession
         await store.save(session)
         answer = await flow.issue_code(pending, username=username, subject=_subject(session))
         return _answer(answer, status)
-    return render("consent.html", client=client, scopes=pending.scopes, username=username,
-                  csrf_token=session.csrf_token, request_id=pending.request_id)
+    return render(
+        "consent.html",
+        client=client,
+        scopes=pending.scopes,
+        username=username,
+        csrf_token=session.csrf_token,
+        request_id=pending.request_id,
+    )
 
 
 async def _show(request: Request) -> Response:
@@ -152,15 +171,22 @@ async def _submit(request: Request) -> Response:
     store = _sessions(request)
     session = await store.from_request(request)
     if session is None or not session.is_own_csrf_token(form.get("csrf_token")):
-        raise PageError(403, "Request refused", "Your session has expired or the form is not "
-                        "valid. Go back to the application and start again.")
+        raise PageError(
+            403,
+            "Request refused",
+            "Your session has expired or the form is not "
+            "valid. Go back to the application and start again.",
+        )
     if {"csrf_token", "request_id", "decision", "username", "password"} & form.repeated:
         raise PageError(400, "Invalid request", "A form field is repeated.")
     pending = _pending(session, form.get("request_id"))
     client = await services.clients.get(pending.client_id) if pending else None
     if pending is None or client is None:
-        raise PageError(400, "Request expired", "This sign-in request has expired. Go back "
-                        "to the application and start again.")
+        raise PageError(
+            400,
+            "Request expired",
+            "This sign-in request has expired. Go back to the application and start again.",
+        )
     try:
         if "decision" in form.values:
             return await _consent(request, session, pending, form)
@@ -173,8 +199,9 @@ async def _submit(request: Request) -> Response:
     raise PageError(400, "Invalid request", "The form is not a login or consent form.")
 
 
-async def _login(request: Request, client: Client, session: BrowserSession,
-                 pending: PendingRequest, form: Form) -> Response:
+async def _login(
+    request: Request, client: Client, session: BrowserSession, pending: PendingRequest, form: Form
+) -> Response:
     services: Services = request.app.state.services
     username = form.values.get("username", "")
     password = form.values.get("password", "")
@@ -186,17 +213,18 @@ async def _login(request: Request, client: Client, session: BrowserSession,
     if user is None:
         services.events.emit("login.failed", client_id=client.client_id, username=username)
         return _login_page(client, session, pending, error=_LOGIN_FAILED, username=username)
-    services.events.emit("login.succeeded", client_id=client.client_id, username=user.username,
-                         subject=user.subject)
+    services.events.emit(
+        "login.succeeded", client_id=client.client_id, username=user.username, subject=user.subject
+    )
     store = _sessions(request)
-    session = await store.rotate(session, username=user.username,
-                                 data={"subject": user.subject})
+    session = await store.rotate(session, username=user.username, data={"subject": user.subject})
     response = await _after_login(request, client, session, pending, 303)
     return store.set_cookie(response, session)
 
 
-async def _consent(request: Request, session: BrowserSession, pending: PendingRequest,
-                   form: Form) -> Response:
+async def _consent(
+    request: Request, session: BrowserSession, pending: PendingRequest, form: Form
+) -> Response:
     decision = as_decision(form.get("decision"))
     if session.username is None or pending.scopes is None:
         raise PageError(400, "Invalid request", "Sign in before you answer the consent form.")
@@ -204,8 +232,9 @@ async def _consent(request: Request, session: BrowserSession, pending: PendingRe
         raise PageError(400, "Invalid request", "The consent decision is not valid.")
     _forget(session, pending)
     await _sessions(request).save(session)
-    answer = await _flow(request).decide(pending, decision, username=session.username,
-                                         subject=_subject(session))
+    answer = await _flow(request).decide(
+        pending, decision, username=session.username, subject=_subject(session)
+    )
     return _answer(answer, 303)
 
 

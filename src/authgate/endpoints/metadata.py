@@ -43,6 +43,12 @@ async def readyz(request: Request) -> Response:
         await services.ping()
         await services.users.ping()  # the LDAP directory; local and policy users add nothing
     except StoreUnavailable as exc:
-        return JSONResponse({"status": "unavailable", "error": "temporarily_unavailable",
-                             "error_description": f"{exc.what} is unavailable"}, 503)
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "error": "temporarily_unavailable",
+                "error_description": f"{exc.what} is unavailable",
+            },
+            503,
+        )
     return JSONResponse({"status": "ready"})

@@ -35,6 +35,7 @@ async def revoke(request: EndpointRequest) -> Response:
         await services.tokens.revoke_grant(record.grant_id)
     else:
         await services.tokens.delete(key)
-    services.events.emit("token.revoked", client_id=client.client_id, kind=record.kind,
-                         grant_id=record.grant_id)
+    services.events.emit(
+        "token.revoked", client_id=client.client_id, kind=record.kind, grant_id=record.grant_id
+    )
     return oauth_json({})

@@ -62,7 +62,9 @@ class AuthorizationCodeFlow:
         if record.subject:
             req.attributes["authentication.subject.id"] = record.subject
         self.events.emit(
-            "token.issued", grant_type=self.grant_type, client_id=client.client_id,
+            "token.issued",
+            grant_type=self.grant_type,
+            client_id=client.client_id,
             subject=record.subject,
         )
         return grant

@@ -89,10 +89,13 @@ class PendingRequest:
     def from_dict(cls, data: dict[str, Any]) -> PendingRequest:
         scopes = data.get("scopes")
         return cls(
-            **(data | {
-                "requested": tuple(data["requested"]),
-                "scopes": None if scopes is None else tuple(scopes),
-            })
+            **(
+                data
+                | {
+                    "requested": tuple(data["requested"]),
+                    "scopes": None if scopes is None else tuple(scopes),
+                }
+            )
         )
 
 
@@ -143,8 +146,9 @@ class AuthorizationRequestFlow:
             raise UntrustedRequest("Invalid request", "The request names no client (client_id).")
         client = await self.find_client(client_id)
         if client is None:
-            raise UntrustedRequest("Unknown application",
-                                   "No application is registered as this client_id.")
+            raise UntrustedRequest(
+                "Unknown application", "No application is registered as this client_id."
+            )
         redirect_uri = form.get("redirect_uri")
         if redirect_uri is None:
             # RFC 6749 section 3.1.2.3: may be omitted only when exactly one is registered.
@@ -152,8 +156,9 @@ class AuthorizationRequestFlow:
                 raise UntrustedRequest("Invalid request", "The request must name a redirect_uri.")
             return RedirectTarget(client, client.redirect_uris[0], redirect_uri_given=False)
         if redirect_uri not in client.redirect_uris:  # exact match, RFC 9700 section 4.1.3
-            raise UntrustedRequest("Invalid redirect URI",
-                                   "The redirect_uri is not registered for this application.")
+            raise UntrustedRequest(
+                "Invalid redirect URI", "The redirect_uri is not registered for this application."
+            )
         return RedirectTarget(client, redirect_uri, redirect_uri_given=True)
 
     async def check(self, target: RedirectTarget, form: Form) -> PendingRequest:
@@ -202,8 +207,9 @@ class AuthorizationRequestFlow:
         """The request with its scopes, once a user has logged in."""
         if pending.scopes is not None:
             return pending
-        scopes = await self.scopes.resolve(pending.requested, client, _attributes(client),
-                                           username=username)
+        scopes = await self.scopes.resolve(
+            pending.requested, client, _attributes(client), username=username
+        )
         return replace(pending, scopes=scopes)
 
     async def is_remembered(self, pending: PendingRequest, username: str) -> bool:
@@ -222,8 +228,13 @@ class AuthorizationRequestFlow:
         scopes = _resolved(pending)
         if decision == "approve_always":
             await self.consents.remember_consent(username, pending.client_id, scopes)
-        self.events.emit("consent.granted", client_id=pending.client_id, username=username,
-                         scopes=scopes, remembered=decision == "approve_always")
+        self.events.emit(
+            "consent.granted",
+            client_id=pending.client_id,
+            username=username,
+            scopes=scopes,
+            remembered=decision == "approve_always",
+        )
         return await self.issue_code(pending, username=username, subject=subject)
 
     async def issue_code(
@@ -247,8 +258,7 @@ class AuthorizationRequestFlow:
             code_challenge=pending.code_challenge,
         )
         await self.codes.put([(digest(code), record)])
-        self.events.emit("code.issued", client_id=pending.client_id, subject=subject,
-                         scopes=scopes)
+        self.events.emit("code.issued", client_id=pending.client_id, subject=subject, scopes=scopes)
         return self._redirect(pending.redirect_uri, pending.state, {"code": code})
 
     def error(self, redirect_uri: str, state: str | None, exc: OAuthError) -> ClientRedirect:
@@ -258,8 +268,9 @@ class AuthorizationRequestFlow:
             params["error_description"] = exc.description
         return self._redirect(redirect_uri, state, params)
 
-    def _redirect(self, redirect_uri: str, state: str | None,
-                  params: dict[str, str]) -> ClientRedirect:
+    def _redirect(
+        self, redirect_uri: str, state: str | None, params: dict[str, str]
+    ) -> ClientRedirect:
         if state is not None:
             params["state"] = state
         params["iss"] = self.issuer  # RFC 9207: the client can tell which server answered

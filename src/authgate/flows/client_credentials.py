@@ -31,8 +31,9 @@ class ClientCredentialsFlow:
         client = req.client
         if client.is_public or not client.allows_grant(self.grant_type):
             raise OAuthError("unauthorized_client", "client may not use client_credentials")
-        scopes = await self.scopes.resolve(parse_scope(req.form.get("scope")), client,
-                                           req.attributes)
+        scopes = await self.scopes.resolve(
+            parse_scope(req.form.get("scope")), client, req.attributes
+        )
         # The client acts on its own behalf (section 4.4): it is the subject.
         base = new_grant(client.client_id, scopes, subject=client.client_id)
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)

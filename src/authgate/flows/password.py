@@ -59,21 +59,26 @@ class PasswordFlow:
             raise OAuthError("invalid_request", "username and password are required")
         requested = parse_scope(req.form.get("scope"))
         user = await self.authenticate(
-            username, password, client_id=client.client_id, attributes=req.attributes,
+            username,
+            password,
+            client_id=client.client_id,
+            attributes=req.attributes,
             scopes=requested,
         )
         if user is None:
             # A lock answers exactly like a wrong password (SPEC.md), so it reveals nothing.
             raise OAuthError("invalid_grant", "wrong username or password")
-        scopes = await self.scopes.resolve(requested, client, req.attributes,
-                                           username=user.username)
-        base = new_grant(client.client_id, scopes, subject=user.subject,
-                         username=user.username)
+        scopes = await self.scopes.resolve(
+            requested, client, req.attributes, username=user.username
+        )
+        base = new_grant(client.client_id, scopes, subject=user.subject, username=user.username)
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
         grant = mint(base, self.settings, with_refresh=with_refresh)
         await self.tokens.put(grant.entries)
         self.events.emit(
-            "token.issued", grant_type=self.grant_type, client_id=client.client_id,
+            "token.issued",
+            grant_type=self.grant_type,
+            client_id=client.client_id,
             subject=user.subject,
         )
         return grant

@@ -49,12 +49,18 @@ class RefreshTokenFlow:
             return await self._reused(record, presented)
         scopes = narrow(requested, record.scopes)
         if self.scopes.settings.scopes == "policy":
-            approved = await self.scopes.resolve(scopes, client, req.attributes,
-                                                 username=record.username)
+            approved = await self.scopes.resolve(
+                scopes, client, req.attributes, username=record.username
+            )
             scopes = narrow(approved, record.scopes)
         if self.settings.refresh == "preserve":
-            grant = mint(record, self.settings, with_refresh=False, preserved_refresh=presented,
-                         access_scopes=scopes)
+            grant = mint(
+                record,
+                self.settings,
+                with_refresh=False,
+                preserved_refresh=presented,
+                access_scopes=scopes,
+            )
             await self.tokens.put([(grant.access.key, grant.access.record)])
         else:
             with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
@@ -73,7 +79,9 @@ class RefreshTokenFlow:
         if record.subject:
             req.attributes["authentication.subject.id"] = record.subject
         self.events.emit(
-            "token.issued", grant_type=self.grant_type, client_id=record.client_id,
+            "token.issued",
+            grant_type=self.grant_type,
+            client_id=record.client_id,
             subject=record.subject,
         )
 
@@ -92,13 +100,15 @@ class RefreshTokenFlow:
         """A removed refresh token again: the grace-period successor, or a replay."""
         grant = await self._successor(record, presented)
         if grant is not None:
-            self.events.emit("refresh_token.grace", client_id=record.client_id,
-                             grant_id=record.grant_id)
+            self.events.emit(
+                "refresh_token.grace", client_id=record.client_id, grant_id=record.grant_id
+            )
             return grant
         # RFC 9700 section 4.14.2: revoke every token of the grant.
         await self.tokens.revoke_grant(record.grant_id)
-        self.events.emit("refresh_token.reused", client_id=record.client_id,
-                         grant_id=record.grant_id)
+        self.events.emit(
+            "refresh_token.reused", client_id=record.client_id, grant_id=record.grant_id
+        )
         raise OAuthError("invalid_grant", "refresh token was already used")
 
     async def _successor(self, record: TokenRecord, presented: str) -> TokenGrant | None:
@@ -127,4 +137,3 @@ class RefreshTokenFlow:
         if record is None or record.consumed:
             return None
         return IssuedToken(value, key, record)
-

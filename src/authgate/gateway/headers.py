@@ -34,8 +34,15 @@ HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 class Incoming:
     """What the gateway needs of a request, from one pass over its raw headers."""
 
-    __slots__ = ("authorization", "content_length", "content_type", "forwarded_for",
-                 "has_body", "headers", "host")
+    __slots__ = (
+        "authorization",
+        "content_length",
+        "content_type",
+        "forwarded_for",
+        "has_body",
+        "headers",
+        "host",
+    )
 
     def __init__(self, raw: list[tuple[bytes, bytes]], prefix: bytes) -> None:
         authorization: list[bytes] = []
@@ -85,8 +92,12 @@ def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
     kept = [(name, value) for name, value in headers if name not in _HOP_BY_HOP]
     if len(kept) == len(headers):
         return kept
-    named = {t.strip().lower() for name, value in headers if name == b"connection"
-             for t in value.split(b",")}
+    named = {
+        t.strip().lower()
+        for name, value in headers
+        if name == b"connection"
+        for t in value.split(b",")
+    }
     return [(name, value) for name, value in kept if name not in named] if named else kept
 
 
@@ -95,8 +106,7 @@ def forwarded_headers(scope: Scope, request: Incoming) -> list[tuple[bytes, byte
     client_host = client[0].encode("latin-1") if client else b""
     forwarded_for = request.forwarded_for
     return [
-        (b"x-forwarded-for", forwarded_for + b", " + client_host if forwarded_for
-         else client_host),
+        (b"x-forwarded-for", forwarded_for + b", " + client_host if forwarded_for else client_host),
         (b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")),
         (b"x-forwarded-host", request.host),
     ]

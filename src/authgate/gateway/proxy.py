@@ -96,13 +96,21 @@ class Gateway:
     def check_scope(record: TokenRecord, route: GatewayRoute) -> None:
         if any(scope not in record.scopes for scope in route.scopes):
             raise bearer_error(
-                "insufficient_scope", "the token lacks a required scope", 403,
+                "insufficient_scope",
+                "the token lacks a required scope",
+                403,
                 " ".join(route.scopes),
             )
 
-    async def forward(self, proxy: RouteProxy, scope: Scope, receive: Receive,
-                      request: Incoming, record: TokenRecord,
-                      body: bytes | None) -> Response | UpstreamRelay:
+    async def forward(
+        self,
+        proxy: RouteProxy,
+        scope: Scope,
+        receive: Receive,
+        request: Incoming,
+        record: TokenRecord,
+        body: bytes | None,
+    ) -> Response | UpstreamRelay:
         route = proxy.route
         headers = request.headers
         headers += forwarded_headers(scope, request)
@@ -116,8 +124,13 @@ class Gateway:
         started = time.perf_counter()
         try:
             upstream = await self.pool.request(
-                proxy.target, method.encode("latin-1"), path, headers, content,
-                content_length=request.content_length, time_limit=route.timeout,
+                proxy.target,
+                method.encode("latin-1"),
+                path,
+                headers,
+                content,
+                content_length=request.content_length,
+                time_limit=route.timeout,
             )
         except UpstreamTimeout as exc:
             _outbound(transaction, proxy, path, method, None, started, exc.kind)
@@ -142,8 +155,11 @@ class UpstreamRelay:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         upstream = self.upstream
-        start = {"type": "http.response.start", "status": self.status_code,
-                 "headers": self.raw_headers}
+        start = {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": self.raw_headers,
+        }
         if upstream.is_complete or scope["method"] == "HEAD":
             # All here already (the usual small answer): the connection goes back to the
             # pool before the client is even written to, and nothing needs watching.
@@ -178,12 +194,18 @@ async def _abort_on_disconnect(receive: Receive, upstream: UpstreamResponse) -> 
     upstream.abort()  # the client left: stop reading the upstream
 
 
-def _outbound(transaction: Transaction | None, proxy: RouteProxy, path: bytes, method: str,
-              status: int | None, started: float, error: str | None) -> None:
+def _outbound(
+    transaction: Transaction | None,
+    proxy: RouteProxy,
+    path: bytes,
+    method: str,
+    status: int | None,
+    started: float,
+    error: str | None,
+) -> None:
     if transaction is not None and transaction.record_outbound:  # cleaned of query there
         url = proxy.route.upstream + path.decode("latin-1")
-        transaction.add_outbound("http", method, url, status, time.perf_counter() - started,
-                                 error)
+        transaction.add_outbound("http", method, url, status, time.perf_counter() - started, error)
 
 
 class _BodyStream:
@@ -211,18 +233,19 @@ class RouteProxy:
         self.route = route
         self.target = Target.parse(route.upstream)
         self.prefix = route.header_prefix.lower().encode("latin-1")
-        names = {n: (route.header_prefix + n).encode("latin-1")
-                 for n in ("Subject", "Client-Id", "Scope", "Meta-")}
+        names = {
+            n: (route.header_prefix + n).encode("latin-1")
+            for n in ("Subject", "Client-Id", "Scope", "Meta-")
+        }
         self._subject, self._client_id, self._scope, self._meta = names.values()
-        self._strip = (route.path.encode() if route.strip_prefix and route.path != "/"
-                       else None)
+        self._strip = route.path.encode() if route.strip_prefix and route.path != "/" else None
 
     def upstream_path(self, scope: Scope) -> bytes:
         """The request path (unchanged, or without the route's `path`) and query."""
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw.split(b"?", 1)[0]
         if self._strip is not None:
-            path = path[len(self._strip):] if path.startswith(self._strip) else path
+            path = path[len(self._strip) :] if path.startswith(self._strip) else path
             path = path if path.startswith(b"/") else b"/" + path
         query: bytes = scope.get("query_string", b"")
         return path + b"?" + query if query else path
@@ -294,7 +317,8 @@ async def _read_form(scope: Scope, receive: Receive, request: Incoming) -> bytes
     async for chunk in _BodyStream(receive):
         size += len(chunk)
         if size > MAX_FORM_BYTES:
-            raise OAuthError("invalid_request", "a form body over 1 MiB cannot pass the gateway",
-                             413)
+            raise OAuthError(
+                "invalid_request", "a form body over 1 MiB cannot pass the gateway", 413
+            )
         chunks.append(chunk)
     return b"".join(chunks)

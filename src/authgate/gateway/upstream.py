@@ -56,9 +56,12 @@ class Target:
         if parts.username is not None or parts.password is not None:
             pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
             authorization = b"Basic " + base64.b64encode(pair.encode())
-        return cls(Origin(parts.scheme, host, port), parts.path.rstrip("/").encode("latin-1"),
-                   host_header.encode("ascii" if host_header.isascii() else "idna"),
-                   authorization)
+        return cls(
+            Origin(parts.scheme, host, port),
+            parts.path.rstrip("/").encode("latin-1"),
+            host_header.encode("ascii" if host_header.isascii() else "idna"),
+            authorization,
+        )
 
 
 class UpstreamResponse:
@@ -135,9 +138,7 @@ class _OriginPool:
         self.tls = tls
         self.idle: list[Connection] = []
         self.size = 0  # open connections, idle or in use
-        self.waiters: collections.deque[asyncio.Future[Connection | None]] = (
-            collections.deque()
-        )
+        self.waiters: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
         self.is_closed = False
 
     async def acquire(self, time_limit: float) -> Connection:
@@ -180,7 +181,10 @@ class _OriginPool:
         try:
             async with asyncio.timeout(time_limit):
                 _, conn = await loop.create_connection(
-                    lambda: Connection(loop), origin.host, origin.port, ssl=self.tls,
+                    lambda: Connection(loop),
+                    origin.host,
+                    origin.port,
+                    ssl=self.tls,
                     server_hostname=origin.host if self.tls else None,
                 )
         except BaseException as exc:
@@ -195,8 +199,14 @@ class _OriginPool:
 
     def release(self, conn: Connection) -> None:
         """An exchange is over: keep the connection if it may carry another one."""
-        if (self.is_closed or not conn.is_complete or not conn.keep_alive or conn.must_close
-                or conn.chunks or not conn.is_usable):
+        if (
+            self.is_closed
+            or not conn.is_complete
+            or not conn.keep_alive
+            or conn.must_close
+            or conn.chunks
+            or not conn.is_usable
+        ):
             self._discard(conn)
             return
         while self.waiters:
@@ -253,9 +263,17 @@ class UpstreamPool:
             pool = self._pools[origin] = _OriginPool(origin, self.max_connections, tls)
         return pool
 
-    async def request(self, target: Target, method: bytes, path: bytes,
-                      headers: list[tuple[bytes, bytes]], body: Body, *,
-                      content_length: int | None, time_limit: float) -> UpstreamResponse:
+    async def request(
+        self,
+        target: Target,
+        method: bytes,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: Body,
+        *,
+        content_length: int | None,
+        time_limit: float,
+    ) -> UpstreamResponse:
         """Send one request and wait for the head of its answer.
 
         `path` is the request target (path and query, already encoded); `headers` must not
@@ -293,10 +311,23 @@ class UpstreamPool:
         self._pools.clear()
 
 
-def _head(target: Target, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]],
-          body: Body, content_length: int | None) -> bytes:
-    lines = [method, b" ", target.base_path, path, b" HTTP/1.1\r\nhost: ", target.host_header,
-             b"\r\n"]
+def _head(
+    target: Target,
+    method: bytes,
+    path: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: Body,
+    content_length: int | None,
+) -> bytes:
+    lines = [
+        method,
+        b" ",
+        target.base_path,
+        path,
+        b" HTTP/1.1\r\nhost: ",
+        target.host_header,
+        b"\r\n",
+    ]
     count = 2  # line breaks so far: the request line and `host`
     if target.authorization is not None:
         lines += (b"authorization: ", target.authorization, b"\r\n")
@@ -325,8 +356,9 @@ def _head(target: Target, method: bytes, path: bytes, headers: list[tuple[bytes,
     return head
 
 
-async def _send(conn: Connection, head: bytes, body: Body, content_length: int | None,
-                time_limit: float) -> None:
+async def _send(
+    conn: Connection, head: bytes, body: Body, content_length: int | None, time_limit: float
+) -> None:
     """Write the request; stop early (no error) if the upstream answers before the end."""
     transport = conn.transport
     if transport is None or not conn.is_usable:

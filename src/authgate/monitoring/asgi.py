@@ -23,15 +23,24 @@ def _grant_service(form: Any) -> str:
     return f"oauth2.token.{grant_type}" if grant_type in GRANT_TYPES else "oauth2.token"
 
 
-async def observe(monitor: Monitor | None, match: RouteMatch, app: ASGIApp, scope: Scope,
-                  receive: Receive, send: Send) -> None:
+async def observe(
+    monitor: Monitor | None,
+    match: RouteMatch,
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
     """Run `app` for one request, counted in the service context of its route (if any)."""
     if monitor is None or match.service is None or not monitor.enabled:
         await app(scope, receive, send)
         return
     service = match.service
     transaction = Transaction(
-        service, match.composite, scope["method"], scope["path"][:2000],
+        service,
+        match.composite,
+        scope["method"],
+        scope["path"][:2000],
         record_outbound=monitor.settings.record_outbound,
     )
 
@@ -49,8 +58,7 @@ async def observe(monitor: Monitor | None, match: RouteMatch, app: ASGIApp, scop
     finally:
         transaction.duration = time.perf_counter() - transaction.started
         attributes = state.get("attributes") or {}
-        transaction.client = str(attributes.get(monitor.settings.client_attribute)
-                                 or ANONYMOUS)
+        transaction.client = str(attributes.get(monitor.settings.client_attribute) or ANONYMOUS)
         if service == "oauth2.token":
             transaction.service = _grant_service(state.get("form"))
         monitor.in_flight -= 1

@@ -61,8 +61,7 @@ class Window:
         self.buckets = buckets
         self._data: dict[int, dict[tuple[str, str], _Stat]] = {}
 
-    def add(self, service: str, client: str, passed: bool, duration: float,
-            when: float) -> None:
+    def add(self, service: str, client: str, passed: bool, duration: float, when: float) -> None:
         index = int(when // self.bucket_seconds)
         bucket = self._data.get(index)
         if bucket is None:
@@ -123,23 +122,32 @@ class Monitor:
         self._event_counters: dict[str, Any] = {}  # event names are the code's own: bounded
         labels = ("service", "client")
         self.requests = Counter(
-            "authgate_service_requests", "Requests per service context, client and outcome",
-            (*labels, "outcome"), registry=self.registry,
+            "authgate_service_requests",
+            "Requests per service context, client and outcome",
+            (*labels, "outcome"),
+            registry=self.registry,
         )
         self.latency = Summary(
-            "authgate_service_request_duration_seconds", "Request latency per service and client",
-            labels, registry=self.registry,
+            "authgate_service_request_duration_seconds",
+            "Request latency per service and client",
+            labels,
+            registry=self.registry,
         )
         self.latency_buckets = Histogram(
-            "authgate_service_latency_seconds", "Request latency per service",
-            ("service",), registry=self.registry,
+            "authgate_service_latency_seconds",
+            "Request latency per service",
+            ("service",),
+            registry=self.registry,
         )
         self.events = Counter(
-            "authgate_events", "Events emitted by flows and endpoints", ("event",),
+            "authgate_events",
+            "Events emitted by flows and endpoints",
+            ("event",),
             registry=self.registry,
         )
         self.traffic_dropped = Counter(
-            "authgate_traffic_dropped", "Traffic records dropped (queue full or write failed)",
+            "authgate_traffic_dropped",
+            "Traffic records dropped (queue full or write failed)",
             registry=self.registry,
         )
         if events is not None:
@@ -197,5 +205,3 @@ class Monitor:
 
     def metrics(self) -> bytes:
         return generate_latest(self.registry)
-
-

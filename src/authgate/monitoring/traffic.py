@@ -46,10 +46,29 @@ def _ms(seconds: float) -> int:
 
 
 # The columns of a row as `_write` builds it, in order.
-_TRAFFIC_COLUMNS = ("tx_id", "started_ms", "service", "client", "method", "path", "status",
-                    "duration_ms", "outbound_count")
-_OUTBOUND_COLUMNS = ("tx_id", "tx_started_ms", "seq", "kind", "method", "target", "status",
-                     "offset_ms", "duration_ms", "error")
+_TRAFFIC_COLUMNS = (
+    "tx_id",
+    "started_ms",
+    "service",
+    "client",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "outbound_count",
+)
+_OUTBOUND_COLUMNS = (
+    "tx_id",
+    "tx_started_ms",
+    "seq",
+    "kind",
+    "method",
+    "target",
+    "status",
+    "offset_ms",
+    "duration_ms",
+    "error",
+)
 
 
 def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
@@ -170,11 +189,14 @@ class TrafficLog:
             await self.sqlite.call(write, writes=True)
             return
         async with self.engine.begin() as conn:
-            await conn.execute(insert(traffic),
-                               [dict(zip(_TRAFFIC_COLUMNS, r, strict=True)) for r in rows])
+            await conn.execute(
+                insert(traffic), [dict(zip(_TRAFFIC_COLUMNS, r, strict=True)) for r in rows]
+            )
             if calls:
-                await conn.execute(insert(traffic_outbound),
-                                   [dict(zip(_OUTBOUND_COLUMNS, c, strict=True)) for c in calls])
+                await conn.execute(
+                    insert(traffic_outbound),
+                    [dict(zip(_OUTBOUND_COLUMNS, c, strict=True)) for c in calls],
+                )
 
     async def apply_retention(self, now: float | None = None) -> None:
         """Delete transactions older than the retention, then all but the newest max_rows."""
@@ -216,26 +238,34 @@ class TrafficLog:
     async def detail(self, tx_id: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
             row = (
-                await conn.execute(select(traffic).where(traffic.c.tx_id == tx_id))
-            ).mappings().first()
+                (await conn.execute(select(traffic).where(traffic.c.tx_id == tx_id)))
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
             calls = (
-                await conn.execute(
-                    select(traffic_outbound)
-                    .where(traffic_outbound.c.tx_id == tx_id)
-                    .order_by(traffic_outbound.c.seq)
+                (
+                    await conn.execute(
+                        select(traffic_outbound)
+                        .where(traffic_outbound.c.tx_id == tx_id)
+                        .order_by(traffic_outbound.c.seq)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
         return dict(row) | {"outbound": [dict(call) for call in calls]}
 
     async def services_and_clients(self) -> tuple[list[str], list[str]]:
         """Distinct values for the filter drop-downs (bounded)."""
         async with self.engine.connect() as conn:
             services = (
-                await conn.execute(select(traffic.c.service).distinct().limit(200))
-            ).scalars().all()
+                (await conn.execute(select(traffic.c.service).distinct().limit(200)))
+                .scalars()
+                .all()
+            )
             clients = (
-                await conn.execute(select(traffic.c.client).distinct().limit(200))
-            ).scalars().all()
+                (await conn.execute(select(traffic.c.client).distinct().limit(200))).scalars().all()
+            )
         return sorted(services), sorted(clients)

@@ -89,14 +89,22 @@ class Transaction:
         """A composite context passes only if every part and the whole passed."""
         return self.passed and all(ok for _, ok in self.parts)
 
-    def add_outbound(self, kind: str, method: str, target: str, status: int | None,
-                     duration: float, error: str | None) -> None:
+    def add_outbound(
+        self,
+        kind: str,
+        method: str,
+        target: str,
+        status: int | None,
+        duration: float,
+        error: str | None,
+    ) -> None:
         if not self.record_outbound or len(self.outbound) >= MAX_OUTBOUND:
             return
         offset = time.perf_counter() - self.started - duration
         self.outbound.append(
-            OutboundCall(kind, method, clean_target(target), status, duration, error,
-                         max(0.0, offset))
+            OutboundCall(
+                kind, method, clean_target(target), status, duration, error, max(0.0, offset)
+            )
         )
 
 
@@ -123,5 +131,6 @@ async def outbound_call(kind: str, target: str, method: str = "") -> AsyncIterat
         raise
     finally:
         if transaction is not None:
-            transaction.add_outbound(kind, method, target, None,
-                                     time.perf_counter() - started, error)
+            transaction.add_outbound(
+                kind, method, target, None, time.perf_counter() - started, error
+            )

@@ -49,13 +49,20 @@ async def _admin(request: Request) -> BrowserSession | None:
 
 def _page(template: str, admin: BrowserSession, status: int = 200, **context: Any) -> Response:
     """A page for a logged-in administrator: the header names them and offers log out."""
-    return render(f"manager/{template}", status, admin=admin.username,
-                  csrf_token=admin.csrf_token, **context)
+    return render(
+        f"manager/{template}", status, admin=admin.username, csrf_token=admin.csrf_token, **context
+    )
 
 
 def _login_page(csrf_token: str, error: str = "", status: int = 200) -> Response:
-    return render("manager/login.html", status, csrf_token=csrf_token, error=error, admin=None,
-                  section="login")
+    return render(
+        "manager/login.html",
+        status,
+        csrf_token=csrf_token,
+        error=error,
+        admin=None,
+        section="login",
+    )
 
 
 def _to_login() -> Response:
@@ -148,9 +155,17 @@ async def traffic_log(request: Request) -> Response:
     if traffic is not None:
         rows = await traffic.search(query)
         services, clients = await traffic.services_and_clients()
-    return _page("traffic.html", admin, rows=rows, query=query, services=services,
-                 clients=clients, enabled=traffic is not None, section="traffic",
-                 format_time=_format_time)
+    return _page(
+        "traffic.html",
+        admin,
+        rows=rows,
+        query=query,
+        services=services,
+        clients=clients,
+        enabled=traffic is not None,
+        section="traffic",
+        format_time=_format_time,
+    )
 
 
 async def transaction(request: Request) -> Response:
@@ -161,12 +176,26 @@ async def transaction(request: Request) -> Response:
     tx_id = request.path_params["tx_id"]
     found = await traffic.detail(tx_id) if traffic is not None and len(tx_id) <= 32 else None
     if found is None:
-        return _page("transaction.html", admin, 404, tx=None, section="traffic",
-                     format_time=_format_time, scale=1.0)
-    total = max([found["duration_ms"]] + [c["offset_ms"] + c["duration_ms"]
-                                          for c in found["outbound"]])
-    return _page("transaction.html", admin, tx=found, section="traffic",
-                 format_time=_format_time, scale=600 / max(total, 0.001))
+        return _page(
+            "transaction.html",
+            admin,
+            404,
+            tx=None,
+            section="traffic",
+            format_time=_format_time,
+            scale=1.0,
+        )
+    total = max(
+        [found["duration_ms"]] + [c["offset_ms"] + c["duration_ms"] for c in found["outbound"]]
+    )
+    return _page(
+        "transaction.html",
+        admin,
+        tx=found,
+        section="traffic",
+        format_time=_format_time,
+        scale=600 / max(total, 0.001),
+    )
 
 
 def _format_time(started_ms: int) -> str:
@@ -183,6 +212,7 @@ def manager_routes() -> list[BaseRoute]:
         Route("/manager/api/usage", usage),
         Route("/manager/traffic", traffic_log),
         Route("/manager/traffic/{tx_id}", transaction),
-        Mount("/manager/static", StaticFiles(directory=STATIC_DIR / "manager"),
-              name="manager-static"),
+        Mount(
+            "/manager/static", StaticFiles(directory=STATIC_DIR / "manager"), name="manager-static"
+        ),
     ]

@@ -63,9 +63,13 @@ async def seed(services: Services) -> Demo:
         )
     except AlreadyExists:
         # Restarted: the old secret is gone (only its hash was kept), so set a new one.
-        await registry.update_client(CLIENT_ID, secret_hash=hash_secret(secret),
-                                     redirect_uris=[redirect_uri], scopes=SCOPES,
-                                     can_introspect=True)
+        await registry.update_client(
+            CLIENT_ID,
+            secret_hash=hash_secret(secret),
+            redirect_uris=[redirect_uri],
+            scopes=SCOPES,
+            can_introspect=True,
+        )
     try:
         await registry.create_user(USERNAME, password)
     except AlreadyExists:
@@ -115,19 +119,27 @@ async def start(request: Request) -> Response:
     services, demo = _context(request)
     state = generate_token(32)
     verifier = generate_token(64)
-    query = urlencode({
-        "response_type": "code",
-        "client_id": demo.client_id,
-        "redirect_uri": demo.redirect_uri,
-        "scope": " ".join(demo.scopes),
-        "state": state,
-        "code_challenge": s256(verifier),
-        "code_challenge_method": "S256",
-    })
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": demo.client_id,
+            "redirect_uri": demo.redirect_uri,
+            "scope": " ".join(demo.scopes),
+            "state": state,
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
     response = redirect(f"{services.issuer}/oauth2/authorize?{query}")
-    response.set_cookie(COOKIE, f"{state}.{verifier}", max_age=COOKIE_TTL, path="/playground",
-                        secure=services.issuer.startswith("https://"), httponly=True,
-                        samesite="lax")
+    response.set_cookie(
+        COOKIE,
+        f"{state}.{verifier}",
+        max_age=COOKIE_TTL,
+        path="/playground",
+        secure=services.issuer.startswith("https://"),
+        httponly=True,
+        samesite="lax",
+    )
     return response
 
 
@@ -138,13 +150,16 @@ def _client_auth(services: Services, demo: Demo) -> ClientAuth:
     """Authenticate the way `[client_auth] location` accepts."""
     settings = services.settings.client_auth
     if settings.location == "body":
-        return {settings.client_id_field: demo.client_id,
-                settings.client_secret_field: demo.client_secret}, None
+        return {
+            settings.client_id_field: demo.client_id,
+            settings.client_secret_field: demo.client_secret,
+        }, None
     return {}, (demo.client_id, demo.client_secret)
 
 
-async def _post(client: httpx.AsyncClient, url: str, form: dict[str, str],
-                auth: ClientAuth) -> dict[str, Any]:
+async def _post(
+    client: httpx.AsyncClient, url: str, form: dict[str, str], auth: ClientAuth
+) -> dict[str, Any]:
     fields, basic = auth
     if basic is None:
         answer = await client.post(url, data=form | fields)
@@ -158,8 +173,15 @@ async def _post(client: httpx.AsyncClient, url: str, form: dict[str, str],
 
 
 def _failed(title: str, message: str, status: int = 400, **extra: Any) -> Response:
-    return render("playground_callback.html", status, ok=False, title=title,
-                  message=message, token=extra.get("token"), introspection=None)
+    return render(
+        "playground_callback.html",
+        status,
+        ok=False,
+        title=title,
+        message=message,
+        token=extra.get("token"),
+        introspection=None,
+    )
 
 
 async def callback(request: Request) -> Response:
@@ -170,11 +192,15 @@ async def callback(request: Request) -> Response:
     if params.get("iss") != services.issuer:  # RFC 9207 section 2.4: mix-up defence
         response = _failed("Wrong issuer", "The response did not come from this authgate.")
     elif not state or params.get("state") != state:
-        response = _failed("State mismatch", "This response does not belong to a request "
-                           "this browser started. Start again with Import Photos.")
+        response = _failed(
+            "State mismatch",
+            "This response does not belong to a request "
+            "this browser started. Start again with Import Photos.",
+        )
     elif params.get("error"):
-        response = _failed(f"Authorization failed: {params['error']}",
-                           params.get("error_description", ""))
+        response = _failed(
+            f"Authorization failed: {params['error']}", params.get("error_description", "")
+        )
     elif not params.get("code"):
         response = _failed("No code", "The response carries no authorization code.")
     else:
@@ -185,8 +211,12 @@ async def callback(request: Request) -> Response:
 
 async def _exchange(services: Services, demo: Demo, code: str, verifier: str) -> Response:
     auth = _client_auth(services, demo)
-    form = {"grant_type": "authorization_code", "code": code,
-            "redirect_uri": demo.redirect_uri, "code_verifier": verifier}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": demo.redirect_uri,
+        "code_verifier": verifier,
+    }
     import httpx  # here: only a demo server pays for the HTTP client
 
     try:
@@ -194,18 +224,29 @@ async def _exchange(services: Services, demo: Demo, code: str, verifier: str) ->
             token = await _post(http, f"{services.issuer}/oauth2/token", form, auth)
             access_token = token.get("access_token")
             if not isinstance(access_token, str):
-                return _failed("Token request failed", "The token endpoint refused the code.",
-                               token=json.dumps(token, indent=2))
-            introspection = await _post(http, f"{services.issuer}/oauth2/introspect",
-                                        {"token": access_token}, auth)
+                return _failed(
+                    "Token request failed",
+                    "The token endpoint refused the code.",
+                    token=json.dumps(token, indent=2),
+                )
+            introspection = await _post(
+                http, f"{services.issuer}/oauth2/introspect", {"token": access_token}, auth
+            )
     except httpx.HTTPError as exc:
         log.warning("playground could not reach %s: %s", services.issuer, exc)
-        return _failed("Token endpoint unreachable", f"{type(exc).__name__} while calling "
-                       f"{services.issuer}/oauth2/token.", 502)
-    return render("playground_callback.html", ok=True,
-                  title="Photos imported", message="The playground received an access token.",
-                  token=json.dumps(token, indent=2),
-                  introspection=json.dumps(introspection, indent=2))
+        return _failed(
+            "Token endpoint unreachable",
+            f"{type(exc).__name__} while calling {services.issuer}/oauth2/token.",
+            502,
+        )
+    return render(
+        "playground_callback.html",
+        ok=True,
+        title="Photos imported",
+        message="The playground received an access token.",
+        token=json.dumps(token, indent=2),
+        introspection=json.dumps(introspection, indent=2),
+    )
 
 
 def routes() -> list[BaseRoute]:

@@ -137,8 +137,9 @@ class SessionStore:
                 update(sessions).where(self._this(session.key)).values(data=_dump(session.data))
             )
 
-    async def rotate(self, old: BrowserSession, *, username: str,
-                     data: dict[str, Any] | None = None) -> BrowserSession:
+    async def rotate(
+        self, old: BrowserSession, *, username: str, data: dict[str, Any] | None = None
+    ) -> BrowserSession:
         """Log in: a new id and CSRF token (against session fixation); the old one dies."""
         new = await self.create(username=username, data=old.data | (data or {}), ttl=LOGIN_TTL)
         await self.delete(old)
@@ -163,8 +164,13 @@ class SessionStore:
         return response
 
     def clear_cookie(self, response: Response) -> Response:
-        response.delete_cookie(self.cookie_name, path=self.realm.path, secure=self.secure,
-                               httponly=True, samesite="lax")
+        response.delete_cookie(
+            self.cookie_name,
+            path=self.realm.path,
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
         return response
 
 

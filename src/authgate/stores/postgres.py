@@ -66,7 +66,8 @@ def _columns(entries: Sequence[Entry]) -> list[list[Any]]:
     columns: list[list[Any]] = [[], [], [], [], [], []]
     for key, r in entries:
         for column, value in zip(
-            columns, (key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json()),
+            columns,
+            (key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json()),
             strict=True,
         ):
             column.append(value)
@@ -87,7 +88,11 @@ class PostgresStore:
     """The TokenStore contract on PostgreSQL through one asyncpg pool, opened on first use."""
 
     def __init__(
-        self, url: str, *, purge_batch: int = 1000, min_size: int = POOL_MIN,
+        self,
+        url: str,
+        *,
+        purge_batch: int = 1000,
+        min_size: int = POOL_MIN,
         max_size: int = POOL_MAX,
     ) -> None:
         self.dsn = asyncpg_dsn(url)
@@ -105,8 +110,11 @@ class PostgresStore:
         async with self._opening:
             if self._pool is None:
                 pool = asyncpg.create_pool(
-                    self.dsn, min_size=self.min_size, max_size=self.max_size,
-                    timeout=CONNECT_TIMEOUT, reset=_no_reset,
+                    self.dsn,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    timeout=CONNECT_TIMEOUT,
+                    reset=_no_reset,
                 )
                 try:
                     await pool

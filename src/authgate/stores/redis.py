@@ -65,14 +65,19 @@ local function insert(family, first)
 end
 """
 
-_PUT = _PRUNE + """
+_PUT = (
+    _PRUNE
+    + """
 prune(KEYS[1], tonumber(ARGV[1]))
 insert(KEYS[1], 2)
 return 1
 """
+)
 
 # ARGV: now, digest, successor ('' for none), then triples as for _PUT.
-_EXCHANGE = _PRUNE + """
+_EXCHANGE = (
+    _PRUNE
+    + """
 local now = tonumber(ARGV[1])
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
 if not raw then return 0 end
@@ -85,6 +90,7 @@ prune(KEYS[1], now)
 insert(KEYS[1], 4)
 return 1
 """
+)
 
 # Removes the family; returns its digests and one record (whose client_id names the set).
 _REVOKE = """

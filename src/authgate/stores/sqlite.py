@@ -24,9 +24,7 @@ _INSERT = (
 
 
 def _rows(entries: Sequence[Entry]) -> list[tuple[object, ...]]:
-    return [
-        (key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json()) for key, r in entries
-    ]
+    return [(key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json()) for key, r in entries]
 
 
 class SqliteStore:
@@ -87,7 +85,8 @@ class SqliteStore:
     async def _delete_where(self, column: str, value: str) -> int:
         def remove(conn: sqlite3.Connection) -> int:
             count: int = conn.execute(
-                f"DELETE FROM tokens WHERE {column} = ?", (value,)  # noqa: S608 - fixed names
+                f"DELETE FROM tokens WHERE {column} = ?",  # noqa: S608 - fixed names
+                (value,),
             ).rowcount
             return count
 

@@ -14,8 +14,9 @@ from authgate.users.lockout import Lockout
 class UserAuthentication:
     """Lockout first, then the configured user repository (`[flows.password] users`)."""
 
-    def __init__(self, users: UserRepository, lockout: Lockout, events: Events,
-                 subject_attribute: str) -> None:
+    def __init__(
+        self, users: UserRepository, lockout: Lockout, events: Events, subject_attribute: str
+    ) -> None:
         self.users = users
         self.lockout = lockout
         self.events = events

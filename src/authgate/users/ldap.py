@@ -143,8 +143,9 @@ class LdapUsers:
         settings = self.settings
         use_ssl = settings.url.lower().startswith("ldaps://")
         tls = Tls(validate=ssl.CERT_REQUIRED) if use_ssl or settings.start_tls else None
-        return Server(settings.url, use_ssl=use_ssl, tls=tls, connect_timeout=settings.timeout,
-                      get_info=NONE)
+        return Server(
+            settings.url, use_ssl=use_ssl, tls=tls, connect_timeout=settings.timeout, get_info=NONE
+        )
 
     def _open(self, *, as_service: bool) -> Connection:
         settings = self.settings
@@ -178,29 +179,40 @@ class LdapUsers:
         """The one DN that the filter finds for `username`, or None."""
         query = self.settings.user_filter.replace("{username}", escape_filter_chars(username))
         connection.search(
-            self.settings.user_base, query, search_scope=SUBTREE, attributes=NO_ATTRIBUTES,
-            size_limit=2, time_limit=math.ceil(self.settings.timeout),
+            self.settings.user_base,
+            query,
+            search_scope=SUBTREE,
+            attributes=NO_ATTRIBUTES,
+            size_limit=2,
+            time_limit=math.ceil(self.settings.timeout),
         )
         code = connection.result.get("result") if connection.result else None
         if code in (NO_SUCH_OBJECT, SIZE_LIMIT_EXCEEDED):
             return None  # no base, or an ambiguous name: nobody to bind as
         if code != SUCCESS:
             raise LDAPException(f"search failed: {connection.result}")
-        found = [entry["dn"] for entry in connection.response or ()
-                 if entry.get("type") == "searchResEntry"]
+        found = [
+            entry["dn"]
+            for entry in connection.response or ()
+            if entry.get("type") == "searchResEntry"
+        ]
         return found[0] if len(found) == 1 else None
 
     def _ping(self, connection: Connection) -> None:
-        connection.search(self.settings.user_base, "(objectClass=*)", search_scope=BASE,
-                          attributes=NO_ATTRIBUTES, size_limit=1)
+        connection.search(
+            self.settings.user_base,
+            "(objectClass=*)",
+            search_scope=BASE,
+            attributes=NO_ATTRIBUTES,
+            size_limit=1,
+        )
         code = connection.result.get("result") if connection.result else None
         if code not in (SUCCESS, NO_SUCH_OBJECT):
             raise LDAPException(f"directory answered {connection.result}")
 
 
 def _bind(connection: Connection, dn: str, password: str) -> bool:
-    if connection.rebind(user=dn, password=password, authentication=SIMPLE,
-                         read_server_info=False):
+    if connection.rebind(user=dn, password=password, authentication=SIMPLE, read_server_info=False):
         return True
     code = connection.result.get("result") if connection.result else None
     if code in REFUSED:

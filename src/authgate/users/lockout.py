@@ -93,7 +93,10 @@ class Lockout:
                 async with self.registry.transaction() as conn:
                     await conn.execute(
                         insert(lockouts).values(
-                            username=name, failures=0, lock_count=0, locked_until=0,
+                            username=name,
+                            failures=0,
+                            lock_count=0,
+                            locked_until=0,
                             last_failure=0,
                         )
                     )
@@ -151,8 +154,10 @@ class Lockout:
         at_ms = at * 1000
         return await self._execute(
             delete(lockouts).where(
-                and_(row.locked_until <= at_ms,
-                     row.last_failure <= at_ms - self.settings.reset * 1000)
+                and_(
+                    row.locked_until <= at_ms,
+                    row.last_failure <= at_ms - self.settings.reset * 1000,
+                )
             )
         )
 

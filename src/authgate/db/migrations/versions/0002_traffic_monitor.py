@@ -49,9 +49,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("traffic_outbound", schema=None) as batch_op:
         batch_op.create_index("ix_traffic_outbound_tx_id", ["tx_id"], unique=False)
-        batch_op.create_index(
-            "ix_traffic_outbound_tx_started_ms", ["tx_started_ms"], unique=False
-        )
+        batch_op.create_index("ix_traffic_outbound_tx_started_ms", ["tx_started_ms"], unique=False)
 
     op.create_table(
         "manager_sessions",

@@ -28,7 +28,9 @@ def upgrade() -> None:
     # From now on every insert names its realm.
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.alter_column(
-            "realm", existing_type=sa.String(length=16), existing_nullable=False,
+            "realm",
+            existing_type=sa.String(length=16),
+            existing_nullable=False,
             server_default=None,
         )
     with op.batch_alter_table("manager_sessions", schema=None) as batch_op:
