@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test unit e2e lint typecheck check coverage fmt docs clean bench bench-memory bench-upstream
+.PHONY: help install demo test unit e2e lint typecheck check coverage fmt docs clean bench bench-memory bench-upstream drills drills-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,10 +20,10 @@ demo: install ## run the demo server with the playground on http://127.0.0.1:808
 	$(BIN)/authgate serve --demo
 
 lint: install ## ruff: the lint rules, and the format (`make fmt` applies it)
-	$(BIN)/ruff check src tests scripts $(wildcard bench)
-	$(BIN)/ruff format --check src tests scripts $(wildcard bench)
+	$(BIN)/ruff check src tests scripts $(wildcard bench) drills
+	$(BIN)/ruff format --check src tests scripts $(wildcard bench) drills
 
-typecheck: install ## mypy: strict on src/ and bench/; tests/ checked, annotations optional
+typecheck: install ## mypy: strict on src/, bench/ and drills/; tests/ checked, annotations optional
 	$(BIN)/mypy
 
 test: install lint typecheck ## lint, typecheck and the whole test suite
@@ -41,8 +41,8 @@ coverage: install ## the whole suite under coverage.py, server processes include
 	$(BIN)/coverage report
 
 fmt: install ## format the code and fix what ruff can fix
-	$(BIN)/ruff format src tests scripts $(wildcard bench)
-	$(BIN)/ruff check --fix src tests scripts $(wildcard bench)
+	$(BIN)/ruff format src tests scripts $(wildcard bench) drills
+	$(BIN)/ruff check --fix src tests scripts $(wildcard bench) drills
 
 bench: install ## authgate vs node-oidc-provider with wrk, about 10 minutes (docs/performance.md)
 	$(BIN)/python bench/run.py
@@ -56,6 +56,12 @@ $(VENV)/.bench-extra: $(BIN)/authgate
 
 bench-upstream: $(VENV)/.bench-extra ## the gateway's upstream client against aiohttp, about 90 seconds (docs/performance.md)
 	$(BIN)/python bench/upstream_client.py
+
+drills: install ## the reliability drills, about 50 minutes with the 30-minute soak (docs/reliability.md)
+	$(BIN)/python -m drills --out drills/results
+
+drills-quick: install ## a short run of each drill, about 3 minutes
+	$(BIN)/python -m drills --quick
 
 docs: install ## regenerate docs/configuration.md from the settings models in config/
 	$(BIN)/python scripts/config_docs.py

@@ -85,7 +85,7 @@ def serve_many(
         yield started
     finally:
         for running in started:
-            _stop(running.process)
+            stop_group(running.process)
 
 
 def _start(config: Path, name: str, workers: int | None) -> ServeProcess:
@@ -127,7 +127,9 @@ def _wait_ready(running: ServeProcess, timeout: float = 30) -> None:
     raise RuntimeError(f"authgate serve not ready in {timeout}s: {running.log.read_text()}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group of `process` (started with start_new_session), SIGKILL
+    if it lingers."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
