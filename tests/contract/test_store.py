@@ -279,3 +279,53 @@ async def test_outage_raises_store_unavailable_writes_nothing_and_recovers(
     finally:
         await relayed.close()
         await relay.cut()
+
+
+async def test_connections_ended_by_the_server_mid_operation_raise_store_unavailable(
+    store: TokenStore, store_url: str, backend: str
+):
+    # What a PostgreSQL shutdown (`pg_ctl stop -m fast`, systemd's stop) does to each open
+    # connection, done here to this test's own database only: its sessions end with FATAL
+    # 57P01 while calls are under way. Each call must succeed or raise StoreUnavailable; asyncpg
+    # used to let InternalClientError ("cannot switch to state ...") escape, a 500.
+    if backend != "postgresql":
+        pytest.skip("ends the sessions of one PostgreSQL database (pg_terminate_backend)")
+    import asyncpg
+
+    url = make_url(store_url)
+    database = url.database
+    admin = await asyncpg.connect(url.set(database="test").render_as_string(hide_password=False))
+    escaped: list[str] = []
+    stop = asyncio.Event()
+
+    async def caller(worker: int) -> None:
+        round_ = 0
+        while not stop.is_set():
+            round_ += 1
+            _, key, rec = entry(record())
+            try:
+                await store.put([(key, rec)])
+                await store.exchange(key, [])
+                await store.get(key)
+            except StoreUnavailable:
+                await asyncio.sleep(0.005)
+            except Exception as exc:
+                escaped.append(f"{type(exc).__name__}: {exc}")
+
+    callers = [asyncio.create_task(caller(i)) for i in range(10)]
+    try:
+        for _ in range(30):
+            await asyncio.sleep(0.05)
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
+    finally:
+        stop.set()
+        await asyncio.gather(*callers)
+        await admin.close()
+    assert escaped == []
+    _, key, rec = entry(record())
+    await store.put([(key, rec)])  # and the store serves again
+    assert await store.get(key) == rec

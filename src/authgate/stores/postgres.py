@@ -32,6 +32,9 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     OSError,
     asyncio.TimeoutError,
+    # A session the server ended in the middle of an operation (a fast shutdown, an
+    # administrator's pg_terminate_backend) leaves asyncpg's protocol between two states.
+    asyncpg.InternalClientError,
 )
 
 # One statement for any number of rows: atomic on its own, one round trip.
@@ -130,7 +133,11 @@ class PostgresStore:
         try:
             pool = await self._get_pool()
             async with pool.acquire() as conn:
-                yield conn
+                try:
+                    yield conn
+                except _OUTAGES:
+                    conn.terminate()  # cut mid-operation: never handed out again
+                    raise
         except _OUTAGES as exc:
             raise StoreUnavailable("token store", exc) from exc
 
