@@ -329,3 +329,29 @@ async def test_connections_ended_by_the_server_mid_operation_raise_store_unavail
     _, key, rec = entry(record())
     await store.put([(key, rec)])  # and the store serves again
     assert await store.get(key) == rec
+
+
+async def test_an_outage_logs_no_traceback_from_the_postgresql_pool(
+    store_url: str, backend: str, caplog: pytest.LogCaptureFixture
+):
+    # Each request of an outage answers 503 and logs one line. asyncpg's pool also reconnected
+    # on its own to keep a floor of open connections, and logged a full traceback at each try.
+    if backend != "postgresql":
+        pytest.skip("the asyncpg pool of the PostgreSQL store")
+    url = make_url(store_url)
+    relay = Outage(url.host or "127.0.0.1", url.port or 5432)
+    await relay.start()
+    relayed = open_store(url.set(port=relay.port).render_as_string(hide_password=False))
+    try:
+        await relayed.ping()
+        await relay.cut()
+        with caplog.at_level("WARNING"):
+            with pytest.raises(StoreUnavailable):
+                await relayed.ping()
+            await asyncio.sleep(0.5)  # room for the pool's own reconnection to run
+        assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+        await relay.start()
+        await relayed.ping()  # a request opens what it needs
+    finally:
+        await relayed.close()
+        await relay.cut()

@@ -20,7 +20,10 @@ from authgate.errors import StoreUnavailable
 from authgate.models import TokenRecord
 from authgate.stores.base import Entry, live_record
 
-POOL_MIN = 1
+# No floor: asyncpg reconnects to keep one on its own, in the background, and logs a traceback
+# at each failed try of an outage. Requests open what they need (and answer 503 when they
+# cannot); idle connections stay open for asyncpg's inactive lifetime (5 minutes).
+POOL_MIN = 0
 POOL_MAX = 10
 CONNECT_TIMEOUT = 10.0  # seconds to open one connection
 
