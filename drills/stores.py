@@ -30,6 +30,12 @@ def wait_listening(port: int, timeout: float = 30) -> float:
     raise DrillError(f"nothing listens on port {port} after {timeout:.0f} s")
 
 
+_TERMINATE = (
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+)
+
+
 class Postgres:
     """initdb + pg_ctl from /usr/lib/postgresql/*/bin; as the `postgres` user when run by
     root (PostgreSQL refuses to run as root)."""
@@ -79,6 +85,15 @@ class Postgres:
     def stop(self, mode: str = "immediate") -> None:
         """`immediate`: as a crash (no checkpoint; the WAL replays at the next start)."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def end_sessions(self) -> None:
+        """pg_terminate_backend on every client session but this one: each ends with FATAL
+        57P01, as in a fast shutdown, but the server stays up and new sessions may open."""
+        self._run(
+            str(self.bin / "psql"),
+            *("-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres"),
+            *("-qAtc", _TERMINATE),
+        )
 
     def is_running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
