@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.config import Settings
 from authgate.endpoints import authorize, introspect, metadata, revoke, token
@@ -69,11 +69,40 @@ class AuthgateApp(Starlette):
         scope["app"] = self
         match = self.route_table.match(scope["path"])
         await observe(
-            getattr(self.state, "monitor", None), match, _with_body(match), scope, receive, send
+            getattr(self.state, "monitor", None),
+            match,
+            _with_body(match),
+            scope,
+            receive,
+            _to_client(send),
         )
 
     async def pages(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+
+def _to_client(send: Send) -> Send:
+    """`send`, quiet once the client is gone.
+
+    When a client leaves, uvicorn marks only its request in progress as disconnected: requests
+    it pipelined behind that one still run and write, and uvloop refuses to write to the
+    closed transport with a RuntimeError, which then surfaced as an unhandled error. Their
+    answers have no one to go to; the request ends as for any client that left.
+    """
+    is_gone = False
+
+    async def to_client(message: Message) -> None:
+        nonlocal is_gone
+        if is_gone:
+            return
+        try:
+            await send(message)
+        except RuntimeError as exc:
+            if "handler is closed" not in str(exc):  # uvloop's words for a closed transport
+                raise
+            is_gone = True
+
+    return to_client
 
 
 def _with_body(match: RouteMatch) -> ASGIApp:
