@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from drills import load
 from drills.harness import Authgate, Report, arguments, gateway_route, log, running, upstream
 from drills.harness import workdir as make_workdir
-from drills.mutations import raw_requests, send_raw
+from drills.mutations import leave_early, raw_requests, send_raw
 
 HANG_SECONDS = 10.0
+LEAVE_EARLY = 0.05  # share of raw requests whose client leaves before the answers
 PATHS = [
     ("POST", "/oauth2/token"),
     ("POST", "/oauth2/introspect"),
@@ -172,6 +173,7 @@ class Tally:
     statuses: Counter[int] = field(default_factory=Counter)
     hangs: int = 0
     unsendable: int = 0
+    left_early: int = 0
     examples: list[str] = field(default_factory=list)
 
     def record(self, status: int | None, what: str) -> None:
@@ -213,8 +215,16 @@ async def send_generated(base: str, requests: list[Generated], tally: Tally) -> 
 
 async def send_mutated(port: int, requests: list[bytes], tally: Tally) -> None:
     semaphore = asyncio.Semaphore(32)
+    rng = random.Random(7)
 
     async def one(raw: bytes) -> None:
+        if rng.random() < LEAVE_EARLY:
+            # Pipelined three times, and the client gone before the answers.
+            async with semaphore:
+                await leave_early(port, raw * 3, rng.choice([0, 0.001, 0.003, 0.01]))
+            tally.sent += 1
+            tally.left_early += 1
+            return
         async with semaphore:
             status = await send_raw(port, raw, HANG_SECONDS)
         if status != 0:
@@ -299,6 +309,7 @@ def main() -> int:
     report.add("requests sent", tally.sent, "≥ 100,000" if not args.quick else "")
     report.add("of them from Hypothesis strategies", hypothesis_sent)
     report.add("of them raw mutations over sockets", tally.sent - hypothesis_sent)
+    report.add("of them pipelined x3 and reset before the answers", tally.left_early)
     report.add("not sendable by httpx (skipped)", tally.unsendable)
     report.add("answers by status class", statuses(tally.statuses))
     report.add("5xx answers", tally.server_errors, "0", tally.server_errors == 0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -159,6 +161,21 @@ def raw_requests(app: dict[str, Any], count: int, rng: random.Random) -> list[by
             raw = rng.choice(MUTATIONS)(raw, rng)
         found.append(raw)
     return found
+
+
+async def leave_early(port: int, raw: bytes, after: float) -> None:
+    """Send `raw` and reset the connection `after` seconds later, reading nothing."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return
+    with contextlib.suppress(OSError):
+        writer.write(raw)
+        await writer.drain()
+        await asyncio.sleep(after)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()
 
 
 async def send_raw(port: int, raw: bytes, hang_seconds: float) -> int | None:

@@ -2,7 +2,8 @@
 what `make drills-quick` runs), so the drills cannot rot.
 
 No timing is asserted (the machine may be busy): only the figures that say authgate answered
-wrongly (a 5xx, a hang, a lost token, a wrong verdict, a failed request) must be zero.
+wrongly (a 5xx, a hang, a lost token, a wrong verdict, a failed request, a traceback in its
+log) must be zero.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CORRECTNESS = (
     "not answered 200",
     "failed checks",
     "alive",
+    "tracebacks",
 )
 
 
