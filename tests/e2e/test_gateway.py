@@ -233,6 +233,26 @@ def test_method_query_and_body_forwarded_unchanged(gw, method):
     assert seen["body_sha256"] == hashlib.sha256(body).hexdigest()
 
 
+def test_connect_is_refused_not_forwarded_rfc9110_9_3_6(gw, upstream):
+    # CONNECT asks a proxy for a tunnel to an authority; a gateway route is a path. Forwarded,
+    # the upstream's 200 reads as an open tunnel to the upstream client, and the caller got a
+    # 502 (found by the fuzz drill).
+    import http.client
+
+    before = len(upstream.calls)
+    conn = http.client.HTTPConnection("127.0.0.1", int(gw.url.rsplit(":", 1)[1]), timeout=10)
+    try:
+        conn.request("CONNECT", "/api/photos/1", headers=bearer(issue(gw)))
+        answer = conn.getresponse()
+        body = json.loads(answer.read())
+    finally:
+        conn.close()
+    assert answer.status == 405
+    assert "CONNECT" not in answer.headers["Allow"]
+    assert body["error"] == "invalid_request"
+    assert len(upstream.calls) == before
+
+
 def test_form_body_without_token_is_forwarded(gw):
     answer = httpx.post(f"{gw.url}/api/photos", data={"q": "cats"}, headers=bearer(issue(gw)))
     assert answer.status_code == 200

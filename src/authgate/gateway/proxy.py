@@ -43,6 +43,7 @@ log = logging.getLogger("authgate.gateway")
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 section 2.1
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 1024 * 1024  # a form body is read whole to look for `access_token`
+_FORWARDED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 
 
 def bearer_error(code: str, description: str, status: int, scope: str = "") -> OAuthError:
@@ -111,6 +112,12 @@ class Gateway:
         record: TokenRecord,
         body: bytes | None,
     ) -> Response | UpstreamRelay:
+        method: str = scope["method"]
+        if method == "CONNECT":
+            # RFC 9110 section 9.3.6: a tunnel to an authority, which a route is not. Forwarded,
+            # the upstream's 2xx would read as an open tunnel to the upstream client.
+            refusal = {"error": "invalid_request", "error_description": "CONNECT is not forwarded"}
+            return oauth_json(refusal, 405, {"Allow": _FORWARDED_METHODS})
         route = proxy.route
         headers = request.headers
         headers += forwarded_headers(scope, request)
@@ -119,7 +126,6 @@ class Gateway:
         content: bytes | _BodyStream | None = body
         if body is None and request.has_body:
             content = _BodyStream(receive)
-        method: str = scope["method"]
         transaction = current_transaction()
         started = time.perf_counter()
         try:
