@@ -30,6 +30,7 @@ from authgate.pages import playground
 from authgate.pages.manager import manager_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
+from authgate.paths import is_normal, request_path
 from authgate.routing import GatewayPath, OwnPath, RouteMatch, RouteTable
 from authgate.services import Services
 from authgate.tokens import now
@@ -67,13 +68,24 @@ class AuthgateApp(Starlette):
             await super().__call__(scope, receive, send)  # lifespan
             return
         scope["app"] = self
-        match = self.route_table.match(scope["path"])
+        if is_normal(request_path(scope)):
+            match = self.route_table.match(scope["path"])
+        else:
+            match = _NOT_NORMAL  # before any route is matched: nothing of it is read or sent on
         await observe(
             getattr(self.state, "monitor", None), match, _with_body(match), scope, receive, send
         )
 
     async def pages(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+
+async def _refuse_path(scope: Scope, receive: Receive, send: Send) -> None:
+    refusal = OAuthError("invalid_request", "the request path is not in normal form")
+    await error_response(refusal, scope["path"])(scope, receive, send)
+
+
+_NOT_NORMAL = RouteMatch(_refuse_path, streams_body=True)
 
 
 def _with_body(match: RouteMatch) -> ASGIApp:

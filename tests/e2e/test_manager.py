@@ -9,15 +9,9 @@ import httpx
 import pytest
 
 from tests.e2e.server import RunningServer, run_server
-from tests.e2e.upstream import Upstream, bearer, flush, issue, routes, run_upstream
+from tests.e2e.upstream import Upstream, bearer, flush, issue, routes
 
 ADMIN, PASSWORD = "root", "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    with run_upstream() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

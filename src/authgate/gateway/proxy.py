@@ -35,6 +35,7 @@ from authgate.gateway.headers import (
 from authgate.gateway.upstream import Target, UpstreamPool, UpstreamResponse
 from authgate.models import TokenRecord
 from authgate.monitoring import Transaction, current_transaction
+from authgate.paths import request_path
 from authgate.services import Services
 from authgate.tokens import digest
 
@@ -242,8 +243,7 @@ class RouteProxy:
 
     def upstream_path(self, scope: Scope) -> bytes:
         """The request path (unchanged, or without the route's `path`) and query."""
-        raw: bytes = scope.get("raw_path") or scope["path"].encode()
-        path = raw.split(b"?", 1)[0]
+        path = request_path(scope)
         if self._strip is not None:
             path = path[len(self._strip) :] if path.startswith(self._strip) else path
             path = path if path.startswith(b"/") else b"/" + path

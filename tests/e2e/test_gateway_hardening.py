@@ -1,0 +1,70 @@
+"""SPEC.md Hardening, the gateway part: what a request can no longer smuggle past the proxy."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.e2e import raw_http
+from tests.e2e.upstream import bearer, issue
+
+# Paths in normal form only: matched on the decoded path, each of these was forwarded raw.
+
+TRAVERSALS = [
+    b"/api/photos/../videos/1",
+    b"/api/photos/./1",
+    b"/api/photos/..",
+    b"/api/photos/%2e%2e/videos/1",
+    b"/api/photos/%2E%2e/videos/1",
+    b"/api/photos/.%2E/videos/1",
+    b"/api/photos/%2e/1",
+    b"/api/photos/..%2fvideos/1",
+    b"/api/photos/..%2Fvideos/1",
+    b"/api/photos/..%5cvideos/1",
+    b"/api/photos/..%5Cvideos/1",
+    b"/api/photos//1",
+    b"/api/photos/1%00.json",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS, ids=[p.decode() for p in TRAVERSALS])
+def test_path_not_in_normal_form_is_400_and_never_forwarded(gw, upstream, path):
+    token = issue(gw, scopes=("photos.read", "videos.read"))
+    before = len(upstream.calls)
+    answer = raw_http.request(gw.url, "GET", path, bearer(token))
+    assert answer.status == 400
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["cache-control"] == "no-store"
+    assert json.loads(answer.body)["error"] == "invalid_request"
+    assert len(upstream.calls) == before
+
+
+def test_path_not_in_normal_form_is_refused_with_a_body_too(gw, upstream):
+    before = len(upstream.calls)
+    answer = raw_http.request(
+        gw.url, "POST", b"/api/photos/%2e%2e/x", bearer(issue(gw)), body=b"a=1"
+    )
+    assert answer.status == 400
+    assert len(upstream.calls) == before
+
+
+def test_a_literal_nul_never_reaches_the_upstream(gw, upstream):
+    before = len(upstream.calls)
+    answer = raw_http.request(gw.url, "GET", b"/api/photos/a\x00b", bearer(issue(gw)))
+    assert answer.status == 400
+    assert len(upstream.calls) == before
+
+
+def test_paths_in_normal_form_still_pass(gw, upstream):
+    token = issue(gw)
+    for path in (b"/api/photos/...", b"/api/photos/a.b/c..d", b"/api/photos/%41%20b/"):
+        answer = raw_http.request(gw.url, "GET", path, bearer(token))
+        assert answer.status == 200, path
+        assert json.loads(answer.body)["raw_path"] == path.decode()
+
+
+def test_authgate_own_paths_are_refused_alike(gw):
+    assert raw_http.request(gw.url, "GET", b"/static/../healthz").status == 400
+    assert httpx.get(f"{gw.url}/healthz").status_code == 200
