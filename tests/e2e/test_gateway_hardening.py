@@ -68,3 +68,41 @@ def test_paths_in_normal_form_still_pass(gw, upstream):
 def test_authgate_own_paths_are_refused_alike(gw):
     assert raw_http.request(gw.url, "GET", b"/static/../healthz").status == 400
     assert httpx.get(f"{gw.url}/healthz").status_code == 200
+
+
+# Identity headers come only from the token, whatever the client's spelling of their names.
+
+
+def _received(answer: httpx.Response) -> list[tuple[str, str]]:
+    return [(name.lower(), value) for name, value in answer.json()["headers"]]
+
+
+def test_identity_headers_spelt_with_underscores_are_dropped(gw):
+    token = issue(gw, subject="alice", client_id="app", metadata={"Department": "Eng"})
+    spoofed = [
+        ("X_Authgate_Subject", "root"),
+        ("x_authgate-client_id", "evil"),
+        ("X-AUTHGATE_Meta_Department", "Sales"),
+        ("X_AUTHGATE_ADMIN", "true"),
+        ("X_Custom_Header", "kept"),
+    ]
+    answer = httpx.get(f"{gw.url}/api/photos", headers=[*bearer(token).items(), *spoofed])
+    assert answer.status_code == 200
+    received = _received(answer)
+    identity = [(n, v) for n, v in received if n.replace("_", "-").startswith("x-authgate-")]
+    assert sorted(identity) == [
+        ("x-authgate-client-id", "app"),
+        ("x-authgate-meta-department", "Eng"),
+        ("x-authgate-scope", "photos.read"),
+        ("x-authgate-subject", "alice"),
+    ]
+    assert ("x_custom_header", "kept") in received
+
+
+def test_underscored_headers_of_a_route_own_prefix_are_dropped(gw):
+    token = issue(gw, scopes=(), subject="carol")
+    answer = httpx.get(
+        f"{gw.url}/api/strip/x", headers=[*bearer(token).items(), ("X_GW_Subject", "mallory")]
+    )
+    received = _received(answer)
+    assert [v for n, v in received if n.replace("_", "-") == "x-gw-subject"] == ["carol"]

@@ -1,9 +1,9 @@
 """The gateway's headers: what it reads of a request, and what it sends on either way.
 
 A request's raw headers are read once (`Incoming`): the client's credentials and hop-by-hop
-headers are kept back, identity headers a client sent are dropped (they come only from the
-token), and `X-Forwarded-*` is rewritten from what the gateway saw. The upstream's answer
-loses its hop-by-hop headers before it goes back.
+headers are kept back, identity headers a client sent are dropped however it spelt their
+names (they come only from the token), and `X-Forwarded-*` is rewritten from what the
+gateway saw. The upstream's answer loses its hop-by-hop headers before it goes back.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Incoming:
     )
 
     def __init__(self, raw: list[tuple[bytes, bytes]], prefix: bytes) -> None:
+        """`prefix`: the route's header prefix, `folded`."""
         authorization: list[bytes] = []
         connection: list[bytes] = []
         headers: list[tuple[bytes, bytes]] = []
@@ -66,7 +67,9 @@ class Incoming:
                 elif lower == b"transfer-encoding":
                     has_body = True
                 continue
-            if lower.startswith(prefix):  # identity headers come only from the token
+            # Identity headers come only from the token. `_` counts as `-`: WSGI and CGI
+            # upstreams read both as one HTTP_X_AUTHGATE_... variable.
+            if folded(lower).startswith(prefix):
                 continue
             if lower.startswith(b"x-forwarded-"):  # rewritten below, from what we saw
                 if lower == b"x-forwarded-for" and forwarded_for is None:
@@ -85,6 +88,11 @@ class Incoming:
         self.content_type = content_type
         self.content_length = int(content_length) if content_length is not None else None
         self.has_body = has_body
+
+
+def folded(name: bytes) -> bytes:
+    """A header name as CGI-style servers see it: case and `_` versus `-` do not count."""
+    return name.lower().replace(b"_", b"-")
 
 
 def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

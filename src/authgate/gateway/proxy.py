@@ -28,6 +28,7 @@ from authgate.gateway.connection import UpstreamError, UpstreamTimeout
 from authgate.gateway.headers import (
     HEADER_NAME,
     Incoming,
+    folded,
     forwarded_headers,
     header_value,
     response_headers,
@@ -233,7 +234,7 @@ class RouteProxy:
     def __init__(self, route: GatewayRoute) -> None:
         self.route = route
         self.target = Target.parse(route.upstream)
-        self.prefix = route.header_prefix.lower().encode("latin-1")
+        self.prefix = folded(route.header_prefix.encode("latin-1"))
         names = {
             n: (route.header_prefix + n).encode("latin-1")
             for n in ("Subject", "Client-Id", "Scope", "Meta-")
