@@ -106,3 +106,72 @@ def test_underscored_headers_of_a_route_own_prefix_are_dropped(gw):
     )
     received = _received(answer)
     assert [v for n, v in received if n.replace("_", "-") == "x-gw-subject"] == ["carol"]
+
+
+# authgate's own cookies stay between the browser and authgate; proxied answers are sandboxed.
+
+OWN_COOKIES = [
+    "authgate_session",
+    "__Host-authgate_session",
+    "authgate_manager",
+    "__Host-authgate_manager",
+    "playground_flow",
+]
+
+
+def _cookie_headers(received: list[tuple[str, str]]) -> list[str]:
+    return [value for name, value in received if name == "cookie"]
+
+
+def test_upstream_never_receives_authgate_cookies(gw):
+    mixed = "; ".join([f"{name}=secret{i}" for i, name in enumerate(OWN_COOKIES)])
+    answer = raw_http.request(
+        gw.url,
+        "GET",
+        b"/api/photos",
+        bearer(issue(gw)) | {"Cookie": f"theme=dark; {mixed}; lang=en; authgate_sessionx=1"},
+    )
+    received = [(n.lower(), v) for n, v in json.loads(answer.body)["headers"]]
+    assert _cookie_headers(received) == ["theme=dark; lang=en; authgate_sessionx=1"]
+    only_ours = raw_http.request(
+        gw.url, "GET", b"/api/photos", bearer(issue(gw)) | {"Cookie": mixed}
+    )
+    assert "secret" not in only_ours.body.decode()
+    received = [(n.lower(), v) for n, v in json.loads(only_ours.body)["headers"]]
+    assert _cookie_headers(received) == []
+
+
+def test_other_cookies_pass_unchanged(gw):
+    cookie = 'a=1;b=2;  c="x y"'
+    answer = raw_http.request(gw.url, "GET", b"/api/photos", bearer(issue(gw)) | {"Cookie": cookie})
+    received = [(n.lower(), v) for n, v in json.loads(answer.body)["headers"]]
+    assert _cookie_headers(received) == [cookie]
+
+
+def test_upstream_set_cookie_for_authgate_names_is_dropped(gw):
+    cookies = [f"{name}=planted; Path=/" for name in OWN_COOKIES] + [
+        "theme=dark; Path=/api/photos; HttpOnly",
+        "authgate_session_x=1",
+    ]
+    answer = httpx.get(
+        f"{gw.url}/api/photos",
+        params=[("set_cookie", cookie) for cookie in cookies],  # the upstream sets them
+        headers=bearer(issue(gw)),
+    )
+    assert answer.status_code == 200
+    assert answer.headers.get_list("set-cookie") == [
+        "theme=dark; Path=/api/photos; HttpOnly",
+        "authgate_session_x=1",
+    ]
+
+
+def test_proxied_answers_are_sandboxed(gw):
+    answer = httpx.get(f"{gw.url}/api/photos?status=404", headers=bearer(issue(gw)))
+    assert answer.status_code == 404
+    assert answer.headers.get_list("content-security-policy") == ["sandbox"]
+
+
+def test_a_route_may_opt_out_of_the_sandbox(gw):
+    answer = httpx.get(f"{gw.url}/api/open", headers=bearer(issue(gw, scopes=())))
+    assert answer.status_code == 200
+    assert "content-security-policy" not in answer.headers

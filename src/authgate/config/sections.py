@@ -296,6 +296,10 @@ class GatewayRoute(Section):
     composite: str = Field(
         default="", description="composite service context this route also counts in"
     )
+    sandbox: bool = Field(
+        default=True,
+        description="send `Content-Security-Policy: sandbox` with every proxied answer",
+    )
 
     @field_validator("path")
     @classmethod

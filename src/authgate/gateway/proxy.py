@@ -142,18 +142,20 @@ class Gateway:
             return _gateway_error(502, "bad_gateway", "the upstream could not be reached")
         _outbound(transaction, proxy, path, method, upstream.status, started, None)
         body_read = not isinstance(content, _BodyStream) or content.is_done
-        return UpstreamRelay(upstream, watch_disconnect=body_read)
+        return UpstreamRelay(upstream, watch_disconnect=body_read, sandbox=route.sandbox)
 
 
 class UpstreamRelay:
     """The upstream's answer, passed on chunk by chunk and never held whole."""
 
-    def __init__(self, upstream: UpstreamResponse, *, watch_disconnect: bool) -> None:
+    def __init__(
+        self, upstream: UpstreamResponse, *, watch_disconnect: bool, sandbox: bool
+    ) -> None:
         self.upstream = upstream
         # Only once the request body is read whole may `receive` be watched for a disconnect.
         self.watch_disconnect = watch_disconnect
         self.status_code = upstream.status
-        self.raw_headers = response_headers(upstream.headers)
+        self.raw_headers = response_headers(upstream.headers, sandbox=sandbox)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         upstream = self.upstream

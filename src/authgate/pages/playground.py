@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from authgate.clients import hash_secret
 from authgate.flows.pkce import s256
+from authgate.pages import cookies
 from authgate.pages.views import redirect, render
 from authgate.registry import AlreadyExists
 from authgate.services import Services
@@ -33,7 +34,7 @@ CLIENT_ID = "playground"
 CLIENT_NAME = "Photo Studio"
 USERNAME = "demo"
 SCOPES = ("photos.read", "photos.write")
-COOKIE = "playground_flow"  # the client's own state: state and code_verifier
+COOKIE = cookies.PLAYGROUND  # the client's own state: state and code_verifier
 COOKIE_TTL = 15 * 60
 
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.db.schema import sessions
+from authgate.pages import cookies
 from authgate.registry import Registry
 from authgate.services import Services
 from authgate.tokens import digest, generate_token, now
@@ -40,11 +41,11 @@ class Realm:
 
     def cookie_name(self, *, secure: bool) -> str:
         # `__Host-` binds the cookie to this host, path / and https (RFC 6265bis 4.1.3.2).
-        return f"__Host-{self.cookie}" if secure and self.path == "/" else self.cookie
+        return f"{cookies.HOST_PREFIX}{self.cookie}" if secure and self.path == "/" else self.cookie
 
 
-USER = Realm("user", "authgate_session", "/")  # the login and consent pages
-ADMIN = Realm("admin", "authgate_manager", "/manager")  # the web manager
+USER = Realm("user", cookies.SESSION, "/")  # the login and consent pages
+ADMIN = Realm("admin", cookies.MANAGER, "/manager")  # the web manager
 
 
 @dataclass(slots=True)
