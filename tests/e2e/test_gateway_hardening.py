@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -175,3 +176,46 @@ def test_a_route_may_opt_out_of_the_sandbox(gw):
     answer = httpx.get(f"{gw.url}/api/open", headers=bearer(issue(gw, scopes=())))
     assert answer.status_code == 200
     assert "content-security-policy" not in answer.headers
+
+
+# The bearer token is checked before any of the body is read.
+
+
+def _send_head_only(gw, content_type: str, token: str | None = None) -> raw_http.RawAnswer:
+    """Headers announcing a large body that never comes: the answer must not wait for it."""
+    head = (
+        f"POST /api/photos HTTP/1.1\r\nHost: gw\r\nContent-Type: {content_type}\r\n"
+        "Content-Length: 1000000\r\n"
+    )
+    if token is not None:
+        head += f"Authorization: Bearer {token}\r\n"
+    with raw_http.connect(gw.url, timeout=3) as sock:
+        sock.sendall(head.encode() + b"\r\n")
+        started = time.monotonic()
+        answer = raw_http.parse(sock.recv(65536))
+        assert time.monotonic() - started < 1
+        return answer
+
+
+def test_no_token_is_401_before_the_body_is_read(gw, upstream):
+    before = len(upstream.calls)
+    answer = _send_head_only(gw, "application/octet-stream")
+    assert answer.status == 401
+    assert answer.headers["www-authenticate"] == 'Bearer realm="authgate"'
+    assert len(upstream.calls) == before
+
+
+def test_a_form_without_token_header_is_400_before_the_body_is_read(gw, upstream):
+    # A form could carry `access_token` (refused with 400); it is refused on its type alone.
+    before = len(upstream.calls)
+    answer = _send_head_only(gw, "application/x-www-form-urlencoded; charset=UTF-8")
+    assert answer.status == 400
+    assert json.loads(answer.body)["error"] == "invalid_request"
+    assert len(upstream.calls) == before
+
+
+@pytest.mark.parametrize("case", ["unknown", "no scope"])
+def test_a_bad_token_is_refused_before_a_form_body_is_read(gw, upstream, case):
+    token = issue(gw, scopes=()) if case == "no scope" else "unknown0token"
+    answer = _send_head_only(gw, "application/x-www-form-urlencoded", token)
+    assert answer.status == (403 if case == "no scope" else 401)
