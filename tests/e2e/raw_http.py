@@ -31,6 +31,25 @@ def read_answer(sock: socket.socket) -> RawAnswer:
     return parse(data)
 
 
+def read_one_answer(sock: socket.socket) -> RawAnswer:
+    """Read one answer with a Content-Length, leaving the connection open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _more(sock)
+    answer = parse(data)
+    size = int(answer.headers.get("content-length", "0"))
+    while len(answer.body) < size:
+        answer.body += _more(sock)
+    return answer
+
+
+def _more(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ConnectionError("the server closed the connection")
+    return chunk
+
+
 def parse(data: bytes) -> RawAnswer:
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")

@@ -343,3 +343,12 @@ class ServerSettings(Section):
     workers: Annotated[int, Field(ge=1)] = Field(
         default=1, description="worker processes of `serve`; --workers wins"
     )
+    header_timeout: Annotated[float, Field(gt=0)] = Field(
+        default=10, description="seconds a request's headers may take to arrive; then closed"
+    )
+    body_timeout: Annotated[float, Field(gt=0)] = Field(
+        default=30, description="seconds a request's body may take after its headers; then closed"
+    )
+    max_connections: Annotated[int, Field(ge=1)] = Field(
+        default=1000, description="open connections per worker; past it, new ones get 503"
+    )
