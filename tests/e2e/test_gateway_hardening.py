@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.e2e import raw_http
-from tests.e2e.upstream import bearer, issue
+from tests.e2e.server import RunningServer, run_server
+from tests.e2e.upstream import Upstream, bearer, issue
 
 # Paths in normal form only: matched on the decoded path, each of these was forwarded raw.
 
@@ -219,3 +221,32 @@ def test_a_bad_token_is_refused_before_a_form_body_is_read(gw, upstream, case):
     token = issue(gw, scopes=()) if case == "no scope" else "unknown0token"
     answer = _send_head_only(gw, "application/x-www-form-urlencoded", token)
     assert answer.status == (403 if case == "no scope" else 401)
+
+
+# The longest path wins whatever the order of the routes (issue 11, finding 1).
+
+
+@pytest.fixture(scope="module")
+def nested_gw(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> Iterator[RunningServer]:
+    table = [  # the shorter path first: the order in which it was once matched first
+        {"path": "/api", "upstream": upstream.url, "scopes": ["read"], "service": "read"},
+        {"path": "/api/admin", "upstream": upstream.url, "scopes": ["admin"], "service": "admin"},
+    ]
+    config = {"gateway.routes": json.dumps(table)}
+    with run_server(tmp_path_factory.mktemp("nested"), config) as server:
+        yield server
+
+
+def test_a_read_token_does_not_reach_a_longer_admin_route(nested_gw, upstream):
+    before = len(upstream.calls)
+    read = bearer(issue(nested_gw, scopes=("read",)))
+    answer = httpx.get(f"{nested_gw.url}/api/admin/users", headers=read)
+    assert answer.status_code == 403
+    assert answer.json()["error"] == "insufficient_scope"
+    assert len(upstream.calls) == before
+    assert httpx.get(f"{nested_gw.url}/api/adminx", headers=read).status_code == 200
+    admin = bearer(issue(nested_gw, scopes=("admin",)))
+    answer = httpx.get(f"{nested_gw.url}/api/admin/users", headers=admin)
+    assert answer.json()["raw_path"] == "/api/admin/users"
