@@ -29,6 +29,8 @@ def is_normal(path: bytes) -> bool:
     """No dot segment, no encoded slash, backslash or NUL, no `//`, no NUL."""
     if b"//" in path or b"\x00" in path:
         return False
+    if b"." not in path and b"%" not in path:  # the usual path: nothing else to look for
+        return True
     lowered = path.lower()
     if any(encoded in lowered for encoded in _ENCODED):
         return False
