@@ -194,7 +194,7 @@ def _send_head_only(gw, content_type: str, token: str | None = None) -> raw_http
     with raw_http.connect(gw.url, timeout=3) as sock:
         sock.sendall(head.encode() + b"\r\n")
         started = time.monotonic()
-        answer = raw_http.parse(sock.recv(65536))
+        answer = raw_http.read_one_answer(sock)
         assert time.monotonic() - started < 1
         return answer
 
