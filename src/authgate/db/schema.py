@@ -72,7 +72,8 @@ sessions = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
-# Brute-force protection: failures in a row per username, known or not.
+# Brute-force protection: failures in a row per username, known or not, and the attempts
+# whose password is being checked (`pending`, lapsing at `pending_until`).
 lockouts = Table(
     "lockouts",
     metadata,
@@ -81,6 +82,8 @@ lockouts = Table(
     Column("lock_count", Integer, nullable=False),
     Column("locked_until", BigInteger, nullable=False),
     Column("last_failure", BigInteger, nullable=False),
+    Column("pending", Integer, nullable=False),
+    Column("pending_until", BigInteger, nullable=False),
 )
 
 # Access Token Store and Authorization Code Store (when they are SQL): digests, never tokens.
