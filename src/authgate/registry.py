@@ -25,6 +25,7 @@ from authgate.errors import StoreUnavailable
 from authgate.models import Client
 from authgate.passwords import hash_password, verify_password
 from authgate.tokens import now
+from authgate.usernames import canonical_or_none, canonical_username
 
 
 class AlreadyExists(Exception):
@@ -185,45 +186,51 @@ class Registry:
 
     # Local users and administrators
 
-    async def _create_account(self, table: Table, username: str, password: str) -> None:
+    async def _create_account(self, table: Table, username: str, password: str) -> str:
+        name = canonical_username(username)
         password_hash = await hash_password(password)
         try:
             async with self.transaction() as conn:
                 await conn.execute(
                     insert(table).values(
-                        username=username, password_hash=password_hash, created_at=now()
+                        username=name, password_hash=password_hash, created_at=now()
                     )
                 )
         except IntegrityError:
-            raise AlreadyExists(f"{username} already exists") from None
+            raise AlreadyExists(f"{name} already exists") from None
+        return name
 
     async def _account_hash(self, table: Table, username: str) -> str | None:
+        name = canonical_or_none(username)
+        if name is None:
+            return None
         async with self.transaction() as conn:
             row = (
-                await conn.execute(
-                    select(table.c.password_hash).where(table.c.username == username)
-                )
+                await conn.execute(select(table.c.password_hash).where(table.c.username == name))
             ).first()
         return row.password_hash if row else None
 
-    async def create_user(self, username: str, password: str) -> None:
-        await self._create_account(users, username, password)
+    async def create_user(self, username: str, password: str) -> str:
+        """Add a local user under the canonical form of `username`, which it returns."""
+        return await self._create_account(users, username, password)
 
     async def user_password_hash(self, username: str) -> str | None:
         return await self._account_hash(users, username)
 
     async def set_user_password(self, username: str, password: str) -> bool:
+        name = canonical_or_none(username)
+        if name is None:
+            return False
         password_hash = await hash_password(password)
         async with self.transaction() as conn:
             result = await conn.execute(
-                update(users)
-                .where(users.c.username == username)
-                .values(password_hash=password_hash)
+                update(users).where(users.c.username == name).values(password_hash=password_hash)
             )
         return result.rowcount > 0
 
-    async def create_admin(self, username: str, password: str) -> None:
-        await self._create_account(admins, username, password)
+    async def create_admin(self, username: str, password: str) -> str:
+        """Add an administrator under the canonical form of `username`, which it returns."""
+        return await self._create_account(admins, username, password)
 
     async def check_admin(self, username: str, password: str) -> bool:
         return await verify_password(password, await self._account_hash(admins, username))

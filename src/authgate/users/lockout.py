@@ -19,7 +19,6 @@ Times in the table are milliseconds since the epoch, so a one-second lock lasts 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -32,9 +31,9 @@ from authgate.config import LockoutSettings
 from authgate.db.schema import lockouts
 from authgate.errors import StoreUnavailable
 from authgate.registry import Registry
+from authgate.usernames import canonical_username
 
 T = TypeVar("T")
-MAX_NAME = 255  # the column's width; longer names are keyed by their digest
 PENDING_TTL = 30_000  # ms: longer than any password check (the directory's timeout is 5 s)
 POLL = 0.02  # seconds between tries of an attempt that waits for a slot
 
@@ -46,12 +45,10 @@ def _now() -> int:
 
 
 def _key(username: str) -> str:
-    """The name as a directory compares it (caseIgnoreMatch: case and extra spaces do not
-    count), so `Alice ` cannot buy another `max_failures` tries for `alice`."""
-    name = " ".join(username.split()).casefold()
-    if len(name) <= MAX_NAME and len(name.encode()) <= MAX_NAME:
-        return name
-    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    """The canonical name (authgate.usernames), so that `ALICE`, ` alice` or a fullwidth
+    `alice` cannot buy another `max_failures` tries for `alice`. InvalidUsername for a name
+    without one."""
+    return canonical_username(username)
 
 
 def _one_less(column: Any) -> Any:

@@ -1,4 +1,4 @@
-"""hardening: lockout slots for attempts in flight
+"""hardening: lockout slots for attempts in flight; canonical usernames
 
 Revision ID: 0004
 Revises: 0003
@@ -6,11 +6,23 @@ Revises: 0003
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+from authgate.usernames import canonical_or_none
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+
+# The username columns, and whether each may be NULL.
+USERNAME_COLUMNS = {
+    "users": False,
+    "admins": False,
+    "consents": False,
+    "sessions": True,
+    "lockouts": False,
+}
 
 
 def upgrade() -> None:
@@ -20,9 +32,47 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("pending_until", sa.BigInteger(), nullable=False, server_default="0")
         )
+    if op.get_bind().dialect.name in ("mysql", "mariadb"):
+        for table, nullable in USERNAME_COLUMNS.items():
+            op.alter_column(
+                table,
+                "username",
+                existing_type=sa.String(length=255),
+                existing_nullable=nullable,
+                type_=mysql.VARCHAR(255, collation="utf8mb4_bin"),
+            )
+    _canonical_names("users", ("consents",))
+    _canonical_names("admins", ())
+
+
+def _canonical_names(table: str, followers: tuple[str, ...]) -> None:
+    """Store each account under its canonical name, where that merges it with no other (a
+    name that would is left as it was, and logs in no more: `user delete` it)."""
+    bind = op.get_bind()
+    names = {row[0] for row in bind.execute(sa.text(f"SELECT username FROM {table}"))}  # noqa: S608
+    for name in sorted(names):
+        canonical = canonical_or_none(name)
+        if canonical is None or canonical == name or canonical in names:
+            continue
+        names.add(canonical)
+        for target in (table, *followers):
+            bind.execute(
+                sa.text(f"UPDATE {target} SET username = :new WHERE username = :old"),  # noqa: S608
+                {"new": canonical, "old": name},
+            )
 
 
 def downgrade() -> None:
+    # Canonical names stay canonical; the columns get the collation of the database back.
+    if op.get_bind().dialect.name in ("mysql", "mariadb"):
+        for table, nullable in USERNAME_COLUMNS.items():
+            op.alter_column(
+                table,
+                "username",
+                existing_type=mysql.VARCHAR(255, collation="utf8mb4_bin"),
+                existing_nullable=nullable,
+                type_=sa.String(length=255),
+            )
     with op.batch_alter_table("lockouts", schema=None) as batch_op:
         batch_op.drop_column("pending_until")
         batch_op.drop_column("pending")
