@@ -46,6 +46,7 @@ async def _purge_forever(services: Services) -> None:
             for store in {id(s): s for s in (services.tokens, services.codes)}.values():
                 await store.purge(now())
             await services.lockout.purge(now())
+            await services.admin_lockout.purge(now())
             await purge_sessions(services.registry, now())
         except StoreUnavailable as exc:
             log.warning("purge skipped: %s", exc)

@@ -14,6 +14,7 @@ import pytest
 
 from authgate.config import LockoutSettings
 from authgate.db import create_engine, migrate
+from authgate.db.schema import admin_lockouts
 from authgate.registry import Registry
 from authgate.users.lockout import Lockout
 from tests.backends import fresh_database  # noqa: F401 - a fixture, asked for by name
@@ -87,3 +88,11 @@ async def test_a_lock_does_not_wait_for_attempts_in_flight(processes):
     )
     assert results == [None] * 8
     assert len(checked) == SETTINGS.max_failures
+
+
+async def test_administrators_are_counted_apart_from_users(processes):
+    admins = Lockout(processes[0].registry, SETTINGS, admin_lockouts)
+    checked: list[bool] = []
+    await asyncio.gather(*(attempt(admins, checked, correct=False) for _ in range(12)))
+    assert await attempt(admins, checked, correct=True) is None  # the administrator is locked
+    assert await attempt(processes[1], checked, correct=True) == "alice"  # the user is not

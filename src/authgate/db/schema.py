@@ -79,7 +79,8 @@ sessions = Table(
 
 
 # Brute-force protection: failures in a row per username, known or not, and the attempts
-# whose password is being checked (`pending`, lapsing at `pending_until`).
+# whose password is being checked (`pending`, lapsing at `pending_until`). Users and the
+# manager's administrators are counted apart, each in a table of this shape.
 def _lockout_table(name: str) -> Table:
     return Table(
         name,
@@ -95,6 +96,7 @@ def _lockout_table(name: str) -> Table:
 
 
 lockouts = _lockout_table("lockouts")
+admin_lockouts = _lockout_table("admin_lockouts")
 
 # Access Token Store and Authorization Code Store (when they are SQL): digests, never tokens.
 tokens = Table(

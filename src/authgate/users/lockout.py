@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import and_, case, delete, insert, literal, select, update
+from sqlalchemy import Table, and_, case, delete, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from authgate.config import LockoutSettings
@@ -57,9 +57,15 @@ def _one_less(column: Any) -> Any:
 
 
 class Lockout:
-    def __init__(self, registry: Registry, settings: LockoutSettings) -> None:
+    """The lockout of one kind of account, counted in `table` (users: `lockouts`; the
+    manager's administrators: `admin_lockouts`, so each kind has a key space of its own)."""
+
+    def __init__(
+        self, registry: Registry, settings: LockoutSettings, table: Table = lockouts
+    ) -> None:
         self.registry = registry
         self.settings = settings
+        self.table = table
 
     async def check(self, username: str, verify: Callable[[], Awaitable[T | None]]) -> T | None:
         """Run `verify` unless the name is locked; None (a failure) while it is."""
@@ -92,14 +98,14 @@ class Lockout:
         attempts in flight reach `max_failures`."""
         name = _key(username)
         at = _now()
-        row = lockouts.c
+        row = self.table.c
         forgotten = row.last_failure <= at - self.settings.reset * 1000
         failures = case((forgotten, 0), else_=row.failures)
         pending = case((row.pending_until > at, row.pending), else_=0)
         # MySQL evaluates SET left to right: every expression reads the old row only if
         # the columns it reads are set after it (last_failure is not set at all).
         reserve = (
-            update(lockouts)
+            update(self.table)
             .where(
                 and_(
                     row.username == name,
@@ -125,7 +131,7 @@ class Lockout:
             try:
                 async with self.registry.transaction() as conn:
                     await conn.execute(
-                        insert(lockouts).values(
+                        insert(self.table).values(
                             username=name,
                             failures=0,
                             lock_count=0,
@@ -142,11 +148,11 @@ class Lockout:
         """The attempt was a failure: count it; at `max_failures` in a row, lock the name."""
         name = _key(username)
         at = _now()
-        row = lockouts.c
+        row = self.table.c
         is_locked = row.locked_until > at
         forgotten = row.last_failure <= at - self.settings.reset * 1000
         count = (
-            update(lockouts)
+            update(self.table)
             .where(row.username == name)
             .ordered_values(
                 # A lock set meanwhile by another attempt already holds this one's failure.
@@ -159,7 +165,7 @@ class Lockout:
             )
         )
         lock = (
-            update(lockouts)
+            update(self.table)
             .where(
                 and_(
                     row.username == name,
@@ -180,10 +186,10 @@ class Lockout:
 
     async def succeeded(self, username: str) -> None:
         """A success resets the count and the doubling (a lock set meanwhile holds)."""
-        row = lockouts.c
+        row = self.table.c
         is_locked = row.locked_until > _now()
         await self._execute(
-            update(lockouts)
+            update(self.table)
             .where(row.username == _key(username))
             .ordered_values(
                 (row.failures, case((is_locked, row.failures), else_=0)),
@@ -194,9 +200,9 @@ class Lockout:
 
     async def release(self, username: str) -> None:
         """Give back the slot of an attempt whose password check could not be made."""
-        row = lockouts.c
+        row = self.table.c
         await self._execute(
-            update(lockouts)
+            update(self.table)
             .where(row.username == _key(username))
             .values(pending=_one_less(row.pending))
         )
@@ -204,9 +210,9 @@ class Lockout:
     async def unlock(self, username: str) -> bool:
         """`authgate user unlock`: forget the name's failures and locks (attempts in flight
         keep their slots). False if there was nothing to forget."""
-        row = lockouts.c
+        row = self.table.c
         result = await self._execute(
-            update(lockouts)
+            update(self.table)
             .where(
                 and_(
                     row.username == _key(username),
@@ -220,10 +226,10 @@ class Lockout:
     async def purge(self, at: int) -> int:
         """Remove rows whose count is forgotten, whose lock is over and whose slots have lapsed
         at `at` (seconds)."""
-        row = lockouts.c
+        row = self.table.c
         at_ms = at * 1000
         return await self._execute(
-            delete(lockouts).where(
+            delete(self.table).where(
                 and_(
                     row.locked_until <= at_ms,
                     row.last_failure <= at_ms - self.settings.reset * 1000,
@@ -238,7 +244,7 @@ class Lockout:
         steps = []
         count = 0
         while settings.wait * 2**count < settings.max_wait:
-            steps.append((lockouts.c.lock_count == count, at + settings.wait * 2**count * 1000))
+            steps.append((self.table.c.lock_count == count, at + settings.wait * 2**count * 1000))
             count += 1
         end = at + settings.max_wait * 1000
         return case(*steps, else_=end) if steps else literal(end)

@@ -1,4 +1,5 @@
-"""hardening: lockout slots for attempts in flight; canonical usernames
+"""hardening: lockout slots for attempts in flight; canonical usernames; administrators'
+lockout
 
 Revision ID: 0004
 Revises: 0003
@@ -43,6 +44,23 @@ def upgrade() -> None:
             )
     _canonical_names("users", ("consents",))
     _canonical_names("admins", ())
+    op.create_table(
+        "admin_lockouts",
+        sa.Column("username", _username_type(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("lock_count", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.BigInteger(), nullable=False),
+        sa.Column("last_failure", sa.BigInteger(), nullable=False),
+        sa.Column("pending", sa.Integer(), nullable=False),
+        sa.Column("pending_until", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("username"),
+    )
+
+
+def _username_type() -> sa.types.TypeEngine[str]:
+    return sa.String(length=255).with_variant(
+        mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
 
 
 def _canonical_names(table: str, followers: tuple[str, ...]) -> None:
@@ -63,6 +81,7 @@ def _canonical_names(table: str, followers: tuple[str, ...]) -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("admin_lockouts")
     # Canonical names stay canonical; the columns get the collation of the database back.
     if op.get_bind().dialect.name in ("mysql", "mariadb"):
         for table, nullable in USERNAME_COLUMNS.items():
