@@ -32,6 +32,17 @@ class AlreadyExists(Exception):
     """A client id, username or administrator that is already registered."""
 
 
+class InvalidClient(ValueError):
+    """A client registration that breaks a rule; `field` names the option at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+PUBLIC_INTROSPECTION = "a public client cannot introspect: introspection needs a confidential one"
+
+
 _CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scopes, grant_types, is_public, "
     "can_introspect, created_at"
@@ -100,6 +111,8 @@ class Registry:
         client_secret: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (None for a public client)."""
+        if is_public and can_introspect:
+            raise InvalidClient("introspect", PUBLIC_INTROSPECTION)
         client_id = client_id or new_client_id()
         secret = None if is_public else (client_secret or new_client_secret())
         client = Client(
@@ -166,10 +179,20 @@ class Registry:
         }
         with self._changing_clients():
             async with self.transaction() as conn:
+                if columns.get("can_introspect"):
+                    await self._refuse_public_introspection(conn, client_id)
                 result = await conn.execute(
                     update(clients).where(clients.c.client_id == client_id).values(**values)
                 )
         return result.rowcount > 0
+
+    async def _refuse_public_introspection(self, conn: AsyncConnection, client_id: str) -> None:
+        found = await conn.execute(
+            select(clients.c.is_public).where(clients.c.client_id == client_id)
+        )
+        row = found.first()
+        if row is not None and row.is_public:
+            raise InvalidClient("introspect", PUBLIC_INTROSPECTION)
 
     async def delete_client(self, client_id: str) -> bool:
         with self._changing_clients():
