@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authgate.clients import hash_secret, new_client_id, new_client_secret
 from authgate.config import GrantType
 from authgate.db.change_counter import ChangeCounter
-from authgate.db.schema import admins, clients, consents, users
+from authgate.db.schema import admins, clients, consents, server_secrets, users
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
 from authgate.models import Client
 from authgate.passwords import hash_password, verify_password
-from authgate.tokens import now
+from authgate.tokens import generate_token, now
 from authgate.usernames import canonical_or_none, canonical_username
 
 
@@ -76,6 +76,7 @@ class Registry:
         # so that client records may be cached (Services.client). A server database may be
         # changed from other hosts: no counter, no cache.
         self.client_changes = None if sqlite is None else ChangeCounter.beside(sqlite.path)
+        self._secrets: dict[str, str] = {}  # server secrets never change: read once
 
     def _changing_clients(self) -> contextlib.AbstractContextManager[None]:
         if self.client_changes is None:
@@ -296,6 +297,35 @@ class Registry:
                 .where(consents.c.username == username, consents.c.client_id == client_id)
                 .values(scopes=json.dumps(merged), updated_at=now())
             )
+
+    # Server secrets
+
+    async def server_secret(self, name: str) -> str:
+        """The secret `name` that every process sharing the registry uses; the first caller
+        makes it."""
+        if name not in self._secrets:
+            self._secrets[name] = await self._read_or_make_secret(name)
+        return self._secrets[name]
+
+    async def _read_or_make_secret(self, name: str) -> str:
+        query = select(server_secrets.c.secret).where(server_secrets.c.name == name)
+        async with self.transaction() as conn:
+            row = (await conn.execute(query)).first()
+        if row is not None:
+            secret: str = row.secret
+            return secret
+        try:
+            async with self.transaction() as conn:
+                await conn.execute(
+                    insert(server_secrets).values(
+                        name=name, secret=generate_token(64), created_at=now()
+                    )
+                )
+        except IntegrityError:
+            pass  # another process made it first: theirs is the one
+        async with self.transaction() as conn:
+            made: str = (await conn.execute(query)).scalar_one()
+        return made
 
     async def ping(self) -> None:
         async with self.transaction() as conn:

@@ -98,6 +98,16 @@ def _lockout_table(name: str) -> Table:
 lockouts = _lockout_table("lockouts")
 admin_lockouts = _lockout_table("admin_lockouts")
 
+# Keys every server process shares, made once by the first that needs one (e.g. the key that
+# signs the CSRF tokens of the login pages, which store nothing before a login).
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 # Access Token Store and Authorization Code Store (when they are SQL): digests, never tokens.
 tokens = Table(
     "tokens",

@@ -1,5 +1,5 @@
 """hardening: lockout slots for attempts in flight; canonical usernames; administrators'
-lockout
+lockout; server secrets
 
 Revision ID: 0004
 Revises: 0003
@@ -55,6 +55,13 @@ def upgrade() -> None:
         sa.Column("pending_until", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("username"),
     )
+    op.create_table(
+        "server_secrets",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def _username_type() -> sa.types.TypeEngine[str]:
@@ -81,6 +88,7 @@ def _canonical_names(table: str, followers: tuple[str, ...]) -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("server_secrets")
     op.drop_table("admin_lockouts")
     # Canonical names stay canonical; the columns get the collation of the database back.
     if op.get_bind().dialect.name in ("mysql", "mariadb"):
