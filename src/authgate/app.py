@@ -26,7 +26,7 @@ from authgate.limits import read_body_or_refuse, replay
 from authgate.monitoring.asgi import metrics_endpoint, observe
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficLog
-from authgate.pages import login_csrf, playground
+from authgate.pages import login_csrf, logout, playground
 from authgate.pages.manager import manager_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
@@ -162,6 +162,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
         Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
+        Route("/logout", logout.logout, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),
