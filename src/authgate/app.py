@@ -26,7 +26,7 @@ from authgate.limits import read_body_or_refuse, replay
 from authgate.monitoring.asgi import metrics_endpoint, observe
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficLog
-from authgate.pages import playground
+from authgate.pages import login_csrf, logout, playground
 from authgate.pages.manager import manager_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
@@ -47,6 +47,7 @@ async def _purge_forever(services: Services) -> None:
             for store in {id(s): s for s in (services.tokens, services.codes)}.values():
                 await store.purge(now())
             await services.lockout.purge(now())
+            await services.admin_lockout.purge(now())
             await purge_sessions(services.registry, now())
         except StoreUnavailable as exc:
             log.warning("purge skipped: %s", exc)
@@ -153,6 +154,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         app.state.gateway = Gateway(settings.gateway, services)
         if demo:
             app.state.demo = await playground.seed(services)
+        with contextlib.suppress(StoreUnavailable):  # else made by the first login page
+            await services.registry.server_secret(login_csrf.SECRET_NAME)
         purge = asyncio.create_task(_purge_forever(services))
         # What start-up built lives as long as the process: moved out of the collector's sight,
         # a full collection walks only what requests create, not every module, class and table
@@ -171,6 +174,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
         Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
+        Route("/logout", logout.logout, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),

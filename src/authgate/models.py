@@ -29,6 +29,13 @@ class Client:
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
 
+    @property
+    def may_introspect(self) -> bool:
+        """Introspection needs a confidential client: one whose id alone, which is no
+        secret, cannot read tokens (a public client's flag, from an old row, counts for
+        nothing)."""
+        return self.can_introspect and not self.is_public
+
     def as_public_dict(self) -> dict[str, Any]:
         """What `client show`/`client list` print: never the secret or its hash."""
         return {

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authgate.clients import Clients
 from authgate.config import Settings
 from authgate.db import create_engine, migrate
+from authgate.db.schema import admin_lockouts
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.events import Events
 from authgate.registry import Registry
@@ -39,6 +40,7 @@ class Services:
         self.events = Events()
         self.clients = Clients(registry, settings.storage.cache_ttl)
         self.lockout = Lockout(registry, settings.lockout)
+        self.admin_lockout = Lockout(registry, settings.lockout, admin_lockouts)
         self.authentication = UserAuthentication(
             users, self.lockout, self.events, settings.flows.password.subject_attribute
         )

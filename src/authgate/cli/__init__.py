@@ -14,7 +14,8 @@ from authgate.cli import accounts, clients, server, tokens
 from authgate.cli.common import Handler, UserError, with_services
 from authgate.config import load_settings
 from authgate.errors import ConfigError, OAuthError, StoreUnavailable
-from authgate.registry import AlreadyExists
+from authgate.registry import AlreadyExists, InvalidClient
+from authgate.usernames import InvalidUsername
 
 __all__ = ["UserError", "build_parser", "main"]
 
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         status = asyncio.run(with_services(settings, lambda s: handler(args, s)))
     except ConfigError as exc:
         _fail(str(exc), 2)
-    except (UserError, AlreadyExists) as exc:
+    except (UserError, AlreadyExists, InvalidUsername, InvalidClient) as exc:
         _fail(str(exc), 2)
     except OAuthError as exc:
         _fail(f"{exc.code}: {exc.description}", 2)

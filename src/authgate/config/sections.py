@@ -279,6 +279,10 @@ class MonitoringSettings(Section):
     queue_size: Annotated[int, Field(ge=1)] = Field(
         default=10_000, description="pending records before drops (which are counted)"
     )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="bearer token that opens /metrics to any peer; empty: loopback peers only",
+    )
 
 
 class GatewayRoute(Section):

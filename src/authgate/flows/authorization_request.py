@@ -23,6 +23,10 @@ from authgate.stores import TokenStore
 from authgate.tokens import digest, generate_token, new_grant_id, now
 
 PENDING_TTL = 30 * 60  # seconds an authorization request waits for login and consent
+# A pending request is kept in the browser's session before anyone logs in: its parts that
+# the client chooses freely are bounded, so an unauthenticated request stores a bounded row.
+MAX_STATE = 1024  # characters of `state`, and of `nonce`
+MAX_SCOPE = 4096  # characters of `scope`
 REQUEST_ID_LENGTH = 22
 
 Decision = Literal["approve_once", "approve_always", "deny"]
@@ -167,6 +171,11 @@ class AuthorizationRequestFlow:
         form.reject_repeated(
             ("response_type", "scope", "state", "code_challenge", "code_challenge_method")
         )
+        for name in ("state", "nonce"):
+            if len(form.get(name) or "") > MAX_STATE:
+                raise OAuthError("invalid_request", f"{name} is longer than {MAX_STATE} characters")
+        if len(form.get("scope") or "") > MAX_SCOPE:
+            raise OAuthError("invalid_scope", f"scope is longer than {MAX_SCOPE} characters")
         response_type = form.get("response_type")
         if response_type is None:
             raise OAuthError("invalid_request", "response_type is required")
