@@ -11,6 +11,7 @@ from authgate.config import Settings
 from authgate.db import create_engine, migrate
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.events import Events
+from authgate.oidc import OpenIDProvider
 from authgate.registry import Registry
 from authgate.stores import TokenStore, open_store, sqlite_worker
 from authgate.users import open_users
@@ -39,6 +40,7 @@ class Services:
         self.events = Events()
         self.clients = Clients(registry, settings.storage.cache_ttl)
         self.lockout = Lockout(registry, settings.lockout)
+        self.oidc = OpenIDProvider(settings, registry)
         self.authentication = UserAuthentication(
             users, self.lockout, self.events, settings.flows.password.subject_attribute
         )
