@@ -16,7 +16,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.config import Settings
-from authgate.endpoints import authorize, discovery, introspect, metadata, revoke, token
+from authgate.endpoints import (
+    authorize,
+    discovery,
+    introspect,
+    logout,
+    metadata,
+    revoke,
+    token,
+    userinfo,
+)
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
@@ -160,6 +169,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
         Route("/.well-known/openid-configuration", discovery.openid_configuration),
         Route("/oauth2/jwks", discovery.jwks),
+        Route("/oauth2/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/oauth2/logout", logout.logout, methods=["GET", "POST"]),
         Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),

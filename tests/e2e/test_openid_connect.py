@@ -196,3 +196,131 @@ async def test_malformed_openid_parameters_are_invalid_request(server, browser, 
     rp = relying_party(server)
     request = await rp.create_authorization_url(redirect_uri=REDIRECT, **params)
     assert redirect_params(browser.get(request["url"]))["error"] == "invalid_request"
+
+
+# UserInfo (Core 1.0 section 5.3)
+
+
+async def test_userinfo_get_and_post_with_the_access_token(server, browser):
+    rp = relying_party(server)
+    token, request = await code_flow(rp, browser)
+    info = await rp.userinfo(token=token)  # Authlib: GET with the Bearer header
+    assert info == {"sub": USER, "preferred_username": USER}
+    claims = await rp.parse_id_token(token, nonce=request["nonce"])
+    assert info["sub"] == claims["sub"]  # section 5.3.2: the same sub
+    answer = httpx.post(
+        f"{server.url}/oauth2/userinfo",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )
+    assert answer.status_code == 200 and answer.json() == info
+    assert answer.headers["cache-control"] == "no-store"
+
+
+async def test_userinfo_without_a_token_is_401_with_a_challenge_rfc6750_3(server):
+    for method in ("GET", "POST"):
+        answer = httpx.request(method, f"{server.url}/oauth2/userinfo")
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == 'Bearer realm="authgate"'
+
+
+async def test_userinfo_with_an_unknown_or_revoked_token_is_invalid_token(server, browser):
+    rp = relying_party(server)
+    token, _ = await code_flow(rp, browser)
+    httpx.post(
+        f"{server.url}/oauth2/revoke",
+        data={"token": token["access_token"]},
+        auth=(rp.client_id, rp.client_secret),
+    ).raise_for_status()
+    for value in (token["access_token"], "x" * 54):
+        answer = httpx.get(
+            f"{server.url}/oauth2/userinfo", headers={"Authorization": f"Bearer {value}"}
+        )
+        assert answer.status_code == 401 and answer.json()["error"] == "invalid_token"
+        assert 'error="invalid_token"' in answer.headers["www-authenticate"]
+        assert answer.headers["www-authenticate"].startswith('Bearer realm="authgate"')
+
+
+async def test_userinfo_needs_the_openid_scope(server, browser):
+    rp = relying_party(server, scope="photos.read")
+    token, _ = await code_flow(rp, browser)
+    answer = httpx.get(
+        f"{server.url}/oauth2/userinfo",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )
+    assert answer.status_code == 403 and answer.json()["error"] == "insufficient_scope"
+
+
+# RP-Initiated Logout 1.0
+
+
+def logged_in(browser: Browser, rp) -> bool:
+    """Whether the browser's login session still skips the login form."""
+    page = browser.authorize(
+        response_type="code", client_id=rp.client_id, redirect_uri=REDIRECT, scope="openid"
+    )
+    return "password" not in only_form(page).fields
+
+
+async def test_logout_ends_the_session_and_redirects_at_once_with_state(server, browser):
+    rp = relying_party(server)
+    token, _ = await code_flow(rp, browser)
+    assert logged_in(browser, rp)
+    logout = await rp.create_logout_url(
+        post_logout_redirect_uri=REDIRECT, id_token_hint=token["id_token"], state="bye"
+    )
+    answer = browser.get(logout["url"])
+    assert answer.status_code in (302, 303)
+    assert answer.headers["location"] == f"{REDIRECT}?state=bye"
+    assert not logged_in(browser, rp)
+
+
+async def test_logout_without_a_redirect_uri_shows_a_page(server, browser):
+    rp = relying_party(server)
+    token, _ = await code_flow(rp, browser)
+    answer = browser.get(f"/oauth2/logout?id_token_hint={token['id_token']}")
+    assert answer.status_code == 200 and "location" not in answer.headers
+    assert not logged_in(browser, rp)
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://evil.example/cb", REDIRECT + "/more", REDIRECT + "?x=1", "rp.example/cb"]
+)
+async def test_logout_never_redirects_to_an_unregistered_uri(server, browser, uri):
+    rp = relying_party(server)
+    token, _ = await code_flow(rp, browser)
+    answer = browser.http.get(
+        "/oauth2/logout",
+        params={"id_token_hint": token["id_token"], "post_logout_redirect_uri": uri},
+    )
+    assert answer.status_code == 400 and "location" not in answer.headers
+    assert logged_in(browser, rp)  # nothing ended
+
+
+async def test_logout_without_hint_or_with_another_clients_hint_is_refused(server, browser):
+    rp = relying_party(server)
+    other = relying_party(server)
+    token, _ = await code_flow(rp, browser)
+    answer = browser.http.get("/oauth2/logout", params={"post_logout_redirect_uri": REDIRECT})
+    assert answer.status_code == 400 and "location" not in answer.headers
+    answer = browser.http.get(
+        "/oauth2/logout",
+        params={"id_token_hint": token["id_token"], "client_id": other.client_id},
+    )
+    assert answer.status_code == 400
+    assert logged_in(browser, rp)
+
+
+async def test_a_hint_of_another_user_ends_nothing_in_this_browser(server, browser):
+    server.create_user("mallory", PASSWORD)
+    rp = relying_party(server)
+    with Browser(server.url) as theirs:
+        request = await rp.create_authorization_url(redirect_uri=REDIRECT)
+        page = theirs.get(request["url"])
+        page = theirs.submit(page, {"username": "mallory", "password": PASSWORD})
+        answer = redirect_params(theirs.decide(page, "approve_once"))
+        token = await rp.fetch_access_token(
+            redirect_uri=REDIRECT, code=answer["code"], code_verifier=request["code_verifier"]
+        )
+    await code_flow(rp, browser)  # alice, in her browser
+    browser.get(f"/oauth2/logout?id_token_hint={token['id_token']}")
+    assert logged_in(browser, rp)

@@ -104,12 +104,6 @@ def _login_page(
     )
 
 
-def _subject(session: BrowserSession) -> str:
-    """The `sub` the user repository answered at login (LDAP, policy), else the username."""
-    subject = session.data.get("subject")
-    return subject if isinstance(subject, str) and subject else session.username or ""
-
-
 def _auth_time(session: BrowserSession) -> int | None:
     """When the session's user logged in: `auth_time` of the id token."""
     auth_time = session.data.get("auth_time")
@@ -138,7 +132,7 @@ async def _after_login(
         _forget(session, pending)
         await store.save(session)
         answer = await flow.issue_code(
-            pending, username=username, subject=_subject(session), auth_time=_auth_time(session)
+            pending, username=username, subject=session.subject, auth_time=_auth_time(session)
         )
         return _answer(answer, status)
     if "none" in pending.prompt:
@@ -258,7 +252,7 @@ async def _consent(
         pending,
         decision,
         username=session.username,
-        subject=_subject(session),
+        subject=session.subject,
         auth_time=_auth_time(session),
     )
     return _answer(answer, 303)
