@@ -44,10 +44,15 @@ async def _keys_list(args: argparse.Namespace, services: Services) -> int:
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = commands.add_parser(
         "keys", help="signing keys of id tokens and JWT access tokens"
-    ).add_subparsers(dest="action", required=True)
-    rotate = keys.add_parser("rotate", help="make a new signing key current in every process")
-    rotate.add_argument("--json", action="store_true")
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    rotate = keys.add_parser(
+        "rotate",
+        help="make a new signing key current in every process",
+        description="Make a new signing key current at once; the previous keys stay "
+        "published for [oidc] key_retention seconds.",
+    )
+    rotate.add_argument("--json", action="store_true", help="the new key as JSON")
     rotate.set_defaults(handler=_keys_rotate)
-    listing = keys.add_parser("list", help="the stored keys, the newest first")
-    listing.add_argument("--json", action="store_true")
+    listing = keys.add_parser("list", help="the stored keys, the current one first")
+    listing.add_argument("--json", action="store_true", help="a JSON array, never a private key")
     listing.set_defaults(handler=_keys_list)
