@@ -324,3 +324,14 @@ async def test_a_hint_of_another_user_ends_nothing_in_this_browser(server, brows
     await code_flow(rp, browser)  # alice, in her browser
     browser.get(f"/oauth2/logout?id_token_hint={token['id_token']}")
     assert logged_in(browser, rp)
+
+
+async def test_es256_id_tokens_validate_in_authlib(tmp_path):
+    with run_server(tmp_path, {"oidc.signing_alg": "ES256"}) as es256:
+        es256.create_user(USER, PASSWORD)
+        rp = relying_party(es256)
+        with Browser(es256.url) as browser:
+            token, request = await code_flow(rp, browser)
+        claims = await rp.parse_id_token(token, nonce=request["nonce"])
+        assert claims["sub"] == USER
+        assert decoded(es256, token["id_token"]).header["alg"] == "ES256"
