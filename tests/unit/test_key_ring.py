@@ -6,6 +6,9 @@ on its own (as tests/unit/test_client_cache.py does for clients).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import shutil
 import stat
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 
 from authgate.config import Settings
@@ -160,5 +163,24 @@ async def test_garbage_and_alg_none_are_refused(tmp_path, token):
     try:
         with pytest.raises(InvalidToken):
             await services.oidc.ring.verify(token)
+    finally:
+        await services.close()
+
+
+async def test_hs256_signed_with_the_public_key_is_refused(tmp_path):
+    """The classic algorithm confusion: the published RSA key used as an HMAC secret."""
+    services = await open_services(tmp_path / "a.db")
+    try:
+        [key] = (await services.oidc.ring.jwks())["keys"]
+        public = RSAKey.import_key(key).as_pem(private=False)
+
+        def b64(data: bytes) -> bytes:
+            return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+        header = b64(json.dumps({"alg": "HS256", "kid": key["kid"]}).encode())
+        signing_input = header + b"." + b64(b'{"sub":"mallory"}')
+        signature = b64(hmac.new(public, signing_input, hashlib.sha256).digest())
+        with pytest.raises(InvalidToken):
+            await services.oidc.ring.verify((signing_input + b"." + signature).decode())
     finally:
         await services.close()
