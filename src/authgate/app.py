@@ -16,7 +16,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.config import Settings
-from authgate.endpoints import authorize, introspect, metadata, revoke, token
+from authgate.endpoints import (
+    authorize,
+    discovery,
+    introspect,
+    logout,
+    metadata,
+    revoke,
+    token,
+    userinfo,
+)
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
@@ -26,7 +35,8 @@ from authgate.limits import read_body_or_refuse, replay
 from authgate.monitoring.asgi import metrics_endpoint, observe
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficLog
-from authgate.pages import login_csrf, logout, playground
+from authgate.pages import login_csrf, playground
+from authgate.pages import logout as page_logout
 from authgate.pages.manager import manager_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
@@ -173,8 +183,12 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
+        Route("/.well-known/openid-configuration", discovery.openid_configuration),
+        Route("/oauth2/jwks", discovery.jwks),
+        Route("/oauth2/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/oauth2/logout", logout.logout, methods=["GET", "POST"]),
         Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
-        Route("/logout", logout.logout, methods=["POST"]),
+        Route("/logout", page_logout.logout, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),

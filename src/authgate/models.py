@@ -67,6 +67,10 @@ class TokenRecord:
     # Authorization codes only: the binding checked at the token endpoint.
     redirect_uri: str | None = None
     code_challenge: str | None = None
+    # OpenID Connect: when the user logged in (every token of the grant), and the
+    # authorization request's `nonce` (the code only: it goes into the first id token).
+    auth_time: int | None = None
+    nonce: str | None = None
     # Refresh tokens only: RFC 9700 section 4.14.2 grace-period successor, sealed with a key
     # derived from the presented refresh token, so a copy of the store cannot open it.
     successor: str | None = None

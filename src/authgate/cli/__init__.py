@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from authgate.cli import accounts, clients, server, tokens
+from authgate.cli import accounts, clients, keys, server, tokens
 from authgate.cli.common import Handler, UserError, with_services
 from authgate.config import load_settings
 from authgate.errors import ConfigError, OAuthError, StoreUnavailable
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="authgate", description=__doc__)
     parser.add_argument("--config", help="TOML configuration file (or AUTHGATE_CONFIG)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (server, clients, accounts, tokens):
+    for group in (server, clients, accounts, tokens, keys):
         group.register(commands)
     return parser
 

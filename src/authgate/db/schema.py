@@ -160,3 +160,17 @@ traffic_outbound = Table(
 )
 Index("ix_traffic_outbound_tx_id", traffic_outbound.c.tx_id)
 Index("ix_traffic_outbound_tx_started_ms", traffic_outbound.c.tx_started_ms)
+
+# Signing keys of id tokens and JWT access tokens. `private_key` is the private JWK sealed
+# under the secret of `[oidc] key_file`, so a copy of the database alone signs nothing.
+# The newest key not retired is current; a retired one stays published until it expires.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("private_key", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("retired_at", BigInteger, nullable=True),
+)

@@ -58,6 +58,12 @@ class BrowserSession:
     cookie: str | None = None  # the raw value, only right after it was issued
 
     @property
+    def subject(self) -> str:
+        """The `sub` the user repository answered at login (LDAP, policy), else the username."""
+        subject = self.data.get("subject")
+        return subject if isinstance(subject, str) and subject else self.username or ""
+
+    @property
     def ttl(self) -> int:
         return max(1, self.expires_at - now())
 
