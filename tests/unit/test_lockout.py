@@ -10,6 +10,7 @@ import pytest
 
 from authgate.config import LockoutSettings
 from authgate.db import create_engine, migrate
+from authgate.errors import StoreUnavailable
 from authgate.registry import Registry
 from authgate.users import lockout as lockout_module
 from authgate.users.lockout import Lockout
@@ -155,3 +156,12 @@ async def test_a_slot_held_by_a_process_that_died_lapses(lockout, clock):
     assert await lockout.reserve("alice") == "full"
     clock.advance(lockout_module.PENDING_TTL / 1000)
     assert await right(lockout)
+
+
+async def test_an_attempt_that_waits_past_the_slots_lifetime_is_503(lockout, clock, monkeypatch):
+    """Every slot held and none resolved (the clock stands still, so none lapses either)."""
+    monkeypatch.setattr(lockout_module, "PENDING_TTL", 100)
+    for _ in range(3):
+        assert await lockout.reserve("alice") == "granted"
+    with pytest.raises(StoreUnavailable):
+        await right(lockout)
