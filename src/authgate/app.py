@@ -16,7 +16,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.config import Settings
-from authgate.endpoints import authorize, introspect, metadata, revoke, token
+from authgate.endpoints import (
+    authorize,
+    discovery,
+    introspect,
+    logout,
+    metadata,
+    revoke,
+    token,
+    userinfo,
+)
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
@@ -26,10 +35,12 @@ from authgate.limits import read_body_or_refuse, replay
 from authgate.monitoring.asgi import metrics_endpoint, observe
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficLog
-from authgate.pages import playground
+from authgate.pages import login_csrf, playground
+from authgate.pages import logout as page_logout
 from authgate.pages.manager import manager_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
+from authgate.paths import is_normal, request_path
 from authgate.routing import GatewayPath, OwnPath, RouteMatch, RouteTable
 from authgate.services import Services
 from authgate.tokens import now
@@ -46,6 +57,7 @@ async def _purge_forever(services: Services) -> None:
             for store in {id(s): s for s in (services.tokens, services.codes)}.values():
                 await store.purge(now())
             await services.lockout.purge(now())
+            await services.admin_lockout.purge(now())
             await purge_sessions(services.registry, now())
         except StoreUnavailable as exc:
             log.warning("purge skipped: %s", exc)
@@ -67,7 +79,10 @@ class AuthgateApp(Starlette):
             await super().__call__(scope, receive, send)  # lifespan
             return
         scope["app"] = self
-        match = self.route_table.match(scope["path"])
+        if is_normal(request_path(scope)):
+            match = self.route_table.match(scope["path"])
+        else:
+            match = _NOT_NORMAL  # before any route is matched: nothing of it is read or sent on
         await observe(
             getattr(self.state, "monitor", None),
             match,
@@ -103,6 +118,14 @@ def _to_client(send: Send) -> Send:
             is_gone = True
 
     return to_client
+
+
+async def _refuse_path(scope: Scope, receive: Receive, send: Send) -> None:
+    refusal = OAuthError("invalid_request", "the request path is not in normal form")
+    await error_response(refusal, scope["path"])(scope, receive, send)
+
+
+_NOT_NORMAL = RouteMatch(_refuse_path, streams_body=True)
 
 
 def _with_body(match: RouteMatch) -> ASGIApp:
@@ -170,6 +193,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         app.state.gateway = Gateway(settings.gateway, services)
         if demo:
             app.state.demo = await playground.seed(services)
+        with contextlib.suppress(StoreUnavailable):  # else made by the first login page
+            await services.registry.server_secret(login_csrf.SECRET_NAME)
         purge = asyncio.create_task(_purge_forever(services))
         # What start-up built lives as long as the process: moved out of the collector's sight,
         # a full collection walks only what requests create, not every module, class and table
@@ -187,7 +212,12 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
+        Route("/.well-known/openid-configuration", discovery.openid_configuration),
+        Route("/oauth2/jwks", discovery.jwks),
+        Route("/oauth2/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/oauth2/logout", logout.logout, methods=["GET", "POST"]),
         Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
+        Route("/logout", page_logout.logout, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),

@@ -29,6 +29,13 @@ class Client:
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
 
+    @property
+    def may_introspect(self) -> bool:
+        """Introspection needs a confidential client: one whose id alone, which is no
+        secret, cannot read tokens (a public client's flag, from an old row, counts for
+        nothing)."""
+        return self.can_introspect and not self.is_public
+
     def as_public_dict(self) -> dict[str, Any]:
         """What `client show`/`client list` print: never the secret or its hash."""
         return {
@@ -60,6 +67,10 @@ class TokenRecord:
     # Authorization codes only: the binding checked at the token endpoint.
     redirect_uri: str | None = None
     code_challenge: str | None = None
+    # OpenID Connect: when the user logged in (every token of the grant), and the
+    # authorization request's `nonce` (the code only: it goes into the first id token).
+    auth_time: int | None = None
+    nonce: str | None = None
     # Refresh tokens only: RFC 9700 section 4.14.2 grace-period successor, sealed with a key
     # derived from the presented refresh token, so a copy of the store cannot open it.
     successor: str | None = None

@@ -19,16 +19,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authgate.clients import hash_secret, new_client_id, new_client_secret
 from authgate.config import GrantType
 from authgate.db.change_counter import ChangeCounter
-from authgate.db.schema import admins, clients, consents, users
+from authgate.db.schema import admins, clients, consents, server_secrets, users
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
 from authgate.models import Client
 from authgate.passwords import hash_password, verify_password
-from authgate.tokens import now
+from authgate.tokens import generate_token, now
+from authgate.usernames import canonical_or_none, canonical_username
 
 
 class AlreadyExists(Exception):
     """A client id, username or administrator that is already registered."""
+
+
+class InvalidClient(ValueError):
+    """A client registration that breaks a rule; `field` names the option at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+PUBLIC_INTROSPECTION = "a public client cannot introspect: introspection needs a confidential one"
 
 
 _CLIENT_COLUMNS = (
@@ -64,6 +76,7 @@ class Registry:
         # so that client records may be cached (Services.client). A server database may be
         # changed from other hosts: no counter, no cache.
         self.client_changes = None if sqlite is None else ChangeCounter.beside(sqlite.path)
+        self._secrets: dict[str, str] = {}  # server secrets never change: read once
 
     def _changing_clients(self) -> contextlib.AbstractContextManager[None]:
         if self.client_changes is None:
@@ -99,6 +112,8 @@ class Registry:
         client_secret: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (None for a public client)."""
+        if is_public and can_introspect:
+            raise InvalidClient("introspect", PUBLIC_INTROSPECTION)
         client_id = client_id or new_client_id()
         secret = None if is_public else (client_secret or new_client_secret())
         client = Client(
@@ -165,10 +180,20 @@ class Registry:
         }
         with self._changing_clients():
             async with self.transaction() as conn:
+                if columns.get("can_introspect"):
+                    await self._refuse_public_introspection(conn, client_id)
                 result = await conn.execute(
                     update(clients).where(clients.c.client_id == client_id).values(**values)
                 )
         return result.rowcount > 0
+
+    async def _refuse_public_introspection(self, conn: AsyncConnection, client_id: str) -> None:
+        found = await conn.execute(
+            select(clients.c.is_public).where(clients.c.client_id == client_id)
+        )
+        row = found.first()
+        if row is not None and row.is_public:
+            raise InvalidClient("introspect", PUBLIC_INTROSPECTION)
 
     async def delete_client(self, client_id: str) -> bool:
         with self._changing_clients():
@@ -185,45 +210,51 @@ class Registry:
 
     # Local users and administrators
 
-    async def _create_account(self, table: Table, username: str, password: str) -> None:
+    async def _create_account(self, table: Table, username: str, password: str) -> str:
+        name = canonical_username(username)
         password_hash = await hash_password(password)
         try:
             async with self.transaction() as conn:
                 await conn.execute(
                     insert(table).values(
-                        username=username, password_hash=password_hash, created_at=now()
+                        username=name, password_hash=password_hash, created_at=now()
                     )
                 )
         except IntegrityError:
-            raise AlreadyExists(f"{username} already exists") from None
+            raise AlreadyExists(f"{name} already exists") from None
+        return name
 
     async def _account_hash(self, table: Table, username: str) -> str | None:
+        name = canonical_or_none(username)
+        if name is None:
+            return None
         async with self.transaction() as conn:
             row = (
-                await conn.execute(
-                    select(table.c.password_hash).where(table.c.username == username)
-                )
+                await conn.execute(select(table.c.password_hash).where(table.c.username == name))
             ).first()
         return row.password_hash if row else None
 
-    async def create_user(self, username: str, password: str) -> None:
-        await self._create_account(users, username, password)
+    async def create_user(self, username: str, password: str) -> str:
+        """Add a local user under the canonical form of `username`, which it returns."""
+        return await self._create_account(users, username, password)
 
     async def user_password_hash(self, username: str) -> str | None:
         return await self._account_hash(users, username)
 
     async def set_user_password(self, username: str, password: str) -> bool:
+        name = canonical_or_none(username)
+        if name is None:
+            return False
         password_hash = await hash_password(password)
         async with self.transaction() as conn:
             result = await conn.execute(
-                update(users)
-                .where(users.c.username == username)
-                .values(password_hash=password_hash)
+                update(users).where(users.c.username == name).values(password_hash=password_hash)
             )
         return result.rowcount > 0
 
-    async def create_admin(self, username: str, password: str) -> None:
-        await self._create_account(admins, username, password)
+    async def create_admin(self, username: str, password: str) -> str:
+        """Add an administrator under the canonical form of `username`, which it returns."""
+        return await self._create_account(admins, username, password)
 
     async def check_admin(self, username: str, password: str) -> bool:
         return await verify_password(password, await self._account_hash(admins, username))
@@ -266,6 +297,35 @@ class Registry:
                 .where(consents.c.username == username, consents.c.client_id == client_id)
                 .values(scopes=json.dumps(merged), updated_at=now())
             )
+
+    # Server secrets
+
+    async def server_secret(self, name: str) -> str:
+        """The secret `name` that every process sharing the registry uses; the first caller
+        makes it."""
+        if name not in self._secrets:
+            self._secrets[name] = await self._read_or_make_secret(name)
+        return self._secrets[name]
+
+    async def _read_or_make_secret(self, name: str) -> str:
+        query = select(server_secrets.c.secret).where(server_secrets.c.name == name)
+        async with self.transaction() as conn:
+            row = (await conn.execute(query)).first()
+        if row is not None:
+            secret: str = row.secret
+            return secret
+        try:
+            async with self.transaction() as conn:
+                await conn.execute(
+                    insert(server_secrets).values(
+                        name=name, secret=generate_token(64), created_at=now()
+                    )
+                )
+        except IntegrityError:
+            pass  # another process made it first: theirs is the one
+        async with self.transaction() as conn:
+            made: str = (await conn.execute(query)).scalar_one()
+        return made
 
     async def ping(self) -> None:
         async with self.transaction() as conn:

@@ -1,5 +1,7 @@
 """`authgate serve`: uvicorn with uvloop and httptools, one or several worker processes.
 
+The protocol is uvicorn's httptools one with read deadlines (authgate.server_protocol).
+
 Worker processes build their settings as the command did: `load_settings()` over the same
 file and environment, then the command line's options. Only the file's path and those options
 travel to them (in `AUTHGATE_SERVE_OPTIONS`), never the settings, which hold secrets: a
@@ -9,17 +11,21 @@ process's environment is readable in /proc by its user and inherited by everythi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from authgate.app import create_app
 from authgate.config import ServerSettings, Settings, load_settings
+from authgate.server_protocol import DeadlineHttpProtocol
 
 OPTIONS_ENV = "AUTHGATE_SERVE_OPTIONS"
+KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this (SPEC.md, Hardening)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,22 @@ def serve(settings: Settings, options: ServeOptions) -> int:
     return 0
 
 
+def connection_options(server: ServerSettings) -> dict[str, Any]:
+    """uvicorn's options for slow and idle clients (SPEC.md, Hardening: slow clients)."""
+    protocol = functools.partial(  # a partial, not a subclass: workers receive it pickled
+        DeadlineHttpProtocol,
+        header_timeout=server.header_timeout,
+        body_timeout=server.body_timeout,
+    )
+    return {
+        "http": protocol,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        # uvicorn answers 503 once its open connections, idle ones included, reach the limit,
+        # the new connection itself counted: `max_connections` others may be open.
+        "limit_concurrency": server.max_connections + 1,
+    }
+
+
 def _run(app: Starlette | str, server: ServerSettings, *, factory: bool = False) -> None:
     uvicorn.run(
         app,
@@ -73,8 +95,8 @@ def _run(app: Starlette | str, server: ServerSettings, *, factory: bool = False)
         port=server.port,
         workers=server.workers,
         loop="uvloop",
-        http="httptools",
         access_log=False,
         server_header=False,
         log_level="info",
+        **connection_options(server),
     )

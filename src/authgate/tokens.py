@@ -88,6 +88,7 @@ class TokenGrant:
     refresh: IssuedToken | None
     # The presented refresh token returned unchanged (`refresh = "preserve"`).
     preserved_refresh: str | None = None
+    id_token: str | None = None  # OpenID Connect, when `openid` was granted
 
     @property
     def records(self) -> list[IssuedToken]:
@@ -110,6 +111,8 @@ class TokenGrant:
         refresh = self.refresh.value if self.refresh else self.preserved_refresh
         if refresh:
             body["refresh_token"] = refresh
+        if self.id_token:
+            body["id_token"] = self.id_token
         return body
 
 
@@ -156,6 +159,7 @@ def mint(
             metadata=dict(settings.metadata) | dict(base.metadata),
             redirect_uri=None,
             code_challenge=None,
+            nonce=None,
             successor=None,
         )
         refresh = IssuedToken(refresh_value, digest(refresh_value), refresh_record)
@@ -169,6 +173,7 @@ def mint(
         metadata=dict(settings.metadata) | dict(base.metadata),
         redirect_uri=None,
         code_challenge=None,
+        nonce=None,
         successor=None,
     )
     access = IssuedToken(access_value, digest(access_value), access_record)

@@ -55,6 +55,13 @@ async def test_put_then_get_round_trips(store: TokenStore):
     assert await store.get(digest("never issued")) is None
 
 
+async def test_a_code_keeps_its_openid_connect_fields(store: TokenStore):
+    rec = replace(record("authorization_code"), auth_time=int(time.time()) - 5, nonce="n-0S")
+    _, key, rec = entry(rec)
+    await store.put([(key, rec)])
+    assert await store.get(key) == rec
+
+
 async def test_put_stores_several_entries(store: TokenStore):
     grant = new_grant_id()
     entries = [entry(record(kind, grant_id=grant)) for kind in ("access_token", "refresh_token")]

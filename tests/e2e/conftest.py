@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.server import RunningServer, run_server
+from tests.e2e.upstream import Upstream, routes, run_upstream
 
 
 @pytest.fixture
@@ -13,3 +14,17 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     """authgate with every default, its SQLite file in tmp_path."""
     with run_server(tmp_path) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    """A real upstream API that records every call it gets."""
+    with run_upstream() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[RunningServer]:
+    """authgate with the gateway routes of tests.e2e.upstream.routes in front of `upstream`."""
+    with run_server(tmp_path_factory.mktemp("gw"), {"gateway.routes": routes(upstream.url)}) as s:
+        yield s

@@ -20,6 +20,7 @@ from authgate.app import create_app
 from authgate.config import Settings, load_settings
 from authgate.models import Client
 from authgate.registry import Registry
+from authgate.server import connection_options
 from authgate.services import Services
 
 
@@ -67,11 +68,23 @@ class RunningServer:
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: Any, port: int, *, lifespan: Literal["auto", "on", "off"] = "on"
+    app: Any,
+    port: int,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "on",
+    options: dict[str, Any] | None = None,
 ) -> Iterator[asyncio.AbstractEventLoop]:
-    """Run an ASGI app with uvicorn on 127.0.0.1:`port` in a thread; yields its event loop."""
+    """Run an ASGI app with uvicorn on 127.0.0.1:`port` in a thread; yields its event loop.
+    `options`: more of uvicorn's, such as `authgate serve` passes."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan=lifespan,
+            **(options or {}),
+        )
     )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
@@ -103,5 +116,5 @@ def run_server(
         environ["AUTHGATE_" + key.upper().replace(".", "__")] = value
     settings = load_settings(environ=environ)
     app = create_app(settings, demo=demo)
-    with serve_in_thread(app, port) as loop:
+    with serve_in_thread(app, port, options=connection_options(settings.server)) as loop:
         yield RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop, _app=app)

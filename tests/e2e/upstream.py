@@ -46,11 +46,14 @@ def _app(upstream: Upstream) -> Starlette:
             "body_sha256": digest.hexdigest(),
         }
         upstream.calls.append(call)
-        return JSONResponse(
+        answer = JSONResponse(
             call,
             status_code=int(request.query_params.get("status", "200")),
             headers={"X-Upstream": "yes"},
         )
+        for cookie in request.query_params.getlist("set_cookie"):
+            answer.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
+        return answer
 
     async def big(request: Request) -> Response:
         size = int(request.query_params.get("mb", "50")) * 1024 * 1024
@@ -130,6 +133,7 @@ def routes(upstream: str, **extra: Any) -> str:
         },
         {"path": "/api/down", "upstream": refused, "service": "down"},
         {"path": "/big", "upstream": upstream, "service": "big"},
+        {"path": "/api/open", "upstream": upstream, "service": "open", "sandbox": False},
     ]
     return json.dumps(table)
 

@@ -163,6 +163,9 @@ async def test_another_clients_token_is_invalid_grant_and_revokes_nothing():
     second = await setup.refresh(client, refresh_of(first))
     await refused(setup.refresh(thief, refresh_of(first)))  # rotated, still not theirs
     assert await setup.is_live(refresh_of(second))
+    assert await setup.is_live(second.access.value)  # the family was not revoked
+    assert "refresh_token.reused" not in setup.log.names()
+    assert await setup.refresh(client, refresh_of(second))  # the owner goes on
 
 
 async def test_an_access_token_or_unknown_value_is_no_refresh_token():

@@ -10,11 +10,12 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from authgate.cli import accounts, clients, server, tokens
+from authgate.cli import accounts, clients, keys, server, tokens
 from authgate.cli.common import Handler, UserError, with_services
 from authgate.config import load_settings
 from authgate.errors import ConfigError, OAuthError, StoreUnavailable
-from authgate.registry import AlreadyExists
+from authgate.registry import AlreadyExists, InvalidClient
+from authgate.usernames import InvalidUsername
 
 __all__ = ["UserError", "build_parser", "main"]
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="authgate", description=__doc__)
     parser.add_argument("--config", help="TOML configuration file (or AUTHGATE_CONFIG)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (server, clients, accounts, tokens):
+    for group in (server, clients, accounts, tokens, keys):
         group.register(commands)
     return parser
 
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         status = asyncio.run(with_services(settings, lambda s: handler(args, s)))
     except ConfigError as exc:
         _fail(str(exc), 2)
-    except (UserError, AlreadyExists) as exc:
+    except (UserError, AlreadyExists, InvalidUsername, InvalidClient) as exc:
         _fail(str(exc), 2)
     except OAuthError as exc:
         _fail(f"{exc.code}: {exc.description}", 2)

@@ -7,24 +7,34 @@ import sys
 
 from authgate.cli.common import print_json, read_password
 from authgate.services import Services
+from authgate.usernames import canonical_username
 
 
 async def _user_create(args: argparse.Namespace, services: Services) -> int:
-    await services.registry.create_user(args.username, read_password(args))
+    name = await services.registry.create_user(args.username, read_password(args))
+    _report_canonical(args.username, name)
     if args.json:
-        print_json({"username": args.username})
+        print_json({"username": name})
     return 0
 
 
 async def _user_unlock(args: argparse.Namespace, services: Services) -> int:
     lifted = await services.lockout.unlock(args.username)
-    print(f"{args.username}: {'lock lifted' if lifted else 'was not locked'}", file=sys.stderr)
+    name = canonical_username(args.username)
+    print(f"{name}: {'lock lifted' if lifted else 'was not locked'}", file=sys.stderr)
     return 0
 
 
 async def _admin_create(args: argparse.Namespace, services: Services) -> int:
-    await services.registry.create_admin(args.username, read_password(args))
+    name = await services.registry.create_admin(args.username, read_password(args))
+    _report_canonical(args.username, name)
     return 0
+
+
+def _report_canonical(given: str, stored: str) -> None:
+    """Names are stored in canonical form (authgate.usernames): say so when it differs."""
+    if stored != given:
+        print(f"stored as {stored!r}, the canonical form of {given!r}", file=sys.stderr)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -31,15 +31,18 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
     while remaining:
         # Stored in batches (one transaction each), printed only once stored.
         batch = [
-            mint(
-                new_grant(
-                    client.client_id,
-                    scopes,
-                    subject=args.user or client.client_id,
-                    username=args.user,
+            await services.oidc.finish(
+                mint(
+                    new_grant(
+                        client.client_id,
+                        scopes,
+                        subject=args.user or client.client_id,
+                        username=args.user,
+                    ),
+                    settings,
+                    with_refresh=with_refresh,
                 ),
                 settings,
-                with_refresh=with_refresh,
             )
             for _ in range(min(remaining, TOKEN_BATCH))
         ]

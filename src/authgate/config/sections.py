@@ -131,6 +131,12 @@ class TokenSettings(Section):
         description="stored with every access token: name/value pairs "
         "that introspection returns and the gateway sends upstream",
     )
+    access_token_format: Literal["opaque", "jwt"] = Field(
+        default="opaque",
+        description='"opaque": a random string; "jwt": an RFC 9068 JWT signed with the '
+        "current key; both kept in the store by their hash",
+    )
+    audience: str = Field(default="", description="`aud` of a JWT access token; empty: the issuer")
 
 
 class TokenOverrides(Section):
@@ -160,6 +166,10 @@ class TokenOverrides(Section):
     metadata: dict[str, str] | None = Field(
         default=None, description="this flow's `tokens.metadata`"
     )
+    access_token_format: Literal["opaque", "jwt"] | None = Field(
+        default=None, description="this flow's `tokens.access_token_format`"
+    )
+    audience: str | None = Field(default=None, description="this flow's `tokens.audience`")
 
 
 class FlowSettings(Section):
@@ -279,6 +289,10 @@ class MonitoringSettings(Section):
     queue_size: Annotated[int, Field(ge=1)] = Field(
         default=10_000, description="pending records before drops (which are counted)"
     )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="bearer token that opens /metrics to any peer; empty: loopback peers only",
+    )
 
 
 class GatewayRoute(Section):
@@ -295,6 +309,10 @@ class GatewayRoute(Section):
     )
     composite: str = Field(
         default="", description="composite service context this route also counts in"
+    )
+    sandbox: bool = Field(
+        default=True,
+        description="send `Content-Security-Policy: sandbox` with every proxied answer",
     )
 
     @field_validator("path")
@@ -338,4 +356,13 @@ class ServerSettings(Section):
     )
     workers: Annotated[int, Field(ge=1)] = Field(
         default=1, description="worker processes of `serve`; --workers wins"
+    )
+    header_timeout: Annotated[float, Field(gt=0)] = Field(
+        default=10, description="seconds a request's headers may take to arrive; then closed"
+    )
+    body_timeout: Annotated[float, Field(gt=0)] = Field(
+        default=30, description="seconds a request's body may take after its headers; then closed"
+    )
+    max_connections: Annotated[int, Field(ge=1)] = Field(
+        default=1000, description="open connections per worker; past it, new ones get 503"
     )

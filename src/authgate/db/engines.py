@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from authgate.db.private_files import create_private_database
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 _DRIVERS = {
@@ -38,6 +40,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     backend = make_url(full).get_backend_name()
     options: dict[str, Any] = {}
     if backend == "sqlite":
+        create_private_database(make_url(full).database or "")
         # One file, many readers, one writer: WAL plus a busy timeout instead of "locked".
         # Connections are pooled: each aiosqlite connection costs a thread to open.
         options["connect_args"] = {"timeout": 30}
@@ -71,7 +74,7 @@ def _upgrade_to_head(connection: Connection) -> None:
 
 
 # The newest revision in migrations/versions (tests/unit/test_db.py checks it against Alembic).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0005"
 
 
 async def is_at_head(engine: AsyncEngine) -> bool:

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from authgate.db.private_files import create_private_database
 from authgate.errors import StoreUnavailable
 
 T = TypeVar("T")
@@ -124,6 +125,7 @@ class SqliteWorker:
             self._thread.join(timeout=10)
 
     def _connect(self) -> sqlite3.Connection:
+        create_private_database(self.path)
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )

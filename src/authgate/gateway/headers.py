@@ -1,9 +1,9 @@
 """The gateway's headers: what it reads of a request, and what it sends on either way.
 
 A request's raw headers are read once (`Incoming`): the client's credentials and hop-by-hop
-headers are kept back, identity headers a client sent are dropped (they come only from the
-token), and `X-Forwarded-*` is rewritten from what the gateway saw. The upstream's answer
-loses its hop-by-hop headers before it goes back.
+headers are kept back, identity headers a client sent are dropped however it spelt their
+names (they come only from the token), and `X-Forwarded-*` is rewritten from what the
+gateway saw. The upstream's answer loses its hop-by-hop headers before it goes back.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 from starlette.types import Scope
+
+from authgate.pages.cookies import OWN_COOKIE_NAMES
 
 # RFC 9110 section 7.6.1 plus the ones proxies have always dropped (names in lower case).
 _HOP_BY_HOP = frozenset(
@@ -28,6 +30,7 @@ _HOP_BY_HOP = frozenset(
 )
 # Never forwarded from the client: its credentials, and what the upstream client sets itself.
 _DROPPED = _HOP_BY_HOP | {b"authorization", b"host", b"content-length"}
+_SANDBOX = (b"content-security-policy", b"sandbox")
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 
 
@@ -45,6 +48,7 @@ class Incoming:
     )
 
     def __init__(self, raw: list[tuple[bytes, bytes]], prefix: bytes) -> None:
+        """`prefix`: the route's header prefix, `folded`."""
         authorization: list[bytes] = []
         connection: list[bytes] = []
         headers: list[tuple[bytes, bytes]] = []
@@ -66,7 +70,9 @@ class Incoming:
                 elif lower == b"transfer-encoding":
                     has_body = True
                 continue
-            if lower.startswith(prefix):  # identity headers come only from the token
+            # Identity headers come only from the token. `_` counts as `-`: WSGI and CGI
+            # upstreams read both as one HTTP_X_AUTHGATE_... variable.
+            if folded(lower).startswith(prefix):
                 continue
             if lower.startswith(b"x-forwarded-"):  # rewritten below, from what we saw
                 if lower == b"x-forwarded-for" and forwarded_for is None:
@@ -74,6 +80,10 @@ class Incoming:
                 continue
             if lower == b"content-type" and not content_type:
                 content_type = value
+            elif lower == b"cookie":
+                value = without_own_cookies(value)
+                if not value:
+                    continue
             headers.append((name, value))
         if connection:  # RFC 9110 section 7.6.1: the headers it names are hop-by-hop too
             named = {t.strip().lower() for v in connection for t in v.split(b",")}
@@ -87,18 +97,47 @@ class Incoming:
         self.has_body = has_body
 
 
-def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The upstream's headers without hop-by-hop ones (names arrive in lower case)."""
-    kept = [(name, value) for name, value in headers if name not in _HOP_BY_HOP]
-    if len(kept) == len(headers):
-        return kept
+def folded(name: bytes) -> bytes:
+    """A header name as CGI-style servers see it: case and `_` versus `-` do not count."""
+    return name.lower().replace(b"_", b"-")
+
+
+def without_own_cookies(value: bytes) -> bytes:
+    """A `Cookie` header without authgate's own cookies: unchanged where it has none."""
+    pairs = value.split(b";")
+    kept = [pair for pair in pairs if _cookie_name(pair) not in OWN_COOKIE_NAMES]
+    if len(kept) == len(pairs):
+        return value
+    return b"; ".join(pair.strip() for pair in kept if pair.strip())
+
+
+def _cookie_name(pair: bytes) -> bytes:
+    return pair.split(b"=", 1)[0].strip()
+
+
+def response_headers(
+    headers: list[tuple[bytes, bytes]], *, sandbox: bool
+) -> list[tuple[bytes, bytes]]:
+    """The upstream's headers (names arrive in lower case) without hop-by-hop ones and without
+    a `Set-Cookie` of authgate's own names; with `sandbox`, the upstream's content runs in a
+    unique origin, unable to read authgate's pages or to use their cookies."""
+    kept = [
+        (name, value)
+        for name, value in headers
+        if name not in _HOP_BY_HOP
+        and (name != b"set-cookie" or _cookie_name(value) not in OWN_COOKIE_NAMES)
+    ]
     named = {
         t.strip().lower()
         for name, value in headers
         if name == b"connection"
         for t in value.split(b",")
     }
-    return [(name, value) for name, value in kept if name not in named] if named else kept
+    if named:
+        kept = [(name, value) for name, value in kept if name not in named]
+    if sandbox:  # added to the upstream's own policies, if any: a browser enforces them all
+        kept.append(_SANDBOX)
+    return kept
 
 
 def forwarded_headers(scope: Scope, request: Incoming) -> list[tuple[bytes, bytes]]:

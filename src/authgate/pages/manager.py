@@ -1,10 +1,11 @@
 """The web manager at /manager: live service usage, the traffic log, a transaction's detail.
 
-Administrators (`authgate admin create`) log in with a form; their sessions are the `admin`
-realm of the pages' session store (pages/sessions.py), so every worker process sees them. The
-login form carries a CSRF token bound to the pre-login session, a post from another origin is
-refused, and the session id changes at login. Pages cannot be framed, send no referrer and run
-no inline script: the dashboard polls `/manager/api/usage` from a same-origin JS file.
+Administrators (`authgate admin create`) log in with a form; their sessions are the `admin` realm
+of the pages' session store (pages/sessions.py), so every worker process sees them. The login form
+carries a signed CSRF token bound to a pre-login cookie (so showing it stores nothing), a post from
+another origin is refused, the session id changes at login, and failed logins lock a name out as
+users' do. Pages cannot be framed, send no referrer and run no inline script: the dashboard polls
+`/manager/api/usage` from a same-origin JS file.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from starlette.staticfiles import StaticFiles
 
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficFilter, TrafficLog
+from authgate.pages.login_csrf import LoginCsrf
 from authgate.pages.origin import is_same_origin
-from authgate.pages.sessions import ADMIN, BrowserSession, SessionStore
+from authgate.pages.sessions import ADMIN, LOGIN_TTL, BrowserSession, SessionStore
 from authgate.pages.views import STATIC_DIR, page_json, redirect, render
 from authgate.services import Services
+from authgate.usernames import canonical_or_none
 
 
 def _services(request: Request) -> Services:
@@ -69,33 +72,53 @@ def _to_login() -> Response:
     return redirect("/manager/login", 303)
 
 
+def _login_csrf(request: Request) -> LoginCsrf:
+    services = _services(request)
+    return LoginCsrf(services.registry, ADMIN, secure=services.issuer.startswith("https://"))
+
+
 async def login_page(request: Request) -> Response:
-    sessions = _sessions(request)
-    session = await sessions.from_request(request)
-    if session is not None and session.username is not None:
+    """The login form; it stores nothing (its CSRF token is signed, pages/login_csrf.py)."""
+    if await _admin(request) is not None:
         return redirect("/manager", 303)
-    if session is not None:  # reuse the pre-login session: reloading adds no rows
-        return _login_page(session.csrf_token)
-    session = await sessions.create()
-    return sessions.set_cookie(_login_page(session.csrf_token), session)
+    csrf = _login_csrf(request)
+    token, value = await csrf.issue(request)
+    return csrf.set_cookie(_login_page(token), value)
 
 
 async def login(request: Request) -> Response:
-    sessions = _sessions(request)
-    session = await sessions.from_request(request)
+    csrf = _login_csrf(request)
     form = await _form(request)
-    if (
-        session is None
-        or not is_same_origin(request, _services(request).issuer)
-        or not session.is_own_csrf_token(form.get("csrf_token"))
+    if not is_same_origin(request, _services(request).issuer) or not await csrf.is_valid(
+        request, form.get("csrf_token")
     ):
         return _login_page("", "The form expired. Reload the page.", 403)
-    username, password = form.get("username", ""), form.get("password", "")
-    registry = _services(request).registry
-    if not (username and password and await registry.check_admin(username, password)):
-        return _login_page(session.csrf_token, "Wrong administrator name or password.", 401)
-    session = await sessions.rotate(session, username=username)  # a new id at login
-    return sessions.set_cookie(redirect("/manager", 303), session)
+    username = await _check_admin(_services(request), form)
+    if username is None:
+        token, _ = await csrf.issue(request)  # the browser keeps its cookie
+        return _login_page(token, "Wrong administrator name or password.", 401)
+    sessions = _sessions(request)
+    old = await sessions.from_request(request)
+    if old is not None:
+        await sessions.delete(old)
+    session = await sessions.create(username=username, ttl=LOGIN_TTL)  # a new id at login
+    return csrf.clear_cookie(sessions.set_cookie(redirect("/manager", 303), session))
+
+
+async def _check_admin(services: Services, form: dict[str, str]) -> str | None:
+    """The canonical name of the administrator the form's password is right for, or None.
+
+    The same lockout rules as users', counted apart: a locked name gets no password check
+    (and costs no argon2 hash), and looks like a wrong password.
+    """
+    name, password = canonical_or_none(form.get("username", "")), form.get("password", "")
+    if name is None or not password:
+        return None
+
+    async def verify() -> str | None:
+        return name if await services.registry.check_admin(name, password) else None
+
+    return await services.admin_lockout.check(name, verify)
 
 
 async def logout(request: Request) -> Response:
