@@ -77,14 +77,9 @@ def connection_options(server: ServerSettings) -> dict[str, Any]:
         DeadlineHttpProtocol,
         header_timeout=server.header_timeout,
         body_timeout=server.body_timeout,
+        max_connections=server.max_connections,
     )
-    return {
-        "http": protocol,
-        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
-        # uvicorn answers 503 once its open connections, idle ones included, reach the limit,
-        # the new connection itself counted: `max_connections` others may be open.
-        "limit_concurrency": server.max_connections + 1,
-    }
+    return {"http": protocol, "timeout_keep_alive": KEEP_ALIVE_SECONDS}
 
 
 def _run(app: Starlette | str, server: ServerSettings, *, factory: bool = False) -> None:

@@ -7,6 +7,11 @@ must be complete `header_timeout` seconds after the connection opens or the next
 first byte arrives, and the body `body_timeout` seconds after the headers; a trickle of bytes
 does not move either deadline. Past one, the client gets 408 (when no answer has begun) and
 the connection is closed.
+
+The connection cap (`max_connections`) is decided once per connection, when it opens: past the
+cap, the connection's first request gets 503 and the connection is closed. Connections already
+admitted are served whatever arrives after them (uvicorn's `limit_concurrency` instead refuses
+every request on every connection while too many are open).
 """
 
 from __future__ import annotations
@@ -30,6 +35,18 @@ _REQUEST_TIMEOUT = b"".join(
 )
 
 
+_UNAVAILABLE_TEXT = b"Service Unavailable"
+_UNAVAILABLE = b"".join(
+    [
+        STATUS_LINE[503],
+        b"content-type: text/plain; charset=utf-8\r\n",
+        b"content-length: %d\r\n" % len(_UNAVAILABLE_TEXT),
+        b"connection: close\r\n\r\n",
+        _UNAVAILABLE_TEXT,
+    ]
+)
+
+
 class DeadlineHttpProtocol(HttpToolsProtocol):
     """One HTTP/1.1 connection whose requests must arrive within their deadlines."""
 
@@ -42,13 +59,18 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         *,
         header_timeout: float,
         body_timeout: float,
+        max_connections: int,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
+        self.max_connections = max_connections
+        self.is_admitted = False
         self.read_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn narrows the transport the same way
+        admitted = sum(1 for c in self.connections if getattr(c, "is_admitted", False))
+        self.is_admitted = admitted < self.max_connections
         super().connection_made(transport)
         self._set_deadline(self.header_timeout)  # the first request's headers
 
@@ -62,12 +84,22 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
             self._set_deadline(self.header_timeout)
 
     def on_headers_complete(self) -> None:
+        if not self.is_admitted:
+            self._clear_deadline()
+            self.transport.write(_UNAVAILABLE)
+            self.transport.close()
+            return
         self._set_deadline(self.body_timeout)
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if self.is_admitted:  # a refused request has no cycle to take its body
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
         self._clear_deadline()
-        super().on_message_complete()
+        if self.is_admitted:
+            super().on_message_complete()
 
     def _set_deadline(self, seconds: float) -> None:
         self._clear_deadline()

@@ -122,6 +122,27 @@ def test_past_max_connections_a_new_connection_gets_503(slow):
     assert raw_http.request(slow.url, "GET", b"/healthz").status == 200
 
 
+def test_connections_past_the_cap_do_not_refuse_a_connection_opened_before(slow):
+    # The cap refuses new connections; it used to refuse every request, on every connection,
+    # while more than max_connections were open (uvicorn's limit_concurrency counts them at
+    # each request). Found by the slow clients drill: 1,000 silent connections and one more
+    # made every other client's request a 503.
+    with raw_http.connect(slow.url) as first:
+        first.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert raw_http.read_one_answer(first).status == 200
+        silent = [raw_http.connect(slow.url) for _ in range(MAX_CONNECTIONS)]
+        try:
+            time.sleep(0.3)  # the server has taken every connection in
+            first.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert raw_http.read_one_answer(first).status == 200
+            assert raw_http.request(slow.url, "GET", b"/healthz").status == 503
+        finally:
+            for sock in silent:
+                sock.close()
+    time.sleep(0.3)
+    assert raw_http.request(slow.url, "GET", b"/healthz").status == 200
+
+
 def test_max_connections_connections_are_served(slow):
     with idle_connections(slow, MAX_CONNECTIONS - 1):
         assert raw_http.request(slow.url, "GET", b"/healthz").status == 200
