@@ -10,6 +10,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -24,6 +25,7 @@ from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
 from authgate.models import Client
 from authgate.passwords import hash_password, verify_password
+from authgate.route_registry import RouteRegistry
 from authgate.tokens import now
 
 
@@ -31,9 +33,26 @@ class AlreadyExists(Exception):
     """A client id, username or administrator that is already registered."""
 
 
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A local user or an administrator, as listed: never its password hash."""
+
+    username: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """An Approve Always grant: the scopes a user gave a client for good."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+    granted_at: int
+
+
 _CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scopes, grant_types, is_public, "
-    "can_introspect, created_at"
+    "can_introspect, created_at, previous_secret_hash, previous_secret_expires_at"
 )
 
 
@@ -49,6 +68,8 @@ def _client_from_row(row: Sequence[Any]) -> Client:
         is_public=bool(row[6]),
         can_introspect=bool(row[7]),
         created_at=row[8],
+        previous_secret_hash=row[9],
+        previous_secret_expires_at=row[10] or 0,
     )
 
 
@@ -64,6 +85,7 @@ class Registry:
         # so that client records may be cached (Services.client). A server database may be
         # changed from other hosts: no counter, no cache.
         self.client_changes = None if sqlite is None else ChangeCounter.beside(sqlite.path)
+        self.routes = RouteRegistry(self)
 
     def _changing_clients(self) -> contextlib.AbstractContextManager[None]:
         if self.client_changes is None:
@@ -225,6 +247,38 @@ class Registry:
     async def create_admin(self, username: str, password: str) -> None:
         await self._create_account(admins, username, password)
 
+    async def _accounts(self, table: Table, username: str | None = None) -> list[Account]:
+        query = select(table.c.username, table.c.created_at).order_by(table.c.username)
+        if username is not None:
+            query = query.where(table.c.username == username)
+        async with self.transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Account(row.username, row.created_at) for row in rows]
+
+    async def list_users(self) -> list[Account]:
+        return await self._accounts(users)
+
+    async def find_user(self, username: str) -> Account | None:
+        """The local user a name stands for. Every lookup by name of the administration goes
+        through here, so a canonical form of usernames is applied in this one place."""
+        found = await self._accounts(users, username)
+        return found[0] if found else None
+
+    async def delete_user(self, username: str) -> bool:
+        """Remove a local user and every consent it gave; False if there is none."""
+        async with self.transaction() as conn:
+            result = await conn.execute(delete(users).where(users.c.username == username))
+            await conn.execute(delete(consents).where(consents.c.username == username))
+        return result.rowcount > 0
+
+    async def list_admins(self) -> list[Account]:
+        return await self._accounts(admins)
+
+    async def delete_admin(self, username: str) -> bool:
+        async with self.transaction() as conn:
+            result = await conn.execute(delete(admins).where(admins.c.username == username))
+        return result.rowcount > 0
+
     async def check_admin(self, username: str, password: str) -> bool:
         return await verify_password(password, await self._account_hash(admins, username))
 
@@ -266,6 +320,27 @@ class Registry:
                 .where(consents.c.username == username, consents.c.client_id == client_id)
                 .values(scopes=json.dumps(merged), updated_at=now())
             )
+
+    async def list_consents(self, username: str) -> list[Consent]:
+        query = (
+            select(consents.c.client_id, consents.c.scopes, consents.c.updated_at)
+            .where(consents.c.username == username)
+            .order_by(consents.c.client_id)
+        )
+        async with self.transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Consent(row.client_id, tuple(json.loads(row.scopes)), row.updated_at) for row in rows
+        ]
+
+    async def forget_consent(self, username: str, client_id: str) -> bool:
+        async with self.transaction() as conn:
+            result = await conn.execute(
+                delete(consents).where(
+                    consents.c.username == username, consents.c.client_id == client_id
+                )
+            )
+        return result.rowcount > 0
 
     async def ping(self) -> None:
         async with self.transaction() as conn:

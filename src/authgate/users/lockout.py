@@ -143,6 +143,16 @@ class Lockout:
             .values(failures=row.failures - 1)
         )
 
+    async def is_locked(self, username: str) -> bool:
+        """Whether a lock holds the name now (the administration shows it)."""
+        async with self.registry.transaction() as conn:
+            until = (
+                await conn.execute(
+                    select(lockouts.c.locked_until).where(lockouts.c.username == _key(username))
+                )
+            ).scalar()
+        return until is not None and until > _now()
+
     async def unlock(self, username: str) -> bool:
         """`authgate user unlock`: forget the name's failures and locks."""
         result = await self._execute(delete(lockouts).where(lockouts.c.username == _key(username)))
