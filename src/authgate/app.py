@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.config import Settings
 from authgate.endpoints import authorize, introspect, metadata, revoke, token
+from authgate.endpoints.admin_api import JSON_APIS
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
@@ -105,6 +106,7 @@ def route_table(app: AuthgateApp, settings: Settings) -> RouteTable:
         OwnPath(path, RouteMatch(json_endpoint(handler), service))
         for path, handler, service in _JSON_ENDPOINTS
     ]
+    own += [OwnPath(api.prefix, RouteMatch(api, api.face), prefix=True) for api in JSON_APIS]
     pages = RouteMatch(app.pages)
     for route in app.routes:
         path: str = getattr(route, "path", "")

@@ -6,7 +6,7 @@ the request models here and map the three errors (`NotFound`, `Conflict`, `Inval
 own answers. Nothing here speaks HTTP.
 """
 
-from authgate.operations import clients, consents, routes, tokens, users
+from authgate.operations import applications, clients, consents, routes, tokens, users
 from authgate.operations.base import (
     RESERVED_SCOPES,
     Caller,
@@ -28,6 +28,7 @@ __all__ = [
     "Model",
     "NotFound",
     "OperationError",
+    "applications",
     "clients",
     "consents",
     "parse",
