@@ -11,6 +11,7 @@ import pytest
 from authgate.clients import ClientCredentials, verify_client
 from authgate.config import GatewayRoute, Settings
 from authgate.errors import OAuthError
+from authgate.gateway.route_updates import RouteUpdates
 from authgate.models import TokenRecord
 from authgate.operations import (
     Caller,
@@ -306,3 +307,15 @@ async def test_every_change_is_an_audit_event_without_secrets(services: Services
     assert created.client_secret is not None
     assert created.client_secret not in repr(seen)
     assert rotated.client_secret not in repr(seen)
+
+
+async def test_route_updates_apply_the_files_routes_then_the_registrys(services: Services):
+    applied: list[list[str]] = []
+    updates = RouteUpdates(services, lambda found: applied.append([r.path for r in found]))
+    await updates.load()
+    assert applied == [["/api/photos"]]
+    orders = GatewayRoute(path="/api/orders", upstream="http://127.0.0.1:9", service="orders")
+    await routes.add_route(services, CLI, orders)
+    await updates.load()
+    assert applied[-1] == ["/api/photos", "/api/orders"]
+    assert updates.version == await services.registry.routes.version()
