@@ -110,6 +110,12 @@ async def test_reserved_scopes_are_for_operators_only(services: Services):
     assert caught.value.field == "scopes"
     created = await clients.create_client(services, CLI, confidential(scopes=["authgate:admin"]))
     assert created.scopes == ["authgate:admin"]
+    renamed = parse(clients.ClientChanges, {"name": "renamed"})  # keeps its reserved scope
+    await clients.update_client(services, MANAGER, created.client_id, renamed)
+    other = await clients.create_client(services, MANAGER, confidential())
+    widened = parse(clients.ClientChanges, {"scopes": ["read", "authgate:portal"]})
+    with pytest.raises(Invalid):
+        await clients.update_client(services, MANAGER, other.client_id, widened)
 
 
 async def test_update_is_a_merge_patch(services: Services):

@@ -125,15 +125,18 @@ def check_client_rules(
     grant_types: list[GrantType],
     public: bool,
     introspect: bool,
+    kept_scopes: tuple[str, ...] = (),
 ) -> None:
-    """The rules a client keeps, on registration and after every change."""
+    """The rules a client keeps, on registration and after every change. `kept_scopes` are
+    those the client had already: an operator's client stays editable by the manager as long
+    as the change gives it no reserved scope."""
     if public and "client_credentials" in grant_types:
         raise Invalid("grant_types", "a public client cannot use client_credentials")
     if public and introspect:
         raise Invalid("introspect", "a public client cannot introspect")
     if "authorization_code" in grant_types and not redirect_uris:
         raise Invalid("redirect_uris", "authorization_code needs at least one redirect URI")
-    if not caller.is_operator and RESERVED_SCOPES.intersection(scopes):
+    if not caller.is_operator and RESERVED_SCOPES.intersection(scopes).difference(kept_scopes):
         raise Invalid("scopes", "authgate:admin and authgate:portal are reserved to operators")
 
 
@@ -190,6 +193,7 @@ async def update_client(
         grant_types=merged["grant_types"],
         public=client.is_public,
         introspect=merged["introspect"],
+        kept_scopes=client.scopes,
     )
     columns = {
         "name": merged["name"],
