@@ -107,7 +107,10 @@ def route_table(app: AuthgateApp, routes: Sequence[GatewayRoute]) -> RouteTable:
         OwnPath(path, RouteMatch(json_endpoint(handler), service))
         for path, handler, service in _JSON_ENDPOINTS
     ]
-    own += [OwnPath(api.prefix, RouteMatch(api, api.face), prefix=True) for api in JSON_APIS]
+    own += [  # a JSON API reads its body itself, under the same limit (json_api.py)
+        OwnPath(api.prefix, RouteMatch(api, api.face, streams_body=True), prefix=True)
+        for api in JSON_APIS
+    ]
     pages = RouteMatch(app.pages)
     for route in app.routes:
         path: str = getattr(route, "path", "")

@@ -200,6 +200,8 @@ def test_a_body_that_is_not_json_is_415(admin: Admin):
     )
     assert_problem(broken, 415)
     assert_problem(admin.post("/clients", json=["a", "list"]), 422, "body")
+    huge = {**NEW_CLIENT, "name": "x" * 70_000}
+    assert_problem(admin.post("/clients", json=huge), 413)
 
 
 def test_unknown_paths_and_methods_are_problems_too(admin: Admin):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -221,3 +222,33 @@ def test_routes_are_added_listed_and_deleted_beside_the_files(
     fails(run("delete", "photos"), "configuration file")
     ok(run("delete", "orders"))
     fails(run("delete", "orders"), "orders")
+
+
+def test_a_route_added_by_the_cli_is_in_force_in_a_running_server_within_5_seconds(
+    tmp_path: Path,
+):
+    with run_server(tmp_path) as server:
+        url = f"{server.url}/api/orders/1"
+        assert httpx.get(url).status_code == 404
+        ok(
+            authgate(
+                tmp_path,
+                "route",
+                "add",
+                "--path",
+                "/api/orders",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--service",
+                "orders",
+            )
+        )
+        deadline = time.monotonic() + 5
+        while httpx.get(url).status_code != 401:  # the gateway now asks for a token
+            assert time.monotonic() < deadline, "route not in force within 5 s"
+            time.sleep(0.1)
+        ok(authgate(tmp_path, "route", "delete", "orders"))
+        deadline = time.monotonic() + 5
+        while httpx.get(url).status_code != 404:
+            assert time.monotonic() < deadline, "route still in force after 5 s"
+            time.sleep(0.1)

@@ -4,7 +4,7 @@ that both answers requests and writes the OpenAPI document (endpoints/openapi.py
 An operation names its method, path, request model and answer model; this module turns a
 request into the operation's call: bearer token checked as the gateway checks it, then the
 scope, then the body (JSON only, validated by the request model). Every failure becomes an
-RFC 9457 problem: 401, 403, 404, 405, 409, 415, 422, and 503 when a store is down.
+RFC 9457 problem: 401, 403, 404, 405, 409, 413, 415, 422, and 503 when a store is down.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.gateway.headers import Incoming
+from authgate.limits import BodyTooLarge, ClientGone, read_body
 from authgate.models import TokenRecord
 from authgate.operations import Caller, Conflict, Face, Invalid, NotFound, parse
 from authgate.services import Services
@@ -139,6 +140,8 @@ class JsonApi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             response = await self._answer(scope, receive)
+        except ClientGone:
+            return  # gone while sending its body: nobody to answer
         except Problem as problem:
             response = problem_response(problem)
         except StoreUnavailable as exc:
@@ -200,14 +203,14 @@ class JsonApi:
 
     @staticmethod
     async def _body(scope: Scope, receive: Receive, operation: ApiOperation) -> BaseModel | None:
-        body = b""
-        while True:  # the app has read it whole under the 64 KiB limit; one message
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        """The body as the operation's request model. Read here, after the token was checked
+        (the route table lets it stream), so that its 413 is a problem like any other."""
         if operation.request is None:
             return None
+        try:
+            body = await read_body(scope, receive)
+        except BodyTooLarge:
+            raise Problem(413, "the request body is over 64 KiB") from None
         content_type = ""
         for name, value in scope["headers"]:
             if name == b"content-type":

@@ -33,6 +33,7 @@ _ERRORS = {
     404: "No such resource",
     405: "Method not allowed",
     409: "Conflict with what exists",
+    413: "The body is over 64 KiB",
     415: "The body is not JSON",
     422: "The body breaks a rule; `detail` names the field",
     503: "A store is unavailable",
@@ -82,6 +83,7 @@ def _operation(
             for name in operation.parameters
         ]
     if operation.request is not None:
+        responses["413"] = _problem(_ERRORS[413])
         described["requestBody"] = {
             "required": operation.request_required,
             "content": {"application/json": {"schema": refs[(operation.request, "validation")]}},
