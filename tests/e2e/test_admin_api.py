@@ -377,3 +377,20 @@ def test_no_answer_holds_a_secret_hash_or_password_but_create_and_rotate(
         assert len(holding) == shown_once.get(secret, 0), (secret, [a.url for a in holding])
     for answer in admin.answers:
         assert "hash" not in answer.text and "password" not in answer.text
+
+
+def test_each_change_is_an_audit_event_naming_the_tokens_client(
+    admin: Admin, server: RunningServer
+):
+    seen: list[tuple[str, dict[str, Any]]] = []
+    server.services.events.subscribe(lambda name, fields: seen.append((name, dict(fields))))
+    created = admin.post("/clients", json=NEW_CLIENT).json()
+    operator = server.run(server.services.registry.list_clients())[0]
+    assert (
+        "admin.client.create",
+        {
+            "face": "admin_api",
+            "actor": operator.client_id,
+            "target": created["client_id"],
+        },
+    ) in seen

@@ -168,7 +168,9 @@ class JsonApi:
         operation, params = self._match(scope["method"], segments)
         token = await self._authenticate(scope)
         body = await self._body(scope, receive, operation)
-        call = Call(services, Caller(self.face, token.client_id), params, body, token)
+        # The actor: the user behind the token, or the client of a client_credentials one.
+        caller = Caller(self.face, token.subject or token.client_id)
+        call = Call(services, caller, params, body, token)
         try:
             answer = await operation.run(call)
         except NotFound as exc:
