@@ -189,7 +189,9 @@ class JsonApi:
         gateway = scope["app"].state.gateway
         try:
             record: TokenRecord = await gateway.authenticate(
-                Incoming(scope["headers"], b"x-authgate-"), scope.get("query_string", b"")
+                Incoming(scope["headers"], b"x-authgate-"),
+                scope.get("query_string", b""),
+                has_form=False,  # the JSON APIs take JSON bodies only (else 415)
             )
         except OAuthError as exc:
             challenge = (exc.headers or {}).get("WWW-Authenticate", CHALLENGE)
