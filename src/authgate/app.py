@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authgate.config import Settings
+from authgate.config import GatewayRoute, Settings
 from authgate.endpoints import (
     authorize,
     discovery,
@@ -26,11 +26,13 @@ from authgate.endpoints import (
     token,
     userinfo,
 )
+from authgate.endpoints.admin_api import JSON_APIS
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_authorization_request, build_flows
 from authgate.gateway.proxy import Gateway, RouteProxy
+from authgate.gateway.route_updates import RouteUpdates
 from authgate.limits import read_body_or_refuse, replay
 from authgate.monitoring.asgi import metrics_endpoint, observe
 from authgate.monitoring.metrics import Monitor
@@ -150,12 +152,16 @@ _JSON_ENDPOINTS = (
 _PAGE_SERVICES = {"/oauth2/authorize": "oauth2.authorize"}
 
 
-def route_table(app: AuthgateApp, settings: Settings) -> RouteTable:
+def route_table(app: AuthgateApp, routes: Sequence[GatewayRoute]) -> RouteTable:
     """authgate's own paths (the JSON endpoints, then every path of the router), then the
-    gateway routes: routing.RouteTable decides between them."""
+    gateway `routes`: routing.RouteTable decides between them."""
     own = [
         OwnPath(path, RouteMatch(json_endpoint(handler), service))
         for path, handler, service in _JSON_ENDPOINTS
+    ]
+    own += [  # a JSON API reads its body itself, under the same limit (json_api.py)
+        OwnPath(api.prefix, RouteMatch(api, api.face, streams_body=True), prefix=True)
+        for api in JSON_APIS
     ]
     pages = RouteMatch(app.pages)
     for route in app.routes:
@@ -169,9 +175,17 @@ def route_table(app: AuthgateApp, settings: Settings) -> RouteTable:
             route.path,
             RouteMatch(RouteProxy(route), route.service_name, route.composite, streams_body=True),
         )
-        for route in settings.gateway.routes
+        for route in routes
     ]
     return RouteTable(own, gateway, fallback=pages)
+
+
+def _use_routes(app: Starlette, routes: Sequence[GatewayRoute]) -> None:
+    """Swap in a route table with these gateway routes: one assignment, so a request is
+    matched against the old table or the new one, never a mix."""
+    assert isinstance(app, AuthgateApp)  # noqa: S101 - create_app makes nothing else
+    app.route_table = route_table(app, routes)
+    app.state.monitor.routes = tuple(routes)
 
 
 def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
@@ -194,8 +208,13 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         if demo:
             app.state.demo = await playground.seed(services)
         with contextlib.suppress(StoreUnavailable):  # else made by the first login page
-            await services.registry.server_secret(login_csrf.SECRET_NAME)
+            await services.registry.secrets.get(login_csrf.SECRET_NAME)
         purge = asyncio.create_task(_purge_forever(services))
+        # The routes kept in the registry join those of the file before the first request,
+        # then follow every change (route_updates.py).
+        routes = RouteUpdates(services, lambda found: _use_routes(app, found))
+        await routes.load()
+        following = asyncio.create_task(routes.follow())
         # What start-up built lives as long as the process: moved out of the collector's sight,
         # a full collection walks only what requests create, not every module, class and table
         # object. Without this each full pass took about 40 ms, the p99 of every endpoint.
@@ -204,6 +223,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         try:
             yield
         finally:
+            following.cancel()
             purge.cancel()
             await app.state.gateway.close()
             if monitor.traffic is not None:
@@ -235,5 +255,5 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         },
         lifespan=lifespan,
     )
-    app.route_table = route_table(app, settings)
+    app.route_table = route_table(app, settings.gateway.routes)
     return app

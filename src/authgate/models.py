@@ -25,6 +25,9 @@ class Client:
     is_public: bool = False
     can_introspect: bool = False
     created_at: int = 0
+    # After a rotation with a grace period: the old secret's hash and until when it works.
+    previous_secret_hash: str | None = None
+    previous_secret_expires_at: int = 0
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -10,6 +10,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -19,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authgate.clients import hash_secret, new_client_id, new_client_secret
 from authgate.config import GrantType
 from authgate.db.change_counter import ChangeCounter
-from authgate.db.schema import admins, clients, consents, server_secrets, users
+from authgate.db.schema import admins, clients, consents, users
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
 from authgate.models import Client
 from authgate.passwords import hash_password, verify_password
-from authgate.tokens import generate_token, now
+from authgate.route_registry import RouteRegistry
+from authgate.server_secrets import ServerSecrets
+from authgate.tokens import now
 from authgate.usernames import canonical_or_none, canonical_username
 
 
@@ -43,9 +46,26 @@ class InvalidClient(ValueError):
 PUBLIC_INTROSPECTION = "a public client cannot introspect: introspection needs a confidential one"
 
 
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A local user or an administrator, as listed: never its password hash."""
+
+    username: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """An Approve Always grant: the scopes a user gave a client for good."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+    granted_at: int
+
+
 _CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scopes, grant_types, is_public, "
-    "can_introspect, created_at"
+    "can_introspect, created_at, previous_secret_hash, previous_secret_expires_at"
 )
 
 
@@ -61,6 +81,8 @@ def _client_from_row(row: Sequence[Any]) -> Client:
         is_public=bool(row[6]),
         can_introspect=bool(row[7]),
         created_at=row[8],
+        previous_secret_hash=row[9],
+        previous_secret_expires_at=row[10] or 0,
     )
 
 
@@ -76,7 +98,8 @@ class Registry:
         # so that client records may be cached (Services.client). A server database may be
         # changed from other hosts: no counter, no cache.
         self.client_changes = None if sqlite is None else ChangeCounter.beside(sqlite.path)
-        self._secrets: dict[str, str] = {}  # server secrets never change: read once
+        self.secrets = ServerSecrets(self)
+        self.routes = RouteRegistry(self)
 
     def _changing_clients(self) -> contextlib.AbstractContextManager[None]:
         if self.client_changes is None:
@@ -256,6 +279,43 @@ class Registry:
         """Add an administrator under the canonical form of `username`, which it returns."""
         return await self._create_account(admins, username, password)
 
+    async def _accounts(self, table: Table, username: str | None = None) -> list[Account]:
+        query = select(table.c.username, table.c.created_at).order_by(table.c.username)
+        if username is not None:
+            name = canonical_or_none(username)
+            if name is None:
+                return []
+            query = query.where(table.c.username == name)
+        async with self.transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Account(row.username, row.created_at) for row in rows]
+
+    async def list_users(self) -> list[Account]:
+        return await self._accounts(users)
+
+    async def find_user(self, username: str) -> Account | None:
+        """The local user a name stands for. Every lookup by name of the administration goes
+        through here, so a canonical form of usernames is applied in this one place."""
+        found = await self._accounts(users, username)
+        return found[0] if found else None
+
+    async def delete_user(self, username: str) -> bool:
+        """Remove a local user and every consent it gave; False if there is none."""
+        username = canonical_or_none(username) or ""
+        async with self.transaction() as conn:
+            result = await conn.execute(delete(users).where(users.c.username == username))
+            await conn.execute(delete(consents).where(consents.c.username == username))
+        return result.rowcount > 0
+
+    async def list_admins(self) -> list[Account]:
+        return await self._accounts(admins)
+
+    async def delete_admin(self, username: str) -> bool:
+        username = canonical_or_none(username) or ""
+        async with self.transaction() as conn:
+            result = await conn.execute(delete(admins).where(admins.c.username == username))
+        return result.rowcount > 0
+
     async def check_admin(self, username: str, password: str) -> bool:
         return await verify_password(password, await self._account_hash(admins, username))
 
@@ -298,34 +358,28 @@ class Registry:
                 .values(scopes=json.dumps(merged), updated_at=now())
             )
 
-    # Server secrets
-
-    async def server_secret(self, name: str) -> str:
-        """The secret `name` that every process sharing the registry uses; the first caller
-        makes it."""
-        if name not in self._secrets:
-            self._secrets[name] = await self._read_or_make_secret(name)
-        return self._secrets[name]
-
-    async def _read_or_make_secret(self, name: str) -> str:
-        query = select(server_secrets.c.secret).where(server_secrets.c.name == name)
+    async def list_consents(self, username: str) -> list[Consent]:
+        username = canonical_or_none(username) or ""
+        query = (
+            select(consents.c.client_id, consents.c.scopes, consents.c.updated_at)
+            .where(consents.c.username == username)
+            .order_by(consents.c.client_id)
+        )
         async with self.transaction() as conn:
-            row = (await conn.execute(query)).first()
-        if row is not None:
-            secret: str = row.secret
-            return secret
-        try:
-            async with self.transaction() as conn:
-                await conn.execute(
-                    insert(server_secrets).values(
-                        name=name, secret=generate_token(64), created_at=now()
-                    )
+            rows = (await conn.execute(query)).all()
+        return [
+            Consent(row.client_id, tuple(json.loads(row.scopes)), row.updated_at) for row in rows
+        ]
+
+    async def forget_consent(self, username: str, client_id: str) -> bool:
+        username = canonical_or_none(username) or ""
+        async with self.transaction() as conn:
+            result = await conn.execute(
+                delete(consents).where(
+                    consents.c.username == username, consents.c.client_id == client_id
                 )
-        except IntegrityError:
-            pass  # another process made it first: theirs is the one
-        async with self.transaction() as conn:
-            made: str = (await conn.execute(query)).scalar_one()
-        return made
+            )
+        return result.rowcount > 0
 
     async def ping(self) -> None:
         async with self.transaction() as conn:

@@ -35,6 +35,9 @@ clients = Table(
     Column("is_public", Boolean, nullable=False),
     Column("can_introspect", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # A rotated-out secret, accepted until `previous_secret_expires_at` (rotation's grace).
+    Column("previous_secret_hash", String(64), nullable=True),
+    Column("previous_secret_expires_at", BigInteger, nullable=True),
 )
 
 # Local User Store and the manager's administrators: argon2id hashes only.
@@ -119,10 +122,33 @@ tokens = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("consumed", Boolean, nullable=False),
     Column("data", Text, nullable=False),
+    Column("username", String(255), nullable=True),  # the user behind it, for revoke_user
 )
 Index("ix_tokens_grant_id", tokens.c.grant_id)
 Index("ix_tokens_client_id", tokens.c.client_id)
 Index("ix_tokens_expires_at", tokens.c.expires_at)
+Index("ix_tokens_username", tokens.c.username, tokens.c.client_id)
+
+# Gateway routes added through the administration API or `authgate route add`; the routes of
+# the configuration file are never stored. `settings` is the route's [[gateway.routes]] keys
+# as JSON, so a new key needs no migration.
+routes = Table(
+    "routes",
+    metadata,
+    Column("service", String(200), primary_key=True),
+    Column("path", String(700), nullable=False, unique=True),
+    Column("settings", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# One counter per kind of shared state that every process rebuilds from the registry when it
+# moves ("routes"): a poll reads one row instead of the whole table.
+versions = Table(
+    "versions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
 
 # Traffic monitor: one row per transaction and per outbound call. Paths without query
 # strings, client identifiers, statuses and timings only: never a header, body or token.

@@ -76,7 +76,7 @@ class LoginCsrf:
         return clear_page_cookie(response, self.realm, self.cookie_name, self.secure)
 
     async def _mac(self, value: str, expires: int) -> str:
-        key = await self.registry.server_secret(SECRET_NAME)
+        key = await self.registry.secrets.get(SECRET_NAME)
         message = f"{self.realm.name}\x00{value}\x00{expires}".encode()
         digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")

@@ -207,6 +207,16 @@ class Lockout:
             .values(pending=_one_less(row.pending))
         )
 
+    async def is_locked(self, username: str) -> bool:
+        """Whether a lock holds the name now (the administration shows it)."""
+        async with self.registry.transaction() as conn:
+            until = (
+                await conn.execute(
+                    select(lockouts.c.locked_until).where(lockouts.c.username == _key(username))
+                )
+            ).scalar()
+        return until is not None and until > _now()
+
     async def unlock(self, username: str) -> bool:
         """`authgate user unlock`: forget the name's failures and locks (attempts in flight
         keep their slots). False if there was nothing to forget."""
