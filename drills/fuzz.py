@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,16 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from drills import load
-from drills.harness import Authgate, Report, arguments, gateway_route, log, running, upstream
+from drills.harness import (
+    Authgate,
+    DrillError,
+    Report,
+    arguments,
+    gateway_route,
+    log,
+    running,
+    upstream,
+)
 from drills.harness import workdir as make_workdir
 from drills.mutations import leave_early, raw_requests, send_raw
 
@@ -259,7 +269,22 @@ def prepare(server: Authgate) -> tuple[Known, dict[str, Any]]:
     return known, {"basic": basic, "access_token": issued["access_token"], **app}
 
 
-async def admin_api(server: Authgate, report: Report, count: int, tally: Tally) -> None:
+def admin_token(server: Authgate) -> str | None:
+    """A bearer token with `authgate:admin`, where this version knows the scope."""
+    try:
+        admin = server.client(
+            "fuzz-admin", "--scope", "authgate:admin", "--grant-type", "client_credentials"
+        )
+        issued = server.cli("token", "create", "--client", admin["client_id"], "--json")
+    except DrillError:
+        return None
+    token: str = json.loads(issued)["access_token"]
+    return token
+
+
+async def admin_api(
+    server: Authgate, report: Report, count: int, tally: Tally, token: str | None
+) -> None:
     """The administration API, once it exists: its own paths, with and without a token."""
     async with httpx.AsyncClient(timeout=HANG_SECONDS) as http:
         answer = await http.get(f"{server.url}/admin/api/v1/openapi.json")
@@ -274,17 +299,25 @@ async def admin_api(server: Authgate, report: Report, count: int, tally: Tally) 
         if method in ("get", "post", "put", "patch", "delete")
     ]
     rng = random.Random(11)
+    values = ["x", "alice", "fuzz-app", "%2e%2e", "a" * 300, "0", "-1", "%00"]
+    bodies = [
+        b"{}", b"[]", b"null", b'{"name": 1}', b'{"name": "n", "redirect_uris": ["x"]}',
+        b'{"password": ""}', b'{"grace": -1}', b'{"client_id": null}', b'{"path": "/.."}',
+        b'{"name": "' + b"n" * 5000 + b'"}', b"\xff\xfe", b'{"a": {"b": [1e999]}}',
+    ]  # fmt: skip
     requests = []
-    for _ in range(count):
+    for index in range(count):
         method, path = rng.choice(operations)
-        path = path.replace("{", "").replace("}", "")  # a parameter named by itself
-        body = rng.choice([b"{}", b"[]", b"null", b'{"name": 1}', rng.randbytes(40)])
+        path = re.sub(r"\{[^}]*\}", lambda _: rng.choice(values), path)
+        body = rng.choice([*bodies, rng.randbytes(40)])
+        headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+        if token and index % 4:
+            headers += (("Authorization", f"Bearer {token}"),)
         base = "/admin/api/v1" if not path.startswith("/admin") else ""
-        requests.append(
-            Generated(method, base + path, (), (("Content-Type", "application/json"),), "raw", body)
-        )
+        requests.append(Generated(method, base + path, (), headers, "raw", body))
     await send_generated(server.url, requests, tally)
-    report.note(f"admin API: {count} requests over {len(operations)} operations")
+    with_token = "three in four with an authgate:admin token" if token else "without a token"
+    report.note(f"admin API: {count:,} requests over {len(operations)} operations, {with_token}")
 
 
 def main() -> int:
@@ -295,6 +328,7 @@ def main() -> int:
     with upstream() as upstream_url:
         server = Authgate(directory, gateway_route(upstream_url))
         known, app = prepare(server)
+        token = admin_token(server)
         with running(server):
             tally = Tally()
             generated = generate(known, total // 2, seed_value=20261203)
@@ -303,7 +337,7 @@ def main() -> int:
             hypothesis_sent = tally.sent
             raw = raw_requests(app, total - total // 2, random.Random(20261203))
             asyncio.run(send_mutated(server.port, raw, tally))
-            asyncio.run(admin_api(server, report, total // 20, tally))
+            asyncio.run(admin_api(server, report, total // 20, tally, token))
             alive = httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
         traces = server.tracebacks()
     report.add("requests sent", tally.sent, "≥ 100,000" if not args.quick else "")
