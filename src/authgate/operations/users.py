@@ -96,7 +96,10 @@ async def delete_user(services: Services, caller: Caller, username: str) -> int:
 async def unlock_user(services: Services, caller: Caller, username: str) -> bool:
     """Lift a brute-force lock; whether there was one. Any name may be locked, known or not
     (the lockout counts unknown names too), so this needs no local user."""
-    lifted = await services.lockout.unlock(username)
+    try:
+        lifted = await services.lockout.unlock(username)
+    except InvalidUsername:
+        return False  # a name without a canonical form is never counted, so never locked
     audit(services, caller, "user.unlock", username)
     return lifted
 
