@@ -4,7 +4,7 @@ that reads each form's CSRF token and posts forms as the pages do."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from html import unescape
 
@@ -34,9 +34,11 @@ class Console:
             self.csrf_token = csrf_of(answer.text)
         return answer
 
-    def post(self, path: str, data: dict[str, str | list[str]], **headers: str) -> httpx.Response:
+    def post(
+        self, path: str, data: Mapping[str, str | list[str]], **headers: str
+    ) -> httpx.Response:
         """A form post with this session's CSRF token (unless `data` brings its own)."""
-        return self.http.post(path, data={"csrf_token": self.csrf_token} | data, headers=headers)
+        return self.http.post(path, data={"csrf_token": self.csrf_token, **data}, headers=headers)
 
 
 @contextmanager
