@@ -188,8 +188,10 @@ class FormError:
     @classmethod
     def of(cls, error: OperationError, *, conflict_field: str = "") -> FormError:
         if isinstance(error, Invalid):
-            # `redirect_uris.2` is the field `redirect_uris`, one input of the form.
-            return cls(422, error.reason, error.field.split(".", 1)[0])
+            # `redirect_uris.2` is the field `redirect_uris`, one input of the form; pydantic's
+            # "Value error, " before a validator's own words says nothing to a reader.
+            reason = error.reason.removeprefix("Value error, ")
+            return cls(422, reason[:1].upper() + reason[1:], error.field.split(".", 1)[0])
         if isinstance(error, Conflict):
             return cls(409, error.message, conflict_field)
         return cls(404 if isinstance(error, NotFound) else 422, error.message)
