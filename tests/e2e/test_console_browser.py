@@ -201,6 +201,7 @@ def test_operator_uses_the_console_with_the_keyboard(chromium, server, axe):  # 
 
     for path, name in (
         ("/manager/traffic", "traffic"),
+        ("/manager/applications", "applications"),
         ("/manager/traffic/unknown", "transaction-missing"),
         ("/manager/clients/unknown", "client-missing"),
     ):

@@ -1,5 +1,5 @@
 """The manager's gateway route pages over real HTTP: configuration-file routes read-only,
-registry routes added and deleted; CSRF is enforced."""
+registry routes added and deleted; CSRF is enforced. And the read-only applications page."""
 
 from __future__ import annotations
 
@@ -122,3 +122,12 @@ def test_actions_refused_without_this_sessions_csrf_token(server, admin, case):
     assert _registry_routes(server) == {"kept": "/api/kept"}
     admin.get("/manager/routes")
     assert admin.post("/manager/routes/delete", {"service": "kept"}).status_code == 303
+
+
+def test_applications_page_is_read_only_and_needs_a_login(server, admin):
+    assert httpx.get(f"{server.url}/manager/applications").status_code == 303
+    page = admin.get("/manager/applications")
+    assert page.status_code == 200
+    assert 'id="no-applications"' in page.text
+    assert '<form method="post" action="/manager/applications' not in page.text
+    assert admin.post("/manager/applications", {}).status_code == 405

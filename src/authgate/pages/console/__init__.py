@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from authgate.pages.console.applications import application_pages
 from authgate.pages.console.clients import client_pages
 from authgate.pages.console.routes import route_pages
 from authgate.pages.console.users import user_pages
 
 
 def console_pages() -> list[BaseRoute]:
-    return [*client_pages(), *user_pages(), *route_pages()]
+    return [*client_pages(), *user_pages(), *route_pages(), *application_pages()]
 
 
 __all__ = ["console_pages"]
