@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.console import ADMIN, PASSWORD, Console, console, field_error, text_of
-from tests.e2e.server import RunningServer, run_server
+from tests.e2e.server import RunningServer, free_port, run_server
 from tests.e2e.upstream import Upstream, bearer, issue, routes, run_upstream
 
 
@@ -62,6 +62,8 @@ def _register(admin: Console, **fields: str | list[str]) -> tuple[str, str]:
     answer = admin.post("/manager/clients/new", form | fields)
     assert answer.status_code == 201, answer.text
     assert "only time the secret is shown" in answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    assert "location" not in answer.headers
     return _secret_shown(answer.text)
 
 
@@ -113,6 +115,26 @@ def test_register_a_public_client_shows_no_secret(admin):
     assert answer.status_code == 201
     assert 'id="client-secret"' not in answer.text
     assert "public" in admin.get("/manager/clients").text
+
+
+def test_names_are_shown_as_text_never_as_markup(admin):
+    client_id, _ = _register(admin, name='<img src=x onerror="alert(1)">')
+    for path in ("/manager/clients", f"/manager/clients/{client_id}"):
+        html = admin.get(path).text
+        assert "<img src=x" not in html
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+
+
+def test_a_public_client_has_no_secret_to_rotate(server, admin):
+    client, _ = server.create_client(
+        "spa", is_public=True, redirect_uris=("https://spa.example/cb",)
+    )
+    page = admin.get(f"/manager/clients/{client.client_id}")
+    assert "Rotate the secret" not in page.text
+    answer = admin.post(f"/manager/clients/{client.client_id}/secret", {"grace": "0"})
+    assert answer.status_code == 409
+    assert "public" in text_of(answer.text)
+    assert 'id="client-secret"' not in answer.text
 
 
 @pytest.mark.parametrize(
@@ -256,3 +278,15 @@ def test_actions_refused_without_this_sessions_csrf_token(server, admin, case, a
     assert stored.name == "guarded"
     assert _token(server, client.client_id, secret) == 200
     assert admin.get("/manager/clients").text.count("<tr>") == before
+
+
+def test_a_token_store_that_is_down_answers_503(tmp_path):
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+    with run_server(tmp_path, {"storage.tokens": down}) as server:
+        server.run(server.services.registry.create_admin(ADMIN, PASSWORD))
+        client, _ = server.create_client("held", redirect_uris=("https://a.example/cb",))
+        with console(server) as admin:
+            admin.get(f"/manager/clients/{client.client_id}")
+            answer = admin.post(f"/manager/clients/{client.client_id}/delete", {})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"] == "temporarily_unavailable"
