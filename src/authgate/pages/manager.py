@@ -1,4 +1,5 @@
-"""The web manager at /manager: live service usage, the traffic log, a transaction's detail.
+"""The web manager at /manager: live service usage, the traffic log, a transaction's detail;
+the administration pages are its console (pages/console/).
 
 Administrators (`authgate admin create`) log in with a form; their sessions are the `admin`
 realm of the pages' session store (pages/sessions.py), so every worker process sees them. The

@@ -85,6 +85,32 @@ def message(
     return page("message.html", admin, status, title=title, text=text, back=back, section=section)
 
 
+def confirmation(
+    admin: BrowserSession,
+    *,
+    title: str,
+    text: str,
+    action: str,
+    button: str,
+    cancel: str,
+    section: str,
+    hidden: dict[str, str] | None = None,
+) -> Response:
+    """The page that asks before a deletion: its form posts to `action`, `cancel` leads back.
+    Nothing has the focus at first, so a stray Enter deletes nothing."""
+    return page(
+        "console/confirm.html",
+        admin,
+        title=title,
+        text=text,
+        action=action,
+        hidden=hidden or {},
+        button=button,
+        cancel=cancel,
+        section=section,
+    )
+
+
 def back_to(path: str, notice: str, **params: str) -> Response:
     """The redirect that answers a successful action (post/redirect/get)."""
     return redirect(f"{path}?{urlencode(params | {'done': notice})}", 303)

@@ -34,6 +34,7 @@ from authgate.pages.console.base import (
     action_route,
     back_to,
     caller_of,
+    confirmation,
     format_time,
     message,
     notice_of,
@@ -203,14 +204,12 @@ async def confirm_delete(request: Request, admin: BrowserSession) -> Response:
         client = await get_client(services_of(request), client_id)
     except NotFound:
         return _missing(admin, client_id)
-    return page(
-        "console/confirm.html",
+    return confirmation(
         admin,
         title=f"Delete the client {client.name}?",
         text=f"The client {client.client_id} is removed with its consents, and every token "
         "issued to it is revoked. This cannot be undone.",
         action=f"/manager/clients/{client_id}/delete",
-        hidden={},
         button="Delete the client",
         cancel=f"/manager/clients/{client_id}",
         section=SECTION,

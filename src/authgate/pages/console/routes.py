@@ -22,6 +22,7 @@ from authgate.pages.console.base import (
     action_route,
     back_to,
     caller_of,
+    confirmation,
     message,
     notice_of,
     page,
@@ -99,8 +100,7 @@ async def confirm_delete(request: Request, admin: BrowserSession) -> Response:
         return _refused(admin, exc)
     if route.source == "config":
         return _refused(admin, Conflict(f"route {service} is in the configuration file"))
-    return page(
-        "console/confirm.html",
+    return confirmation(
         admin,
         title=f"Delete the route {service}?",
         text=f"Requests to {route.path} stop reaching {route.upstream} in every server process "

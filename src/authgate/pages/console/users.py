@@ -32,6 +32,7 @@ from authgate.pages.console.base import (
     action_route,
     back_to,
     caller_of,
+    confirmation,
     format_time,
     message,
     notice_of,
@@ -161,8 +162,7 @@ async def confirm_delete(request: Request, admin: BrowserSession) -> Response:
         user = await get_user(services_of(request), username)
     except NotFound:
         return _missing(admin, username)
-    return page(
-        "console/confirm.html",
+    return confirmation(
         admin,
         title=f"Delete the user {user.username}?",
         text="The user is removed from the Local User Store, its consents are forgotten and "
