@@ -157,13 +157,17 @@ def test_delete_asks_first_then_removes_the_user_and_its_tokens(server, admin):
 
 
 @pytest.mark.parametrize("case", ["no_token", "other_session", "foreign_origin"])
-@pytest.mark.parametrize("action", ["create", "password", "delete", "withdraw"])
-def test_actions_refused_without_this_sessions_csrf_token(server, admin, case, action):
+@pytest.mark.parametrize("action", ["create", "password", "unlock", "delete", "withdraw"])
+def test_actions_refused_without_this_sessions_csrf_token(
+    server, admin, password_client, case, action
+):
     registry = server.services.registry
     name = f"judy-{case}-{action}"
     server.create_user(name, "the password")
     client, _ = server.create_client("consented", redirect_uris=("https://c.example/cb",))
     server.run(registry.remember_consent(name, client.client_id, ["photos.read"]))
+    for _ in range(2):  # max_failures: locked
+        assert _password_grant(server, password_client, name, "wrong") == 400
     data = {"username": name, "password": "forged", "client_id": client.client_id}
     headers: dict[str, str] = {}
     if case == "no_token":
@@ -180,6 +184,7 @@ def test_actions_refused_without_this_sessions_csrf_token(server, admin, case, a
         "password": "/manager/users/password",
         "delete": "/manager/users/delete",
         "withdraw": "/manager/users/consents/withdraw",
+        "unlock": "/manager/users/unlock",
     }[action]
     answer = admin.post(path, data, **headers)
     assert answer.status_code == 403
@@ -187,5 +192,6 @@ def test_actions_refused_without_this_sessions_csrf_token(server, admin, case, a
     assert server.run(registry.find_user(name + "-new")) is None
     assert server.run(registry.find_user(name)) is not None
     assert server.run(registry.remembered_scopes(name, client.client_id)) == {"photos.read"}
+    assert server.run(server.services.lockout.is_locked(name))
     hashed = server.run(registry.user_password_hash(name))
     assert server.run(verify_password("the password", hashed))
