@@ -227,6 +227,11 @@ async def test_a_locked_user_shows_locked_until_unlocked(services: Services):
     assert not (await users.get_user(services, "alice")).locked
 
 
+async def test_unlocking_a_name_without_a_canonical_form_lifts_nothing(services: Services):
+    # Such a name is never counted by the lockout; the API answered 500 for it.
+    assert not await users.unlock_user(services, CLI, "\x00bad")
+
+
 async def test_withdrawing_a_consent_revokes_that_clients_tokens_for_that_user(
     services: Services,
 ):

@@ -27,6 +27,17 @@ _PROBLEM = {
         "detail": {"type": "string"},
     },
 }
+# A path parameter can spell a path that is not in normal form (`..`, `%2f`, `%5c`): such a
+# request is refused before any route is matched, with an RFC 6749 error (SPEC.md, Hardening).
+_OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+}
+_NOT_NORMAL = {
+    "description": "The request path is not in normal form; refused before routing",
+    "content": {"application/json": {"schema": {"$ref": _REF.format(model="OAuthError")}}},
+}
 _ERRORS = {
     401: "No token, or an invalid or expired one",
     403: "The token lacks the API's scope",
@@ -78,6 +89,7 @@ def _operation(
         "responses": responses,
     }
     if operation.parameters:
+        responses["400"] = _NOT_NORMAL
         described["parameters"] = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in operation.parameters
@@ -95,7 +107,11 @@ def openapi_document(apis: Sequence[JsonApi]) -> dict[str, Any]:
     models = _models(apis)
     pairs = [(m, "validation") for m in models] + [(m, "serialization") for m in models]
     refs, definitions = models_json_schema(pairs, ref_template=_REF)  # type: ignore[arg-type]  # pydantic's Literal mode
-    schemas: dict[str, Any] = {**definitions.get("$defs", {}), "Problem": _PROBLEM}
+    schemas: dict[str, Any] = {
+        **definitions.get("$defs", {}),
+        "Problem": _PROBLEM,
+        "OAuthError": _OAUTH_ERROR,
+    }
     paths: dict[str, dict[str, Any]] = {}
     for api in apis:
         for operation in api.operations:

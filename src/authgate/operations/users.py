@@ -9,7 +9,7 @@ from pydantic import Field
 from authgate.operations.base import Caller, Conflict, Invalid, Model, NotFound, audit, each_store
 from authgate.registry import Account, AlreadyExists
 from authgate.services import Services
-from authgate.usernames import InvalidUsername, canonical_or_none
+from authgate.usernames import InvalidUsername
 
 Username = Annotated[str, Field(min_length=1, max_length=255)]
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -96,9 +96,10 @@ async def delete_user(services: Services, caller: Caller, username: str) -> int:
 async def unlock_user(services: Services, caller: Caller, username: str) -> bool:
     """Lift a brute-force lock; whether there was one. Any name may be locked, known or not
     (the lockout counts unknown names too), so this needs no local user."""
-    if canonical_or_none(username) is None:
-        raise NotFound(f"no user {username}")  # a name no login can use is never locked
-    lifted = await services.lockout.unlock(username)
+    try:
+        lifted = await services.lockout.unlock(username)
+    except InvalidUsername:
+        return False  # a name without a canonical form is never counted, so never locked
     audit(services, caller, "user.unlock", username)
     return lifted
 
