@@ -11,6 +11,7 @@ import json
 import sqlite3
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -197,6 +198,9 @@ def judge(
     report.add(f"token rows bounded (≤ {bound:,})", most <= bound, "yes", most <= bound)
     others = {t: max(w.rows.get(t, 0) for w in windows) for t in TABLES if t != "tokens"}
     report.add("other rows, max", ", ".join(f"{t} {n}" for t, n in others.items()))
+    failures = Counter(f"{s.kind} {s.status or s.error}" for s in result.samples if s.status != 200)
+    for what, count in failures.most_common(5):
+        report.note(f"not answered 200: {what} x{count}")
 
 
 if __name__ == "__main__":
