@@ -144,9 +144,17 @@ def self_signed(directory: Path, subject: str, stem: str = "self_signed") -> Iss
     """A self-signed client certificate (RFC 8705 section 2.2)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name(subject)
+    # Key identifiers, as `openssl req -x509` writes them: they tell apart two registered
+    # certificates with one subject when the handshake looks for the trusted one.
+    identifier = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         _builder(name, name, key)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(identifier, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(identifier),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     return _write(directory, stem, cert, key)

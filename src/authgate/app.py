@@ -32,6 +32,7 @@ from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
 from authgate.paths import is_normal, request_path
 from authgate.routing import GatewayPath, OwnPath, RouteMatch, RouteTable
+from authgate.server_tls import trust_registered_forever
 from authgate.services import Services
 from authgate.tokens import now
 
@@ -154,6 +155,9 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         if demo:
             app.state.demo = await playground.seed(services)
         purge = asyncio.create_task(_purge_forever(services))
+        trust = None
+        if settings.server.tls and settings.server.tls_client_ca:
+            trust = asyncio.create_task(trust_registered_forever(services.registry))
         # What start-up built lives as long as the process: moved out of the collector's sight,
         # a full collection walks only what requests create, not every module, class and table
         # object. Without this each full pass took about 40 ms, the p99 of every endpoint.
@@ -163,6 +167,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             yield
         finally:
             purge.cancel()
+            if trust is not None:
+                trust.cancel()
             await app.state.gateway.close()
             if monitor.traffic is not None:
                 await monitor.traffic.close()

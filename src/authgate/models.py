@@ -10,6 +10,9 @@ import orjson
 from authgate.config import GrantType
 
 TokenKind = Literal["access_token", "refresh_token", "authorization_code"]
+# How a confidential client authenticates: its secret, or a certificate (RFC 8705 section 2).
+AuthMethod = Literal["secret", "tls_client_auth", "self_signed_tls_client_auth"]
+AUTH_METHODS: tuple[AuthMethod, ...] = ("secret", "tls_client_auth", "self_signed_tls_client_auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,9 @@ class Client:
     is_public: bool = False
     can_introspect: bool = False
     created_at: int = 0
+    auth_method: AuthMethod = "secret"
+    tls_subject_dn: str | None = None  # tls_client_auth: the normalised RFC 4514 subject
+    tls_certificate: str | None = None  # self_signed_tls_client_auth: the PEM certificate
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -40,7 +46,16 @@ class Client:
             "public": self.is_public,
             "introspect": self.can_introspect,
             "created_at": self.created_at,
+            **self._tls_dict(),
         }
+
+    def _tls_dict(self) -> dict[str, Any]:
+        if self.auth_method == "secret":
+            return {}
+        found = {"auth_method": self.auth_method, "tls_subject_dn": self.tls_subject_dn}
+        if self.tls_certificate:
+            found["tls_certificate"] = self.tls_certificate
+        return {k: v for k, v in found.items() if v is not None}
 
 
 @dataclass(frozen=True, slots=True)

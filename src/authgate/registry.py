@@ -22,7 +22,7 @@ from authgate.db.change_counter import ChangeCounter
 from authgate.db.schema import admins, clients, consents, users
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
-from authgate.models import Client
+from authgate.models import AuthMethod, Client
 from authgate.passwords import hash_password, verify_password
 from authgate.tokens import now
 
@@ -33,7 +33,7 @@ class AlreadyExists(Exception):
 
 _CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scopes, grant_types, is_public, "
-    "can_introspect, created_at"
+    "can_introspect, created_at, auth_method, tls_subject_dn, tls_certificate"
 )
 
 
@@ -49,6 +49,9 @@ def _client_from_row(row: Sequence[Any]) -> Client:
         is_public=bool(row[6]),
         can_introspect=bool(row[7]),
         created_at=row[8],
+        auth_method=row[9],
+        tls_subject_dn=row[10],
+        tls_certificate=row[11],
     )
 
 
@@ -97,10 +100,15 @@ class Registry:
         can_introspect: bool = False,
         client_id: str | None = None,
         client_secret: str | None = None,
+        auth_method: AuthMethod = "secret",
+        tls_subject_dn: str | None = None,
+        tls_certificate: str | None = None,
     ) -> tuple[Client, str | None]:
-        """Register a client; returns it and its secret (None for a public client)."""
+        """Register a client; returns it and its secret (None for a public client, or one that
+        authenticates with a certificate)."""
         client_id = client_id or new_client_id()
-        secret = None if is_public else (client_secret or new_client_secret())
+        has_secret = not is_public and auth_method == "secret"
+        secret = (client_secret or new_client_secret()) if has_secret else None
         client = Client(
             client_id=client_id,
             name=name,
@@ -111,6 +119,9 @@ class Registry:
             is_public=is_public,
             can_introspect=can_introspect,
             created_at=now(),
+            auth_method=auth_method,
+            tls_subject_dn=tls_subject_dn,
+            tls_certificate=tls_certificate,
         )
         try:
             with self._changing_clients():
@@ -126,6 +137,9 @@ class Registry:
                             is_public=client.is_public,
                             can_introspect=client.can_introspect,
                             created_at=client.created_at,
+                            auth_method=client.auth_method,
+                            tls_subject_dn=client.tls_subject_dn,
+                            tls_certificate=client.tls_certificate,
                         )
                     )
         except IntegrityError:
@@ -176,6 +190,14 @@ class Registry:
                 result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
                 await conn.execute(delete(consents).where(consents.c.client_id == client_id))
         return result.rowcount > 0
+
+    async def self_signed_certificates(self) -> list[str]:
+        """The PEM certificates of the `self_signed_tls_client_auth` clients."""
+        query = select(clients.c.tls_certificate).where(
+            clients.c.auth_method == "self_signed_tls_client_auth"
+        )
+        async with self.transaction() as conn:
+            return [row[0] for row in (await conn.execute(query)).all() if row[0]]
 
     async def all_scopes(self) -> list[str]:
         found: dict[str, None] = {}

@@ -22,15 +22,20 @@ import os
 import ssl
 import weakref
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
 from authgate.config import ServerSettings
-from authgate.errors import ConfigError
+from authgate.errors import ConfigError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from authgate.registry import Registry
 
 log = logging.getLogger("authgate.tls")
 
 RELOAD_SECONDS = 2.0  # how often the files are looked at: well within SPEC.md's 10 s
+TRUST_SECONDS = 5.0  # how often the registered self-signed client certificates are read
 
 # The contexts of this process (one under `serve`; a test process may run several servers).
 # The app adds registered self-signed certificates to them (`trust_everywhere`).
@@ -117,6 +122,17 @@ class ServerTls:
 def trust_everywhere(certificates: list[str]) -> None:
     for tls in list(_LIVE):
         tls.trust(certificates)
+
+
+async def trust_registered_forever(registry: Registry) -> None:
+    """Keep the registered self-signed client certificates trusted in the handshake: at
+    start, then every TRUST_SECONDS (a newly registered one works within that time)."""
+    while True:
+        try:
+            trust_everywhere(await registry.self_signed_certificates())
+        except StoreUnavailable as exc:
+            log.warning("self-signed client certificates not refreshed: %s", exc)
+        await asyncio.sleep(TRUST_SECONDS)
 
 
 def context_factory(

@@ -37,7 +37,9 @@ class Services:
         self.codes = codes
         self.users = users
         self.events = Events()
-        self.clients = Clients(registry, settings.storage.cache_ttl)
+        self.clients = Clients(
+            registry, settings.storage.cache_ttl, client_ca=settings.server.tls_client_ca
+        )
         self.lockout = Lockout(registry, settings.lockout)
         self.authentication = UserAuthentication(
             users, self.lockout, self.events, settings.flows.password.subject_attribute

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
+from authgate.certificates import registration
 from authgate.cli.common import UserError, print_json
 from authgate.config import GRANT_TYPES, GrantType
+from authgate.models import AUTH_METHODS
 from authgate.services import Services
 
 
@@ -19,6 +23,7 @@ async def _client_create(args: argparse.Namespace, services: Services) -> int:
     for uri in args.redirect_uri:
         if "#" in uri or "://" not in uri:
             raise UserError(f"redirect URI {uri!r} must be absolute and have no fragment")
+    tls = _tls_registration(args)
     client, secret = await services.registry.create_client(
         args.name,
         redirect_uris=args.redirect_uri,
@@ -26,6 +31,7 @@ async def _client_create(args: argparse.Namespace, services: Services) -> int:
         grant_types=grant_types,
         is_public=args.public,
         can_introspect=args.introspect,
+        **tls,
     )
     if args.json:
         body = client.as_public_dict()
@@ -37,6 +43,25 @@ async def _client_create(args: argparse.Namespace, services: Services) -> int:
         if secret is not None:
             print(f"client_secret: {secret}  (shown once; only its hash is stored)")
     return 0
+
+
+def _tls_registration(args: argparse.Namespace) -> dict[str, Any]:
+    """--auth-method and its certificate options (SPEC.md, TLS and mutual TLS)."""
+    certificate = None
+    if args.tls_certificate:
+        try:
+            certificate = Path(args.tls_certificate).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"--tls-certificate {args.tls_certificate}: {exc}") from None
+    try:
+        return registration(
+            args.auth_method,
+            subject_dn=args.tls_subject_dn,
+            certificate=certificate,
+            public=args.public,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 async def _client_list(args: argparse.Namespace, services: Services) -> int:
@@ -84,6 +109,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     create.add_argument("--public", action="store_true")
     create.add_argument("--introspect", action="store_true")
     create.add_argument("--json", action="store_true")
+    create.add_argument("--auth-method", choices=AUTH_METHODS, default="secret")
+    create.add_argument("--tls-subject-dn", help="tls_client_auth: the certificate's subject")
+    create.add_argument("--tls-certificate", help="self_signed_tls_client_auth: a PEM file")
     create.set_defaults(handler=_client_create)
     listing = client.add_parser("list")
     listing.add_argument("--json", action="store_true")

@@ -30,6 +30,11 @@ clients = Table(
     Column("is_public", Boolean, nullable=False),
     Column("can_introspect", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # RFC 8705 client authentication: "secret", "tls_client_auth" (subject DN) or
+    # "self_signed_tls_client_auth" (the PEM certificate itself).
+    Column("auth_method", String(32), nullable=False, server_default="secret"),
+    Column("tls_subject_dn", Text, nullable=True),
+    Column("tls_certificate", Text, nullable=True),
 )
 
 # Local User Store and the manager's administrators: argon2id hashes only.

@@ -13,7 +13,8 @@ from authgate.services import Services
 async def server_metadata(request: Request) -> Response:
     services: Services = request.app.state.services
     issuer = services.issuer
-    methods = auth_methods(services.settings.client_auth)
+    mutual_tls = bool(services.settings.server.tls_client_ca)
+    methods = auth_methods(services.settings.client_auth, tls=mutual_tls)
     body = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth2/authorize",
@@ -30,6 +31,8 @@ async def server_metadata(request: Request) -> Response:
         "scopes_supported": await services.registry.all_scopes(),
         "authorization_response_iss_parameter_supported": True,
     }
+    if mutual_tls:  # RFC 8705 section 3.3
+        body["tls_client_certificate_bound_access_tokens"] = True
     return JSONResponse(body, headers={"Cache-Control": "max-age=60"})
 
 
