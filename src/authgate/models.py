@@ -79,9 +79,17 @@ class TokenRecord:
     # derived from the presented refresh token, so a copy of the store cannot open it.
     successor: str | None = None
     consumed: bool = False  # set by the store: the code was exchanged / the token rotated
+    # RFC 8705 section 3: {"x5t#S256": thumbprint} of the client certificate the token is
+    # bound to (RFC 7800 `cnf`); empty for an unbound token. Introspection shows it as is.
+    cnf: dict[str, str] = field(default_factory=dict)
 
     def is_expired(self, now: float) -> bool:
         return now >= self.expires_at
+
+    @property
+    def certificate_thumbprint(self) -> str | None:
+        """The thumbprint a bound token must be presented with; None: not bound."""
+        return self.cnf.get("x5t#S256")
 
     def to_json(self) -> str:
         # By hand rather than dataclasses.asdict, which deep-copies: this runs for every token.

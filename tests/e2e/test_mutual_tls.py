@@ -5,36 +5,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from authgate.certificates import normalize_dn
+from tests.e2e.conftest import Pki
 from tests.e2e.server import RunningServer, run_server
 from tests.e2e.test_cli import authgate, ok
-from tests.tls_certificates import CertificateAuthority, Issued, client_context, self_signed
+from tests.tls_certificates import Issued, client_context, self_signed
 
 DN = "CN=billing,OU=services,O=Acme"
-
-
-@dataclass
-class Pki:
-    ca: CertificateAuthority
-    other_ca: CertificateAuthority
-    directory: Path
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
-    return Pki(
-        CertificateAuthority(directory),
-        CertificateAuthority(directory, "CN=Other CA,O=elsewhere"),
-        directory,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,13 @@ async def token(request: EndpointRequest) -> Response:
     if flow is None:
         raise OAuthError("unsupported_grant_type", "grant_type is not supported")
     form.reject_repeated(flow.parameters)
-    req = TokenRequest(client, form, {"oauth.client.id": client.client_id})
+    certificate = request.certificate
+    req = TokenRequest(
+        client,
+        form,
+        {"oauth.client.id": client.client_id},
+        certificate_thumbprint=certificate.thumbprint if certificate else None,
+    )
     request.state["attributes"] = req.attributes
     grant = await flow.run(req)
     return oauth_json(grant.response())

@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from authgate.certificates import PeerCertificate, peer_certificate, same_thumbprint
 from authgate.config import GatewayRoute, GatewaySettings
 from authgate.endpoints.responses import error_response, oauth_json
 from authgate.errors import OAuthError
@@ -101,6 +102,17 @@ class Gateway:
         if record is None or record.consumed or record.kind != "access_token":
             raise bearer_error("invalid_token", "the access token is invalid or expired", 401)
         return record
+
+    @staticmethod
+    def check_binding(record: TokenRecord, certificate: PeerCertificate | None) -> None:
+        """RFC 8705 section 3: a bound token only with its certificate."""
+        bound = record.certificate_thumbprint
+        if bound is None:
+            return
+        if certificate is None or not same_thumbprint(bound, certificate.thumbprint):
+            raise bearer_error(
+                "invalid_token", "the access token is bound to another certificate", 401
+            )
 
     @staticmethod
     def check_scope(record: TokenRecord, route: GatewayRoute) -> None:
@@ -295,6 +307,7 @@ class RouteProxy:
                 "authentication.subject.id": record.subject or record.client_id,
                 "oauth.client.id": record.client_id,
             }
+            gateway.check_binding(record, peer_certificate(scope))
             gateway.check_scope(record, self.route)
             # Only a request whose own token passed gets its form read, bounded (RFC 6750
             # section 2.2 is refused: the token goes in the header alone).
