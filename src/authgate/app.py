@@ -21,6 +21,7 @@ from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_authorization_request, build_flows
+from authgate.forwarded import behind_proxies
 from authgate.gateway.proxy import Gateway, RouteProxy
 from authgate.limits import read_body_or_refuse, replay
 from authgate.monitoring.asgi import metrics_endpoint, observe
@@ -63,12 +64,16 @@ class AuthgateApp(Starlette):
     the route streams it; then its handler answers (the router, for the pages)."""
 
     route_table: RouteTable
+    entry: ASGIApp  # `route`, behind what trusted proxies say (forwarded.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)  # lifespan
             return
         scope["app"] = self
+        await self.entry(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_normal(request_path(scope)):
             match = self.route_table.match(scope["path"])
         else:
@@ -195,4 +200,5 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         lifespan=lifespan,
     )
     app.route_table = route_table(app, settings)
+    app.entry = behind_proxies(settings.server, app.route)
     return app

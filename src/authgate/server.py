@@ -88,6 +88,9 @@ def connection_options(server: ServerSettings) -> dict[str, Any]:
         **tls,
         "http": protocol,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        # X-Forwarded-* only from `[server] forwarded_allow_ips`, read by the app itself
+        # (authgate.forwarded), never by uvicorn's default trust of 127.0.0.1.
+        "proxy_headers": False,
         # uvicorn answers 503 once its open connections, idle ones included, reach the limit,
         # the new connection itself counted: `max_connections` others may be open.
         "limit_concurrency": server.max_connections + 1,

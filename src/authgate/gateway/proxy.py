@@ -67,6 +67,8 @@ class Gateway:
         self.settings = settings
         self.services = services
         self.pool = UpstreamPool(max_connections=200)
+        header = services.settings.server.client_certificate_header
+        self.withheld = folded(header.encode("latin-1")) if header else b""
 
     async def close(self) -> None:
         await self.pool.close()
@@ -296,7 +298,7 @@ class RouteProxy:
     async def handle(self, scope: Scope, receive: Receive) -> Response | UpstreamRelay:
         """Check the token and call the upstream: its answer, ready to send, or an error."""
         gateway: Gateway = scope["app"].state.gateway
-        request = Incoming(scope["headers"], self.prefix)
+        request = Incoming(scope["headers"], self.prefix, gateway.withheld)
         has_form = _has_form(scope, request)
         transaction = current_transaction()
         try:
