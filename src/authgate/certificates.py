@@ -100,6 +100,22 @@ def load_authorities(path: str) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(file.read())
 
 
+# The request attributes monitoring counts a client under (`[monitoring] client_attribute`).
+SUBJECT_ATTRIBUTE = "authentication.subject.id"
+CERTIFICATE_ATTRIBUTE = "authentication.certificate.subject"
+
+
+def name_by_certificate(
+    attributes: dict[str, Any], client_id: str, certificate: PeerCertificate
+) -> None:
+    """A client proven by its certificate is known by the certificate's subject DN (the seeds'
+    client attribute: "the user name or user's X.509 Distinguished Name"): where the client
+    is the subject (it acts on its own behalf), the subject attribute becomes the DN."""
+    attributes[CERTIFICATE_ATTRIBUTE] = certificate.subject_dn
+    if attributes.get(SUBJECT_ATTRIBUTE, client_id) == client_id:
+        attributes[SUBJECT_ATTRIBUTE] = certificate.subject_dn
+
+
 def peer_certificate(scope: Mapping[str, Any]) -> PeerCertificate | None:
     """The client certificate of a request: the first of the ASGI TLS extension's chain."""
     chain = scope.get("extensions", {}).get("tls", {}).get("client_cert_chain")

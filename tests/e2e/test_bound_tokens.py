@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from authgate.certificates import normalize_dn
 from tests.e2e.conftest import Pki
@@ -219,3 +220,40 @@ def test_a_confidential_clients_refresh_token_is_not_bound(tmp_path, pki):
         response = refresh(server, pki, None, client, auth, tokens["refresh_token"])
         assert response.status_code == 200, response.text
         assert "cnf" not in introspect(server, pki, response.json()["access_token"])
+
+
+def clients_counted(server: RunningServer, pki: Pki) -> dict[str, float]:
+    """authgate_service_requests_total by service and client label, from /metrics."""
+    server.run(server._app.state.monitor.settle())
+    text = call(server, pki, None, "GET", "/metrics").text
+    counted: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "authgate_service_requests_total":
+                key = f"{sample.labels['service']} {sample.labels['client']}"
+                counted[key] = counted.get(key, 0) + sample.value
+    return counted
+
+
+def test_a_certificate_client_is_counted_under_its_subject_dn(bound, pki):
+    subject = "CN=auditor,OU=finance,O=Acme"
+    client, _ = bound.create_client(
+        "auditor",
+        grant_types=["client_credentials"],
+        scopes=["photos.read"],
+        auth_method="tls_client_auth",
+        tls_subject_dn=normalize_dn(subject),
+    )
+    certificate = pki.ca.client(subject, "auditor")
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": client.client_id,
+        "scope": "photos.read",
+    }
+    token = call(bound, pki, certificate, "POST", "/oauth2/token", data=data).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert call(bound, pki, certificate, "GET", "/api/photos/9", headers=headers).is_success
+    counted = clients_counted(bound, pki)
+    assert counted.get(f"photos {subject}") == 1
+    assert any(k.startswith("oauth2.token") and k.endswith(f" {subject}") for k in counted)
+    assert not any(k.endswith(f" {client.client_id}") for k in counted)

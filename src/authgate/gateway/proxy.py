@@ -21,7 +21,12 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from authgate.certificates import PeerCertificate, peer_certificate, same_thumbprint
+from authgate.certificates import (
+    PeerCertificate,
+    name_by_certificate,
+    peer_certificate,
+    same_thumbprint,
+)
 from authgate.config import GatewayRoute, GatewaySettings
 from authgate.endpoints.responses import error_response, oauth_json
 from authgate.errors import OAuthError
@@ -106,15 +111,16 @@ class Gateway:
         return record
 
     @staticmethod
-    def check_binding(record: TokenRecord, certificate: PeerCertificate | None) -> None:
-        """RFC 8705 section 3: a bound token only with its certificate."""
+    def check_binding(record: TokenRecord, certificate: PeerCertificate | None) -> bool:
+        """RFC 8705 section 3: a bound token only with its certificate; whether it is bound."""
         bound = record.certificate_thumbprint
         if bound is None:
-            return
+            return False
         if certificate is None or not same_thumbprint(bound, certificate.thumbprint):
             raise bearer_error(
                 "invalid_token", "the access token is bound to another certificate", 401
             )
+        return True
 
     @staticmethod
     def check_scope(record: TokenRecord, route: GatewayRoute) -> None:
@@ -305,11 +311,13 @@ class RouteProxy:
             record = await gateway.authenticate(
                 request, scope.get("query_string", b""), has_form=has_form
             )
-            scope.setdefault("state", {})["attributes"] = {
+            attributes = scope.setdefault("state", {})["attributes"] = {
                 "authentication.subject.id": record.subject or record.client_id,
                 "oauth.client.id": record.client_id,
             }
-            gateway.check_binding(record, peer_certificate(scope))
+            certificate = peer_certificate(scope)
+            if gateway.check_binding(record, certificate) and certificate is not None:
+                name_by_certificate(attributes, record.client_id, certificate)
             gateway.check_scope(record, self.route)
             # Only a request whose own token passed gets its form read, bounded (RFC 6750
             # section 2.2 is refused: the token goes in the header alone).
