@@ -1,11 +1,11 @@
 """HTTPS for `authgate serve`: the server's SSLContext, its renewal, and client certificates.
 
-One `ServerTls` per process holds the context uvicorn listens with. Every
-`RELOAD_SECONDS` it looks at the modification times of `[server] tls_certificate` and
-`tls_private_key` and, when they changed, loads the pair again into the same context: OpenSSL
-copies the certificate into each connection when the handshake starts, so new connections get
-the renewed one and open ones keep theirs. A pair caught half-written fails to load; the old
-one stays until the next look.
+One `ServerTls` per process holds the context uvicorn listens with. Every `RELOAD_SECONDS`
+it looks at `[server] tls_certificate` and `tls_private_key` (modification time, inode, size)
+and, when either changed, loads the pair again into the same context: OpenSSL copies the
+certificate into each connection when the handshake starts, so new connections get the
+renewed one and open ones keep theirs. A pair caught half-written fails to load; the old one
+stays until the next look.
 
 With `tls_client_ca`, the server asks for a client certificate and accepts a connection without
 one (RFC 8705 leaves the decision to the token endpoint). OpenSSL refuses a certificate that
@@ -61,37 +61,49 @@ class ServerTls:
                 raise ConfigError(f"server.tls_client_ca: cannot load {_reason(exc)}") from None
             context.verify_mode = ssl.CERT_OPTIONAL
         self.context = context
-        self._loaded: tuple[float, float] | None = None
+        self._loaded: tuple[tuple[int, int, int], ...] | None = None
+        self._failed: tuple[tuple[int, int, int], ...] | None = None
         self._trusted: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
         self.load()
         _LIVE.add(self)
 
     def load(self) -> None:
-        """Load the certificate and key into the context; ConfigError naming the bad key."""
+        """Load the certificate and key into the context; ConfigError naming the bad key.
+
+        The pair is tried on a scratch context first: a failed load_cert_chain can leave a
+        context with the new certificate and no key, and the live one must keep working."""
         stamp = (
             _readable(self.certificate, "tls_certificate"),
             _readable(self.private_key, "tls_private_key"),
         )
+        self._load_into(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+        self._load_into(self.context)
+        self._loaded = stamp
+
+    def _load_into(self, context: ssl.SSLContext) -> None:
         try:
-            self.context.load_cert_chain(self.certificate, self.private_key, _no_password)
+            context.load_cert_chain(self.certificate, self.private_key, _no_password)
         except (OSError, ssl.SSLError) as exc:
             key = "tls_private_key" if _is_certificate(self.certificate) else "tls_certificate"
             raise ConfigError(f"server.{key}: cannot load: {_reason(exc)}") from None
-        self._loaded = stamp
 
     def reload_if_changed(self) -> bool:
-        """Load the pair again if either file changed since; False when nothing was done."""
+        """Load the pair again if either file changed since; False when nothing was done.
+        A pair that fails is reported once and tried again when a file changes."""
+        stamp: tuple[tuple[int, int, int], ...] = ()  # () while a file cannot be read
         try:
             stamp = (
                 _readable(self.certificate, "tls_certificate"),
                 _readable(self.private_key, "tls_private_key"),
             )
-            if stamp == self._loaded:
+            if stamp in (self._loaded, self._failed):
                 return False
             self.load()
         except ConfigError as exc:
-            log.warning("TLS certificate not reloaded, the previous one stays: %s", exc)
+            if stamp != self._failed:
+                log.warning("TLS certificate not reloaded, the previous one stays: %s", exc)
+            self._failed = stamp
             return False
         log.info("TLS certificate reloaded from %s", self.certificate)
         return True
@@ -166,11 +178,13 @@ def tls_extension(ssl_object: ssl.SSLObject) -> dict[object, object]:
     }
 
 
-def _readable(path: str, key: str) -> float:
-    """The file's modification time, once it was opened for reading: ConfigError if not."""
+def _readable(path: str, key: str) -> tuple[int, int, int]:
+    """What tells one version of the file from the next (modification time, inode, size),
+    once it was opened for reading: ConfigError if it cannot be."""
     try:
         with open(path, "rb") as file:
-            return os.fstat(file.fileno()).st_mtime
+            stat = os.fstat(file.fileno())
+            return stat.st_mtime_ns, stat.st_ino, stat.st_size
     except OSError as exc:
         raise ConfigError(f"server.{key}: cannot read: {_reason(exc)}") from None
 

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from authgate.config import load_settings
-from authgate.server_tls import ServerTls
+from authgate.server_tls import RELOAD_SECONDS, ServerTls
 from tests.e2e.server import run_server
 from tests.e2e.test_cli import authgate
 from tests.tls_certificates import CertificateAuthority, client_context
@@ -116,3 +116,29 @@ def test_a_key_that_is_not_a_key_names_the_key(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "server.tls_private_key" in result.stderr
+
+
+def replace_file(source: Path, live: Path) -> None:
+    """As a renewal tool does: the file replaced at once, by a rename."""
+    staged = live.with_suffix(".new")
+    staged.write_bytes(source.read_bytes())
+    os.replace(staged, live)
+
+
+def test_a_mismatched_pair_keeps_the_previous_certificate_serving(tmp_path):
+    """A renewal caught between its two files: the new certificate with the old key fails to
+    load, and the server goes on with the pair it had until the key follows."""
+    ca = CertificateAuthority(tmp_path / "pki")
+    first, renewed = ca.server("first"), ca.server("renewed")
+    live_cert, live_key = tmp_path / "live.crt", tmp_path / "live.key"
+    replace_file(first.certificate, live_cert)
+    replace_file(first.private_key, live_key)
+    with run_server(tmp_path, tls_config((str(live_cert), str(live_key)))) as server:
+        replace_file(renewed.certificate, live_cert)  # the key is still the old one
+        time.sleep(RELOAD_SECONDS * 2)
+        assert served_certificate(server.url, ca.certificate) == first.cert.public_bytes(_DER)
+        replace_file(renewed.private_key, live_key)
+        deadline = time.monotonic() + 10
+        while served_certificate(server.url, ca.certificate) != renewed.cert.public_bytes(_DER):
+            assert time.monotonic() < deadline, "the completed pair was not picked up"
+            time.sleep(0.25)
