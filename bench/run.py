@@ -14,9 +14,9 @@ fit, their runs are shortened and the table says so. Every process started here 
 its PID on the way out.
 
     .venv/bin/python bench/run.py [--smoke] [--stores sqlite,memory,...] [--no-peer]
-                                  [--no-gateway] [--no-https]
+                                  [--no-gateway | --gateway-only] [--no-https]
 
-`client_credentials https` is the client_credentials case again, on the first store, with
+`client_credentials (https)` is the client_credentials case again, on the first store, with
 `serve` speaking HTTPS (a P-256 certificate, TLS 1.3): wrk keeps its connections open, so the
 figure is the cost of encryption per request, handshakes aside.
 """
@@ -213,7 +213,7 @@ def authgate_store_cases(bench: Bench, store: Store) -> None:
 
 def https_case(bench: Bench, store: Store) -> None:
     """client_credentials over HTTPS, on the store of the plain-HTTP row it sits next to."""
-    row = Row("client_credentials https", "authgate", store.name)
+    row = Row("client_credentials (https)", "authgate", store.name)
     try:
         server = Authgate(bench, store, f"{store.name}-https", tls=True)
     except Skip as exc:
@@ -296,8 +296,14 @@ def memory_refresh_case(bench: Bench, store: Store, row: Row, rate: float | None
 
 
 def gateway_cases(bench: Bench) -> None:
+    """The upstream alone, then authgate in front of it with opaque and with JWT access tokens
+    (RFC 9068, checked by signature before the store), and client_credentials issuing JWTs."""
     direct = Row("gateway GET", "upstream", "direct")
-    routed = Row("gateway GET", "authgate", "memory")
+    routed = [
+        Row("gateway GET", "authgate", "memory"),
+        Row("gateway GET (jwt)", "authgate", "memory"),
+        Row("client_credentials (jwt)", "authgate", "memory"),
+    ]
     up_port = free_port()
     argv = [
         "taskset",
@@ -324,46 +330,47 @@ def gateway_cases(bench: Bench) -> None:
         try:
             wait_ready(upstream, up_port, "/")
         except Skip as exc:
-            for row in (direct, routed):
+            for row in (direct, *routed):
                 bench.rows.append(row)
                 bench.skip(row, str(exc))
                 bench.cases_left -= 1
             return
         bench.measure(direct, upstream, "gateway.lua", up_port, {"BENCH_PATH": "/api/bench"})
-        extra = (
-            f'[[gateway.routes]]\npath = "/api/bench"\n'
-            f'upstream = "http://127.0.0.1:{up_port}"\nscopes = ["{SCOPE}"]\n'
-            f'service = "bench"\n'
-        )
-        try:
-            server = Authgate(bench, Store("memory", "memory://"), "gateway", extra)
-        except Skip as exc:
-            bench.rows.append(routed)
-            bench.skip(routed, f"gateway not available: {exc}")
-            bench.cases_left -= 1
-            return
+        routed_cases(bench, up_port, "gateway", [routed[0]])
+        jwt = '[tokens]\naccess_token_format = "jwt"\n'
+        routed_cases(bench, up_port, "gateway-jwt", routed[1:], jwt)
+
+
+def routed_cases(bench: Bench, up_port: int, tag: str, rows: list[Row], tokens: str = "") -> None:
+    """One authgate with a route to the upstream: the gateway row, then client_credentials."""
+    extra = tokens + (
+        f'[[gateway.routes]]\npath = "/api/bench"\n'
+        f'upstream = "http://127.0.0.1:{up_port}"\nscopes = ["{SCOPE}"]\n'
+        f'service = "bench"\n'
+    )
+    try:
+        server = Authgate(bench, Store("memory", "memory://"), tag, extra)
         with started(server.process):
-            try:
-                server.ready()
-                token = server.access_token()
-                status, body = call(server.port, "GET", "/api/bench", bearer=token)
-                if status != 200:
-                    raise Skip(
-                        f"gateway not available: GET /api/bench answered {status}: {brief(body)}"
-                    )
-            except Skip as exc:
-                bench.rows.append(routed)
-                bench.skip(routed, str(exc))
+            server.ready()
+            token = server.access_token()
+            status, body = call(server.port, "GET", "/api/bench", bearer=token)
+            if status != 200:
+                raise Skip(
+                    f"gateway not available: GET /api/bench answered {status}: {brief(body)}"
+                )
+            gateway, *issuing = rows
+            env = {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
+            bench.measure(gateway, server.process, "gateway.lua", server.port, env)
+            gateway.note = (gateway.note + "; " if gateway.note else "") + "upstream shares core 0"
+            for row in issuing:
+                script = "client_credentials.lua"
+                bench.measure(row, server.process, script, server.port, server.env())
+    except Skip as exc:
+        for row in rows:
+            if row not in bench.rows:
+                bench.rows.append(row)
+                bench.skip(row, str(exc))
                 bench.cases_left -= 1
-                return
-            bench.measure(
-                routed,
-                server.process,
-                "gateway.lua",
-                server.port,
-                {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token},
-            )
-            routed.note = (routed.note + "; " if routed.note else "") + ("upstream shares core 0")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,memory,postgresql,redis")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-gateway", action="store_true")
-    parser.add_argument("--no-https", action="store_true", help="no client_credentials https row")
+    parser.add_argument("--no-https", action="store_true", help="no client_credentials (https) row")
+    parser.add_argument(
+        "--gateway-only", action="store_true", help="only the gateway and JWT cases"
+    )
     parser.add_argument(
         "--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "10"))
     )
@@ -393,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.duration, args.runs, args.stores = 1, 1, "memory"
         args.no_peer = args.no_gateway = True
+    if args.gateway_only:
+        args.stores, args.no_peer, args.no_gateway = "", True, False
     ensure_wrk()
     if not args.no_peer:
         ensure_peer()
@@ -408,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.plan(
         (0 if args.no_peer else 3)
         + 4 * len(usable)
-        + (0 if args.no_gateway else 2)
+        + (0 if args.no_gateway else 4)
         + (0 if args.no_https or not usable else 1)
     )
     log(f"{args.runs} run(s) of {args.duration:g} s per case; work files in {bench.work}")

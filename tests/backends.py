@@ -156,6 +156,17 @@ def fresh_mysql() -> Iterator[str]:
         execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
+async def migrated(url: str) -> None:
+    """Create the schema in the database at `url`, as `authgate migrate` does."""
+    from authgate.db import create_engine, migrate
+
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
 def redis_url() -> str:
     """The shared Redis of AUTHGATE_TEST_REDIS, checked to answer PING."""
     import redis

@@ -27,6 +27,8 @@ USERS = {  # uid -> password
     "bob": "bob-password",
     WEIRD: "weird-password",
 }
+CAPITALISED = "Carol"  # the directory stores this uid with a capital; logins fold it
+CAPITALISED_PASSWORD = "carol-password"
 TWIN = "twin"  # two entries carry this uid: ambiguous, so nobody logs in as it
 TWIN_PASSWORD = "twin-password"
 SCHEMAS = ("core", "cosine", "inetorgperson")
@@ -54,6 +56,7 @@ def _ldif() -> str:
     ]
     people = [(f"user{i}", uid, password) for i, (uid, password) in enumerate(USERS.items())]
     people += [("twin1", TWIN, TWIN_PASSWORD), ("twin2", TWIN, TWIN_PASSWORD)]
+    people += [("carol", CAPITALISED, CAPITALISED_PASSWORD)]
     for cn, uid, password in people:
         # The RDN is a plain cn, so the uid needs no DN escaping; LDIF takes it verbatim.
         entries.append(

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,19 +15,31 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authgate.config import Settings
-from authgate.endpoints import authorize, introspect, metadata, revoke, token
+from authgate.config import GatewayRoute, Settings
+from authgate.endpoints import (
+    authorize,
+    discovery,
+    introspect,
+    logout,
+    metadata,
+    revoke,
+    token,
+    userinfo,
+)
+from authgate.endpoints.admin_api import JSON_APIS
 from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_authorization_request, build_flows
 from authgate.forwarded import behind_proxies
 from authgate.gateway.proxy import Gateway, RouteProxy
+from authgate.gateway.route_updates import RouteUpdates
 from authgate.limits import read_body_or_refuse, replay
 from authgate.monitoring.asgi import metrics_endpoint, observe
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficLog
-from authgate.pages import playground
+from authgate.pages import login_csrf, playground
+from authgate.pages import logout as page_logout
 from authgate.pages.manager import manager_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
@@ -49,6 +61,7 @@ async def _purge_forever(services: Services) -> None:
             for store in {id(s): s for s in (services.tokens, services.codes)}.values():
                 await store.purge(now())
             await services.lockout.purge(now())
+            await services.admin_lockout.purge(now())
             await purge_sessions(services.registry, now())
         except StoreUnavailable as exc:
             log.warning("purge skipped: %s", exc)
@@ -116,12 +129,16 @@ _JSON_ENDPOINTS = (
 _PAGE_SERVICES = {"/oauth2/authorize": "oauth2.authorize"}
 
 
-def route_table(app: AuthgateApp, settings: Settings) -> RouteTable:
+def route_table(app: AuthgateApp, routes: Sequence[GatewayRoute]) -> RouteTable:
     """authgate's own paths (the JSON endpoints, then every path of the router), then the
-    gateway routes: routing.RouteTable decides between them."""
+    gateway `routes`: routing.RouteTable decides between them."""
     own = [
         OwnPath(path, RouteMatch(json_endpoint(handler), service))
         for path, handler, service in _JSON_ENDPOINTS
+    ]
+    own += [  # a JSON API reads its body itself, under the same limit (json_api.py)
+        OwnPath(api.prefix, RouteMatch(api, api.face, streams_body=True), prefix=True)
+        for api in JSON_APIS
     ]
     pages = RouteMatch(app.pages)
     for route in app.routes:
@@ -135,9 +152,17 @@ def route_table(app: AuthgateApp, settings: Settings) -> RouteTable:
             route.path,
             RouteMatch(RouteProxy(route), route.service_name, route.composite, streams_body=True),
         )
-        for route in settings.gateway.routes
+        for route in routes
     ]
     return RouteTable(own, gateway, fallback=pages)
+
+
+def _use_routes(app: Starlette, routes: Sequence[GatewayRoute]) -> None:
+    """Swap in a route table with these gateway routes: one assignment, so a request is
+    matched against the old table or the new one, never a mix."""
+    assert isinstance(app, AuthgateApp)  # noqa: S101 - create_app makes nothing else
+    app.route_table = route_table(app, routes)
+    app.state.monitor.routes = tuple(routes)
 
 
 def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
@@ -159,7 +184,14 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         app.state.gateway = Gateway(settings.gateway, services)
         if demo:
             app.state.demo = await playground.seed(services)
+        with contextlib.suppress(StoreUnavailable):  # else made by the first login page
+            await services.registry.secrets.get(login_csrf.SECRET_NAME)
         purge = asyncio.create_task(_purge_forever(services))
+        # The routes kept in the registry join those of the file before the first request,
+        # then follow every change (route_updates.py).
+        routes = RouteUpdates(services, lambda found: _use_routes(app, found))
+        await routes.load()
+        following = asyncio.create_task(routes.follow())
         trust = None
         if settings.server.tls and settings.server.tls_client_ca:
             trust = asyncio.create_task(trust_registered_forever(services.registry))
@@ -171,6 +203,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         try:
             yield
         finally:
+            following.cancel()
             purge.cancel()
             if trust is not None:
                 trust.cancel()
@@ -181,7 +214,12 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/.well-known/oauth-authorization-server", metadata.server_metadata),
+        Route("/.well-known/openid-configuration", discovery.openid_configuration),
+        Route("/oauth2/jwks", discovery.jwks),
+        Route("/oauth2/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/oauth2/logout", logout.logout, methods=["GET", "POST"]),
         Route("/oauth2/authorize", authorize.authorize, methods=["GET", "POST"]),
+        Route("/logout", page_logout.logout, methods=["POST"]),
         Route("/healthz", metadata.healthz),
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),
@@ -199,6 +237,6 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         },
         lifespan=lifespan,
     )
-    app.route_table = route_table(app, settings)
+    app.route_table = route_table(app, settings.gateway.routes)
     app.entry = behind_proxies(settings.server, app.route)
     return app

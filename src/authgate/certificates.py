@@ -14,10 +14,12 @@ import hmac
 import ssl
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+
+from authgate.models import AuthMethod
 
 CACHE_SIZE = 1024  # parsed certificates kept per process: a client presents the same one
 
@@ -122,27 +124,41 @@ def peer_certificate(scope: Mapping[str, Any]) -> PeerCertificate | None:
     return from_pem(chain[0]) if chain else None
 
 
+class Registration(TypedDict, total=False):
+    """The registry columns of a client's authentication method."""
+
+    auth_method: AuthMethod
+    tls_subject_dn: str
+    tls_certificate: str
+
+
 def registration(
-    method: str, *, subject_dn: str | None, certificate: str | None, public: bool
-) -> dict[str, str | None]:
+    method: AuthMethod, *, subject_dn: str | None, certificate: str | None, public: bool
+) -> Registration:
     """The registry columns of a client authenticating with `method` (`client create`'s
     rules); ValueError saying what is wrong."""
     if method == "secret":
         if subject_dn or certificate:
-            raise ValueError("--tls-subject-dn and --tls-certificate go with a tls auth method")
+            raise ValueError(
+                "tls_subject_dn (--tls-subject-dn) and tls_certificate (--tls-certificate) "
+                "go with a certificate auth method"
+            )
         return {"auth_method": method}
     if public:
         raise ValueError(f"a public client cannot use {method}: it has no credentials")
     if method == "tls_client_auth":
         if not subject_dn or certificate:
-            raise ValueError("tls_client_auth takes --tls-subject-dn and no --tls-certificate")
+            raise ValueError(
+                "tls_client_auth takes tls_subject_dn (--tls-subject-dn), no tls_certificate"
+            )
         return {"auth_method": method, "tls_subject_dn": normalize_dn(subject_dn)}
     if method == "self_signed_tls_client_auth":
         if not certificate or subject_dn:
             raise ValueError(
-                "self_signed_tls_client_auth takes --tls-certificate and no --tls-subject-dn"
+                "self_signed_tls_client_auth takes tls_certificate (--tls-certificate), "
+                "no tls_subject_dn"
             )
         if from_pem(certificate) is None:
-            raise ValueError("--tls-certificate is not a PEM certificate")
+            raise ValueError("tls_certificate is not a PEM certificate")
         return {"auth_method": method, "tls_certificate": certificate.strip() + "\n"}
     raise ValueError(f"unknown auth method {method!r}")

@@ -162,9 +162,17 @@ def verify_client(
         if credentials.secret:
             raise invalid_client("a public client has no secret", via_header=credentials.via_header)
         return client
-    if credentials.secret is None or not secret_matches(credentials.secret, client.secret_hash):
+    if credentials.secret is None or not _current_or_previous(credentials.secret, client):
         raise invalid_client("unknown client or wrong secret", via_header=credentials.via_header)
     return client
+
+
+def _current_or_previous(secret: str, client: Client) -> bool:
+    """The current secret, or the one it replaced while the rotation's grace lasts. Both are
+    compared every time, so the timing does not tell which one matched."""
+    current = secret_matches(secret, client.secret_hash)
+    previous = secret_matches(secret, client.previous_secret_hash or _DUMMY_SECRET_HASH)
+    return current or (previous and time.time() < client.previous_secret_expires_at)
 
 
 def verify_certificate(

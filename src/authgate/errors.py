@@ -6,7 +6,8 @@
   unsupported_grant_type, invalid_scope;
 - RFC 6749 section 4.1.2.1: access_denied, unsupported_response_type, server_error,
   temporarily_unavailable;
-- RFC 6750 section 3.1: invalid_token, insufficient_scope.
+- RFC 6750 section 3.1: invalid_token, insufficient_scope;
+- OpenID Connect Core 1.0 section 3.1.2.6: login_required, consent_required.
 
 `StoreUnavailable` means a dependency (store, directory, policy) could not answer: the request
 answers 503 `temporarily_unavailable`, never a verdict the dependency could not give.
@@ -31,6 +32,8 @@ ErrorCode = Literal[
     "temporarily_unavailable",
     "invalid_token",
     "insufficient_scope",
+    "login_required",
+    "consent_required",
 ]
 
 

@@ -28,12 +28,22 @@ class Client:
     is_public: bool = False
     can_introspect: bool = False
     created_at: int = 0
+    # After a rotation with a grace period: the old secret's hash and until when it works.
+    previous_secret_hash: str | None = None
+    previous_secret_expires_at: int = 0
     auth_method: AuthMethod = "secret"
     tls_subject_dn: str | None = None  # tls_client_auth: the normalised RFC 4514 subject
     tls_certificate: str | None = None  # self_signed_tls_client_auth: the PEM certificate
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+    @property
+    def may_introspect(self) -> bool:
+        """Introspection needs a confidential client: one whose id alone, which is no
+        secret, cannot read tokens (a public client's flag, from an old row, counts for
+        nothing)."""
+        return self.can_introspect and not self.is_public
 
     def as_public_dict(self) -> dict[str, Any]:
         """What `client show`/`client list` print: never the secret or its hash."""
@@ -75,6 +85,10 @@ class TokenRecord:
     # Authorization codes only: the binding checked at the token endpoint.
     redirect_uri: str | None = None
     code_challenge: str | None = None
+    # OpenID Connect: when the user logged in (every token of the grant), and the
+    # authorization request's `nonce` (the code only: it goes into the first id token).
+    auth_time: int | None = None
+    nonce: str | None = None
     # Refresh tokens only: RFC 9700 section 4.14.2 grace-period successor, sealed with a key
     # derived from the presented refresh token, so a copy of the store cannot open it.
     successor: str | None = None

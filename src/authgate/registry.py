@@ -10,6 +10,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -24,16 +25,48 @@ from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
 from authgate.models import AuthMethod, Client
 from authgate.passwords import hash_password, verify_password
+from authgate.route_registry import RouteRegistry
+from authgate.server_secrets import ServerSecrets
 from authgate.tokens import now
+from authgate.usernames import canonical_or_none, canonical_username
 
 
 class AlreadyExists(Exception):
     """A client id, username or administrator that is already registered."""
 
 
+class InvalidClient(ValueError):
+    """A client registration that breaks a rule; `field` names the option at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+PUBLIC_INTROSPECTION = "a public client cannot introspect: introspection needs a confidential one"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A local user or an administrator, as listed: never its password hash."""
+
+    username: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """An Approve Always grant: the scopes a user gave a client for good."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+    granted_at: int
+
+
 _CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scopes, grant_types, is_public, "
-    "can_introspect, created_at, auth_method, tls_subject_dn, tls_certificate"
+    "can_introspect, created_at, previous_secret_hash, previous_secret_expires_at, "
+    "auth_method, tls_subject_dn, tls_certificate"
 )
 
 
@@ -49,10 +82,18 @@ def _client_from_row(row: Sequence[Any]) -> Client:
         is_public=bool(row[6]),
         can_introspect=bool(row[7]),
         created_at=row[8],
-        auth_method=row[9],
-        tls_subject_dn=row[10],
-        tls_certificate=row[11],
+        previous_secret_hash=row[9],
+        previous_secret_expires_at=row[10] or 0,
+        auth_method=row[11],
+        tls_subject_dn=row[12],
+        tls_certificate=row[13],
     )
+
+
+def _client_values(client: Client) -> dict[str, Any]:
+    """A client's columns as stored: lists as JSON."""
+    values = {name: getattr(client, name) for name in _CLIENT_COLUMNS.split(", ")}
+    return {k: json.dumps(list(v)) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 class Registry:
@@ -67,6 +108,8 @@ class Registry:
         # so that client records may be cached (Services.client). A server database may be
         # changed from other hosts: no counter, no cache.
         self.client_changes = None if sqlite is None else ChangeCounter.beside(sqlite.path)
+        self.secrets = ServerSecrets(self)
+        self.routes = RouteRegistry(self)
 
     def _changing_clients(self) -> contextlib.AbstractContextManager[None]:
         if self.client_changes is None:
@@ -104,8 +147,9 @@ class Registry:
         tls_subject_dn: str | None = None,
         tls_certificate: str | None = None,
     ) -> tuple[Client, str | None]:
-        """Register a client; returns it and its secret (None for a public client, or one that
-        authenticates with a certificate)."""
+        """Register a client; returns it and its secret (None when it has no secret)."""
+        if is_public and can_introspect:
+            raise InvalidClient("introspect", PUBLIC_INTROSPECTION)
         client_id = client_id or new_client_id()
         has_secret = not is_public and auth_method == "secret"
         secret = (client_secret or new_client_secret()) if has_secret else None
@@ -126,22 +170,7 @@ class Registry:
         try:
             with self._changing_clients():
                 async with self.transaction() as conn:
-                    await conn.execute(
-                        insert(clients).values(
-                            client_id=client.client_id,
-                            name=client.name,
-                            secret_hash=client.secret_hash,
-                            redirect_uris=json.dumps(list(client.redirect_uris)),
-                            scopes=json.dumps(list(client.scopes)),
-                            grant_types=json.dumps(list(client.grant_types)),
-                            is_public=client.is_public,
-                            can_introspect=client.can_introspect,
-                            created_at=client.created_at,
-                            auth_method=client.auth_method,
-                            tls_subject_dn=client.tls_subject_dn,
-                            tls_certificate=client.tls_certificate,
-                        )
-                    )
+                    await conn.execute(insert(clients).values(**_client_values(client)))
         except IntegrityError:
             raise AlreadyExists(f"client {client_id} already exists") from None
         return client, secret
@@ -179,10 +208,20 @@ class Registry:
         }
         with self._changing_clients():
             async with self.transaction() as conn:
+                if columns.get("can_introspect"):
+                    await self._refuse_public_introspection(conn, client_id)
                 result = await conn.execute(
                     update(clients).where(clients.c.client_id == client_id).values(**values)
                 )
         return result.rowcount > 0
+
+    async def _refuse_public_introspection(self, conn: AsyncConnection, client_id: str) -> None:
+        found = await conn.execute(
+            select(clients.c.is_public).where(clients.c.client_id == client_id)
+        )
+        row = found.first()
+        if row is not None and row.is_public:
+            raise InvalidClient("introspect", PUBLIC_INTROSPECTION)
 
     async def delete_client(self, client_id: str) -> bool:
         with self._changing_clients():
@@ -193,9 +232,8 @@ class Registry:
 
     async def self_signed_certificates(self) -> list[str]:
         """The PEM certificates of the `self_signed_tls_client_auth` clients."""
-        query = select(clients.c.tls_certificate).where(
-            clients.c.auth_method == "self_signed_tls_client_auth"
-        )
+        method = clients.c.auth_method == "self_signed_tls_client_auth"
+        query = select(clients.c.tls_certificate).where(method)
         async with self.transaction() as conn:
             return [row[0] for row in (await conn.execute(query)).all() if row[0]]
 
@@ -207,45 +245,88 @@ class Registry:
 
     # Local users and administrators
 
-    async def _create_account(self, table: Table, username: str, password: str) -> None:
+    async def _create_account(self, table: Table, username: str, password: str) -> str:
+        name = canonical_username(username)
         password_hash = await hash_password(password)
         try:
             async with self.transaction() as conn:
                 await conn.execute(
                     insert(table).values(
-                        username=username, password_hash=password_hash, created_at=now()
+                        username=name, password_hash=password_hash, created_at=now()
                     )
                 )
         except IntegrityError:
-            raise AlreadyExists(f"{username} already exists") from None
+            raise AlreadyExists(f"{name} already exists") from None
+        return name
 
     async def _account_hash(self, table: Table, username: str) -> str | None:
+        name = canonical_or_none(username)
+        if name is None:
+            return None
         async with self.transaction() as conn:
             row = (
-                await conn.execute(
-                    select(table.c.password_hash).where(table.c.username == username)
-                )
+                await conn.execute(select(table.c.password_hash).where(table.c.username == name))
             ).first()
         return row.password_hash if row else None
 
-    async def create_user(self, username: str, password: str) -> None:
-        await self._create_account(users, username, password)
+    async def create_user(self, username: str, password: str) -> str:
+        """Add a local user under the canonical form of `username`, which it returns."""
+        return await self._create_account(users, username, password)
 
     async def user_password_hash(self, username: str) -> str | None:
         return await self._account_hash(users, username)
 
     async def set_user_password(self, username: str, password: str) -> bool:
+        name = canonical_or_none(username)
+        if name is None:
+            return False
         password_hash = await hash_password(password)
         async with self.transaction() as conn:
             result = await conn.execute(
-                update(users)
-                .where(users.c.username == username)
-                .values(password_hash=password_hash)
+                update(users).where(users.c.username == name).values(password_hash=password_hash)
             )
         return result.rowcount > 0
 
-    async def create_admin(self, username: str, password: str) -> None:
-        await self._create_account(admins, username, password)
+    async def create_admin(self, username: str, password: str) -> str:
+        """Add an administrator under the canonical form of `username`, which it returns."""
+        return await self._create_account(admins, username, password)
+
+    async def _accounts(self, table: Table, username: str | None = None) -> list[Account]:
+        query = select(table.c.username, table.c.created_at).order_by(table.c.username)
+        if username is not None:
+            name = canonical_or_none(username)
+            if name is None:
+                return []
+            query = query.where(table.c.username == name)
+        async with self.transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Account(row.username, row.created_at) for row in rows]
+
+    async def list_users(self) -> list[Account]:
+        return await self._accounts(users)
+
+    async def find_user(self, username: str) -> Account | None:
+        """The local user a name stands for. Every lookup by name of the administration goes
+        through here, so a canonical form of usernames is applied in this one place."""
+        found = await self._accounts(users, username)
+        return found[0] if found else None
+
+    async def delete_user(self, username: str) -> bool:
+        """Remove a local user and every consent it gave; False if there is none."""
+        username = canonical_or_none(username) or ""
+        async with self.transaction() as conn:
+            result = await conn.execute(delete(users).where(users.c.username == username))
+            await conn.execute(delete(consents).where(consents.c.username == username))
+        return result.rowcount > 0
+
+    async def list_admins(self) -> list[Account]:
+        return await self._accounts(admins)
+
+    async def delete_admin(self, username: str) -> bool:
+        username = canonical_or_none(username) or ""
+        async with self.transaction() as conn:
+            result = await conn.execute(delete(admins).where(admins.c.username == username))
+        return result.rowcount > 0
 
     async def check_admin(self, username: str, password: str) -> bool:
         return await verify_password(password, await self._account_hash(admins, username))
@@ -288,6 +369,29 @@ class Registry:
                 .where(consents.c.username == username, consents.c.client_id == client_id)
                 .values(scopes=json.dumps(merged), updated_at=now())
             )
+
+    async def list_consents(self, username: str) -> list[Consent]:
+        username = canonical_or_none(username) or ""
+        query = (
+            select(consents.c.client_id, consents.c.scopes, consents.c.updated_at)
+            .where(consents.c.username == username)
+            .order_by(consents.c.client_id)
+        )
+        async with self.transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Consent(row.client_id, tuple(json.loads(row.scopes)), row.updated_at) for row in rows
+        ]
+
+    async def forget_consent(self, username: str, client_id: str) -> bool:
+        username = canonical_or_none(username) or ""
+        async with self.transaction() as conn:
+            result = await conn.execute(
+                delete(consents).where(
+                    consents.c.username == username, consents.c.client_id == client_id
+                )
+            )
+        return result.rowcount > 0
 
     async def ping(self) -> None:
         async with self.transaction() as conn:

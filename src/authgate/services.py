@@ -9,8 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authgate.clients import Clients
 from authgate.config import Settings
 from authgate.db import create_engine, migrate
+from authgate.db.schema import admin_lockouts
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.events import Events
+from authgate.oidc import OpenIDProvider
 from authgate.registry import Registry
 from authgate.stores import TokenStore, open_store, sqlite_worker
 from authgate.users import open_users
@@ -41,6 +43,8 @@ class Services:
             registry, settings.storage.cache_ttl, client_ca=settings.server.tls_client_ca
         )
         self.lockout = Lockout(registry, settings.lockout)
+        self.admin_lockout = Lockout(registry, settings.lockout, admin_lockouts)
+        self.oidc = OpenIDProvider(settings, registry)
         self.authentication = UserAuthentication(
             users, self.lockout, self.events, settings.flows.password.subject_attribute
         )

@@ -106,6 +106,7 @@ class TokenGrant:
     refresh: IssuedToken | None
     # The presented refresh token returned unchanged (`refresh = "preserve"`).
     preserved_refresh: str | None = None
+    id_token: str | None = None  # OpenID Connect, when `openid` was granted
 
     @property
     def records(self) -> list[IssuedToken]:
@@ -128,6 +129,8 @@ class TokenGrant:
         refresh = self.refresh.value if self.refresh else self.preserved_refresh
         if refresh:
             body["refresh_token"] = refresh
+        if self.id_token:
+            body["id_token"] = self.id_token
         return body
 
 
@@ -175,6 +178,7 @@ def mint(
             metadata=dict(settings.metadata) | dict(base.metadata),
             redirect_uri=None,
             code_challenge=None,
+            nonce=None,
             successor=None,
             cnf=binding.cnf(refresh=True),
         )
@@ -189,6 +193,7 @@ def mint(
         metadata=dict(settings.metadata) | dict(base.metadata),
         redirect_uri=None,
         code_challenge=None,
+        nonce=None,
         successor=None,
         cnf=binding.cnf(refresh=False),
     )

@@ -42,7 +42,7 @@ def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path
     report = json.loads(out.read_text())
     rows = {row["endpoint"]: row for row in report["rows"]}
     endpoints = ("introspection", "refresh_token", "authorization_code")
-    for endpoint in ("client_credentials", "client_credentials https", *endpoints):
+    for endpoint in ("client_credentials", "client_credentials (https)", *endpoints):
         row = rows[endpoint]
         assert row["server"] == "authgate"
         assert not row["note"].startswith("skipped"), row["note"]
@@ -50,6 +50,32 @@ def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path
         assert row["runs"][0]["requests"] > 0
         assert row["peak_rss_mb"] > 0
     assert "| client_credentials | authgate | memory |" in done.stdout
+
+
+def test_gateway_smoke_run_measures_opaque_and_jwt_tokens_side_by_side(tmp_path: Path) -> None:
+    require("wrk")
+    require("taskset")
+    out = tmp_path / "gateway.json"
+    script = str(ROOT / "bench" / "run.py")
+    done = subprocess.run(
+        [sys.executable, script, "--smoke", "--gateway-only", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {(row["endpoint"], row["server"]): row for row in json.loads(out.read_text())["rows"]}
+    for key in (
+        ("gateway GET", "upstream"),
+        ("gateway GET", "authgate"),
+        ("gateway GET (jwt)", "authgate"),
+        ("client_credentials (jwt)", "authgate"),
+    ):
+        assert not rows[key]["note"].startswith("skipped"), rows[key]["note"]
+        assert rows[key]["rps"] > 0 and rows[key]["errors"] == 0
+    assert "| gateway GET (jwt) | authgate | memory |" in done.stdout
 
 
 def test_memory_smoke_run_reads_the_server_and_sizes_the_memory_store(tmp_path: Path) -> None:

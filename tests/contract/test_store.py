@@ -26,6 +26,7 @@ def record(
     client_id: str | None = None,
     grant_id: str | None = None,
     ttl: int = 600,
+    username: str | None = "alice",
 ) -> TokenRecord:
     now = int(time.time())
     return TokenRecord(
@@ -35,8 +36,8 @@ def record(
         scopes=("photos.read", "photos.write"),
         issued_at=now,
         expires_at=now + ttl,
-        subject="alice",
-        username="alice",
+        subject=username or client_id,
+        username=username,
         metadata={"Department": "Engineering"},
         redirect_uri="https://app.example/cb" if kind == "authorization_code" else None,
     )
@@ -53,6 +54,13 @@ async def test_put_then_get_round_trips(store: TokenStore):
     await store.put([(key, rec)])
     assert await store.get(key) == rec
     assert await store.get(digest("never issued")) is None
+
+
+async def test_a_code_keeps_its_openid_connect_fields(store: TokenStore):
+    rec = replace(record("authorization_code"), auth_time=int(time.time()) - 5, nonce="n-0S")
+    _, key, rec = entry(rec)
+    await store.put([(key, rec)])
+    assert await store.get(key) == rec
 
 
 async def test_put_stores_several_entries(store: TokenStore):
@@ -179,6 +187,56 @@ async def test_revoke_client_removes_every_record_of_that_client_only(store: Tok
     assert await store.revoke_client(client) == 0
 
 
+async def test_revoke_user_removes_every_record_of_that_user_only(store: TokenStore):
+    user, other_user = f"user-{new_grant_id()}", f"user-{new_grant_id()}"
+    grants = [new_grant_id() for _ in range(2)]
+    mine = [
+        entry(record(kind, client_id=f"client-{grant}", grant_id=grant, username=user))
+        for grant in grants
+        for kind in ("access_token", "refresh_token")
+    ]
+    theirs = entry(record(client_id=f"client-{grants[0]}", username=other_user))
+    client_token = entry(record(client_id=f"client-{grants[0]}", username=None))
+    await store.put([(k, r) for _, k, r in mine])
+    await store.put([theirs[1:], client_token[1:]])
+
+    assert await store.revoke_user(user) == 4
+
+    for _, key, _ in mine:
+        assert await store.get(key) is None
+    assert await store.get(theirs[1]) == theirs[2]
+    assert await store.get(client_token[1]) == client_token[2]
+    assert await store.revoke_user(user) == 0
+
+
+async def test_revoke_user_of_one_client_keeps_the_users_other_clients(store: TokenStore):
+    user = f"user-{new_grant_id()}"
+    first, second = f"client-{new_grant_id()}", f"client-{new_grant_id()}"
+    grant = new_grant_id()
+    of_first = [
+        entry(record(k, client_id=first, grant_id=grant, username=user))
+        for k in ("access_token", "refresh_token")
+    ]
+    of_second = entry(record(client_id=second, username=user))
+    await store.put([(k, r) for _, k, r in of_first] + [of_second[1:]])
+
+    assert await store.revoke_user(user, client_id=first) == 2
+
+    for _, key, _ in of_first:
+        assert await store.get(key) is None
+    assert await store.get(of_second[1]) == of_second[2]
+    assert await store.revoke_user(user, client_id=first) == 0
+    assert await store.revoke_user(user) == 1
+
+
+async def test_revoke_grant_then_revoke_user_counts_nothing_twice(store: TokenStore):
+    user = f"user-{new_grant_id()}"
+    _, key, rec = entry(record(username=user))
+    await store.put([(key, rec)])
+    assert await store.revoke_grant(rec.grant_id) == 1
+    assert await store.revoke_user(user) == 0
+
+
 async def test_purge_removes_only_expired_records(store: TokenStore, backend: str):
     expired = [entry(record(ttl=-10)) for _ in range(PURGE_BATCH * 2 + 1)]
     _, live_key, live = entry(record())
@@ -246,6 +304,7 @@ async def test_unreachable_backend_raises_store_unavailable(
             lambda: down.delete(key),
             lambda: down.revoke_grant(rec.grant_id),
             lambda: down.revoke_client(rec.client_id),
+            lambda: down.revoke_user("alice"),
             down.ping,
         ]
         for call in calls:

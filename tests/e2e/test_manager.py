@@ -111,7 +111,8 @@ def test_wrong_password_refused(browser):
 
 def test_session_id_changes_at_login_and_logout_ends_it(manager, browser):
     page = browser.get("/manager/login")
-    before = browser.cookies["authgate_manager"]
+    assert "authgate_manager" not in browser.cookies  # no session before the login
+    before = browser.cookies["authgate_manager_login"]  # the signed CSRF token's cookie
     browser.post(
         "/manager/login",
         data={"csrf_token": csrf(page.text), "username": ADMIN, "password": PASSWORD},

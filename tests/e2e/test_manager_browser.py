@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.axe import axe_source, blocking_violations, report
 from tests.e2e.server import RunningServer, run_server
 from tests.e2e.upstream import Upstream, bearer, issue, routes, run_upstream
 
@@ -59,6 +60,9 @@ def gateway(tmp_path: Path) -> Iterator[tuple[RunningServer, Upstream]]:
 
 def test_admin_watches_usage_rise_and_opens_a_transaction(chromium, gateway):
     from playwright.sync_api import expect
+
+    axe = axe_source()
+    violations: dict[str, list[dict[str, object]]] = {}
 
     server, upstream = gateway
     ARTIFACTS.mkdir(exist_ok=True)
@@ -112,6 +116,7 @@ def test_admin_watches_usage_rise_and_opens_a_transaction(chromium, gateway):
     assert page.text_content("#services tr[data-key='down|'] td:nth-child(4)") == "1"
     assert page.locator("#chart polyline").count() >= 3
     page.screenshot(path=str(ARTIFACTS / "manager-dashboard.png"), full_page=True)
+    violations["manager-dashboard"] = blocking_violations(page, axe)
 
     page.click("nav >> text=Traffic")
     page.select_option("select[name=client]", "alice")
@@ -120,12 +125,15 @@ def test_admin_watches_usage_rise_and_opens_a_transaction(chromium, gateway):
     page.wait_for_selector("#traffic tbody tr >> nth=5")
     assert page.locator("#traffic tbody tr").count() == 6
     page.screenshot(path=str(ARTIFACTS / "manager-traffic.png"), full_page=True)
+    violations["manager-traffic"] = blocking_violations(page, axe)
 
     page.click("#traffic tbody tr:first-child a")
     page.wait_for_selector("#outbound")
     assert upstream.url in page.text_content("#outbound")
     assert "size=large" not in page.content()
     page.screenshot(path=str(ARTIFACTS / "manager-transaction.png"), full_page=True)
+    violations["manager-transaction"] = blocking_violations(page, axe)
     assert errors == []  # no CSP violation, no script error
     assert failed == []
+    assert {name: found for name, found in violations.items() if found} == {}, report(violations)
     context.close()

@@ -68,8 +68,8 @@ def test_a_login_session_is_no_manager_session(server):
         answer = http.get("/manager")
         assert answer.status_code == 303 and answer.headers["location"] == "/manager/login"
         assert http.get("/manager/api/usage").status_code == 401
-        # Not even a pre-login session: the login page starts one of its own.
-        assert "authgate_manager=" in http.get("/manager/login").headers["set-cookie"]
+        # Not even a pre-login browser: the login page signs a cookie of its own.
+        assert "authgate_manager_login=" in http.get("/manager/login").headers["set-cookie"]
     with httpx.Client(base_url=server.url, cookies={"authgate_manager": cookie}) as http:
         answer = http.post(
             "/manager/login", data={"csrf_token": csrf, "username": NAME, "password": PASSWORD}

@@ -96,3 +96,29 @@ def _pre(html: str, element_id: str) -> str:
     match = re.search(rf'<pre class="json" id="{element_id}">(.*?)</pre>', html, re.DOTALL)
     assert match, html
     return html_module.unescape(match.group(1))
+
+
+def test_playground_shows_the_decoded_id_token_when_openid_is_asked(demo):
+    server, creds = demo
+    with Browser(server.url) as browser:
+        assert "/playground/start?openid=1" in browser.get("/playground").text
+        login = follow(browser, browser.get("/playground/start?openid=1"))
+        consent = browser.login(login, creds["user"], creds["password"])
+        assert "openid" in consent.text
+        done = follow(browser, browser.decide(consent, "approve_once"))
+    assert done.status_code == 200, done.text
+    token = json.loads(_pre(done.text, "token-response"))
+    assert token["scope"] == "openid photos.read photos.write" and "id_token" in token
+    decoded = json.loads(_pre(done.text, "id-token"))
+    assert decoded["header"]["alg"] == "RS256" and decoded["header"]["kid"]
+    assert decoded["claims"]["sub"] == "demo" and decoded["claims"]["aud"] == creds["client_id"]
+    assert decoded["claims"]["nonce"]
+
+
+def test_playground_without_openid_shows_no_id_token(demo):
+    server, creds = demo
+    with Browser(server.url) as browser:
+        login = follow(browser, browser.get("/playground/start"))
+        consent = browser.login(login, creds["user"], creds["password"])
+        done = follow(browser, browser.decide(consent, "approve_once"))
+    assert 'id="id-token"' not in done.text

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from authgate.db import create_engine, migrate
-from tests.backends import fresh_postgresql
+from tests.backends import fresh_postgresql, migrated
 from tests.backends import redis_cluster as redis_cluster  # a fixture, asked for by name
 from tests.e2e import test_authorization_code as authorization_code
 from tests.e2e import test_client_credentials as client_credentials
@@ -37,14 +36,6 @@ CHECKS: list[Check] = [
     revoke.test_revoke_an_access_token_with_authlib,
     revoke.test_revoking_a_refresh_token_revokes_its_access_tokens_rfc7009_2_1,
 ]
-
-
-async def migrated(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(params=STORES)

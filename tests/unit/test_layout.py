@@ -13,7 +13,7 @@ SOURCE = Path(authgate.__file__).parent
 WEB_STACK = ("starlette", "prometheus_client", "uvicorn", "jinja2")
 
 
-def test_flows_users_and_policies_never_reach_the_web_stack() -> None:
+def test_flows_users_policies_and_operations_never_reach_the_web_stack() -> None:
     # A fresh interpreter: what these modules import, and nothing a test imported before.
     code = (
         "import json, sys\n"
@@ -21,6 +21,7 @@ def test_flows_users_and_policies_never_reach_the_web_stack() -> None:
         "import authgate.flows.refresh_token, authgate.flows.client_credentials\n"
         "import authgate.users, authgate.users.local, authgate.users.ldap\n"
         "import authgate.users.policy, authgate.users.authentication, authgate.policies\n"
+        "import authgate.operations\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     loaded = json.loads(

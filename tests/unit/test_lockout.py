@@ -10,6 +10,7 @@ import pytest
 
 from authgate.config import LockoutSettings
 from authgate.db import create_engine, migrate
+from authgate.errors import StoreUnavailable
 from authgate.registry import Registry
 from authgate.users import lockout as lockout_module
 from authgate.users.lockout import Lockout
@@ -130,8 +131,8 @@ async def test_concurrent_reservations_across_processes_stop_at_max_failures(tmp
     await migrate(engines[0])
     lockouts = [Lockout(Registry(engine), SETTINGS) for engine in engines]
     try:
-        granted = await asyncio.gather(*(lockouts[i % 2].reserve("alice") for i in range(40)))
-        assert sum(granted) == 3
+        slots = await asyncio.gather(*(lockouts[i % 2].reserve("alice") for i in range(40)))
+        assert sorted(slots) == ["full"] * 37 + ["granted"] * 3
     finally:
         for engine in engines:
             await engine.dispose()
@@ -147,3 +148,20 @@ async def test_purge_removes_forgotten_rows_only(lockout, clock):
     assert await lockout.purge(clock() // 1000) == 2
     assert await wrong(lockout, "recent") and await wrong(lockout, "recent")
     assert not await right(lockout, "recent")
+
+
+async def test_a_slot_held_by_a_process_that_died_lapses(lockout, clock):
+    for _ in range(3):
+        assert await lockout.reserve("alice") == "granted"  # never resolved: the process died
+    assert await lockout.reserve("alice") == "full"
+    clock.advance(lockout_module.PENDING_TTL / 1000)
+    assert await right(lockout)
+
+
+async def test_an_attempt_that_waits_past_the_slots_lifetime_is_503(lockout, clock, monkeypatch):
+    """Every slot held and none resolved (the clock stands still, so none lapses either)."""
+    monkeypatch.setattr(lockout_module, "PENDING_TTL", 100)
+    for _ in range(3):
+        assert await lockout.reserve("alice") == "granted"
+    with pytest.raises(StoreUnavailable):
+        await right(lockout)

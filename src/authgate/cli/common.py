@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from authgate.config import Settings
+from authgate.operations import Caller
 from authgate.services import Services
 
 Handler = Callable[[argparse.Namespace, Services], Awaitable[int]]
@@ -16,6 +18,19 @@ Handler = Callable[[argparse.Namespace, Services], Awaitable[int]]
 
 class UserError(Exception):
     """A mistake of the caller: one line on stderr, exit status 2."""
+
+
+def cli_caller() -> Caller:
+    """The operator at the command line, named by the operating-system account."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):
+        name = ""
+    return Caller("cli", name)
+
+
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def print_json(value: Any) -> None:

@@ -37,10 +37,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP server",
+        description="Run authgate: the OAuth endpoints, the pages and the gateway routes.",
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--workers", type=int, metavar="N", help="worker processes (default 1)")
     serve.add_argument("--demo", action="store_true", help="seed a demo client and user")
     serve.set_defaults(serve=_serve)
 

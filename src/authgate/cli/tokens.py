@@ -31,15 +31,18 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
     while remaining:
         # Stored in batches (one transaction each), printed only once stored.
         batch = [
-            mint(
-                new_grant(
-                    client.client_id,
-                    scopes,
-                    subject=args.user or client.client_id,
-                    username=args.user,
+            await services.oidc.finish(
+                mint(
+                    new_grant(
+                        client.client_id,
+                        scopes,
+                        subject=args.user or client.client_id,
+                        username=args.user,
+                    ),
+                    settings,
+                    with_refresh=with_refresh,
                 ),
                 settings,
-                with_refresh=with_refresh,
             )
             for _ in range(min(remaining, TOKEN_BATCH))
         ]
@@ -73,16 +76,29 @@ async def _token_purge(args: argparse.Namespace, services: Services) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tokens = commands.add_parser("token", help="issue, revoke and purge tokens").add_subparsers(
-        dest="action", required=True
+        dest="action", required=True, metavar="ACTION"
     )
-    token_create = tokens.add_parser("create")
-    token_create.add_argument("--client", required=True)
-    token_create.add_argument("--user")
-    token_create.add_argument("--scope", action="append", default=[])
-    token_create.add_argument("--count", type=int, default=1)
-    token_create.add_argument("--json", action="store_true")
+    token_create = tokens.add_parser(
+        "create",
+        help="issue tokens directly, as the client's grant would",
+        description="Issue tokens as the client's grant would (refresh token per the flow "
+        "settings), for operators, tests and benchmarks.",
+    )
+    token_create.add_argument("--client", required=True, metavar="CLIENT_ID", help="the client")
+    token_create.add_argument("--user", metavar="NAME", help="the user behind the tokens")
+    token_create.add_argument(
+        "--scope", action="append", default=[], metavar="S", help="a scope (repeat)"
+    )
+    token_create.add_argument(
+        "--count", type=int, default=1, metavar="N", help="how many (default 1)"
+    )
+    token_create.add_argument(
+        "--json", action="store_true", help="one token response per line, as JSON"
+    )
     token_create.set_defaults(handler=_token_create)
-    revoke = tokens.add_parser("revoke")
-    revoke.add_argument("token")
+    revoke = tokens.add_parser("revoke", help="revoke one token (RFC 7009)")
+    revoke.add_argument("token", help="an access or refresh token")
     revoke.set_defaults(handler=_token_revoke)
-    tokens.add_parser("purge").set_defaults(handler=_token_purge)
+    tokens.add_parser("purge", help="delete expired tokens and codes now").set_defaults(
+        handler=_token_purge
+    )

@@ -1,5 +1,6 @@
 """Settings: one frozen pydantic model per TOML section of SPEC.md, and `load_settings()`."""
 
+from authgate.config.oidc import OidcSettings, SigningAlg
 from authgate.config.sections import (
     GRANT_TYPES,
     AuthorizationCodeSettings,
@@ -33,10 +34,12 @@ __all__ = [
     "LdapSettings",
     "LockoutSettings",
     "MonitoringSettings",
+    "OidcSettings",
     "PasswordFlowSettings",
     "Section",
     "ServerSettings",
     "Settings",
+    "SigningAlg",
     "StorageSettings",
     "TokenOverrides",
     "TokenSettings",

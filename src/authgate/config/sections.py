@@ -131,6 +131,12 @@ class TokenSettings(Section):
         description="stored with every access token: name/value pairs "
         "that introspection returns and the gateway sends upstream",
     )
+    access_token_format: Literal["opaque", "jwt"] = Field(
+        default="opaque",
+        description='"opaque": a random string; "jwt": an RFC 9068 JWT signed with the '
+        "current key; both kept in the store by their hash",
+    )
+    audience: str = Field(default="", description="`aud` of a JWT access token; empty: the issuer")
 
 
 class TokenOverrides(Section):
@@ -160,6 +166,10 @@ class TokenOverrides(Section):
     metadata: dict[str, str] | None = Field(
         default=None, description="this flow's `tokens.metadata`"
     )
+    access_token_format: Literal["opaque", "jwt"] | None = Field(
+        default=None, description="this flow's `tokens.access_token_format`"
+    )
+    audience: str | None = Field(default=None, description="this flow's `tokens.audience`")
 
 
 class FlowSettings(Section):
@@ -278,6 +288,10 @@ class MonitoringSettings(Section):
     )
     queue_size: Annotated[int, Field(ge=1)] = Field(
         default=10_000, description="pending records before drops (which are counted)"
+    )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="bearer token that opens /metrics to any peer; empty: loopback peers only",
     )
 
 

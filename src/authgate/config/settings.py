@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
+from authgate.config.oidc import OidcSettings
 from authgate.config.sections import (
     GRANT_TYPES,
     AuthorizationCodeSettings,
@@ -76,6 +77,10 @@ class Settings(Section):
         description="real-time monitoring (/metrics) and the traffic monitor",
     )
     gateway: GatewaySettings = Field(default_factory=GatewaySettings, description="the API gateway")
+    oidc: OidcSettings = Field(
+        default_factory=OidcSettings,
+        description="OpenID Connect: id tokens and the keys that sign them and JWT access tokens",
+    )
 
     @field_validator("issuer")
     @classmethod
@@ -96,6 +101,12 @@ class Settings(Section):
         if grant_type == "client_credentials" and "refresh" not in overrides:
             overrides["refresh"] = "none"  # RFC 6749 section 4.4.3
         return self.tokens.model_copy(update=overrides)
+
+    def audiences(self) -> frozenset[str]:
+        """Every `aud` a JWT access token of some flow carries."""
+        return frozenset(
+            self.token_settings(grant).audience or self.effective_issuer() for grant in GRANT_TYPES
+        )
 
     def flow(self, grant_type: GrantType) -> FlowSettings:
         flow: FlowSettings = getattr(self.flows, grant_type)

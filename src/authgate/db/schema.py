@@ -14,8 +14,13 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.mysql import VARCHAR
 
 metadata = MetaData()
+
+# A canonical username (authgate.usernames). MariaDB's default collation would match `é` to
+# `e` and `ß` to `ss`: distinct canonical names must stay distinct, so compare bytes there.
+Username = String(255).with_variant(VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 # Client Application Registry. Lists are JSON text so every backend stores them alike.
 clients = Table(
@@ -30,6 +35,9 @@ clients = Table(
     Column("is_public", Boolean, nullable=False),
     Column("can_introspect", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # A rotated-out secret, accepted until `previous_secret_expires_at` (rotation's grace).
+    Column("previous_secret_hash", String(64), nullable=True),
+    Column("previous_secret_expires_at", BigInteger, nullable=True),
     # RFC 8705 client authentication: "secret", "tls_client_auth" (subject DN) or
     # "self_signed_tls_client_auth" (the PEM certificate itself).
     Column("auth_method", String(32), nullable=False, server_default="secret"),
@@ -41,7 +49,7 @@ clients = Table(
 users = Table(
     "users",
     metadata,
-    Column("username", String(255), primary_key=True),
+    Column("username", Username, primary_key=True),
     Column("password_hash", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
@@ -49,7 +57,7 @@ users = Table(
 admins = Table(
     "admins",
     metadata,
-    Column("username", String(255), primary_key=True),
+    Column("username", Username, primary_key=True),
     Column("password_hash", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
@@ -58,7 +66,7 @@ admins = Table(
 consents = Table(
     "consents",
     metadata,
-    Column("username", String(255), primary_key=True),
+    Column("username", Username, primary_key=True),
     Column("client_id", String(64), primary_key=True),
     Column("scopes", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
@@ -71,21 +79,41 @@ sessions = Table(
     metadata,
     Column("session_key", String(64), primary_key=True),
     Column("realm", String(16), nullable=False),
-    Column("username", String(255), nullable=True),
+    Column("username", Username, nullable=True),
     Column("csrf_token", String(64), nullable=False),
     Column("data", Text, nullable=False),
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
-# Brute-force protection: failures in a row per username, known or not.
-lockouts = Table(
-    "lockouts",
+
+# Brute-force protection: failures in a row per username, known or not, and the attempts
+# whose password is being checked (`pending`, lapsing at `pending_until`). Users and the
+# manager's administrators are counted apart, each in a table of this shape.
+def _lockout_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("username", Username, primary_key=True),
+        Column("failures", Integer, nullable=False),
+        Column("lock_count", Integer, nullable=False),
+        Column("locked_until", BigInteger, nullable=False),
+        Column("last_failure", BigInteger, nullable=False),
+        Column("pending", Integer, nullable=False),
+        Column("pending_until", BigInteger, nullable=False),
+    )
+
+
+lockouts = _lockout_table("lockouts")
+admin_lockouts = _lockout_table("admin_lockouts")
+
+# Keys every server process shares, made once by the first that needs one (e.g. the key that
+# signs the CSRF tokens of the login pages, which store nothing before a login).
+server_secrets = Table(
+    "server_secrets",
     metadata,
-    Column("username", String(255), primary_key=True),
-    Column("failures", Integer, nullable=False),
-    Column("lock_count", Integer, nullable=False),
-    Column("locked_until", BigInteger, nullable=False),
-    Column("last_failure", BigInteger, nullable=False),
+    Column("name", String(64), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 # Access Token Store and Authorization Code Store (when they are SQL): digests, never tokens.
@@ -99,10 +127,33 @@ tokens = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("consumed", Boolean, nullable=False),
     Column("data", Text, nullable=False),
+    Column("username", String(255), nullable=True),  # the user behind it, for revoke_user
 )
 Index("ix_tokens_grant_id", tokens.c.grant_id)
 Index("ix_tokens_client_id", tokens.c.client_id)
 Index("ix_tokens_expires_at", tokens.c.expires_at)
+Index("ix_tokens_username", tokens.c.username, tokens.c.client_id)
+
+# Gateway routes added through the administration API or `authgate route add`; the routes of
+# the configuration file are never stored. `settings` is the route's [[gateway.routes]] keys
+# as JSON, so a new key needs no migration.
+routes = Table(
+    "routes",
+    metadata,
+    Column("service", String(200), primary_key=True),
+    Column("path", String(700), nullable=False, unique=True),
+    Column("settings", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# One counter per kind of shared state that every process rebuilds from the registry when it
+# moves ("routes"): a poll reads one row instead of the whole table.
+versions = Table(
+    "versions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
 
 # Traffic monitor: one row per transaction and per outbound call. Paths without query
 # strings, client identifiers, statuses and timings only: never a header, body or token.
@@ -140,3 +191,17 @@ traffic_outbound = Table(
 )
 Index("ix_traffic_outbound_tx_id", traffic_outbound.c.tx_id)
 Index("ix_traffic_outbound_tx_started_ms", traffic_outbound.c.tx_started_ms)
+
+# Signing keys of id tokens and JWT access tokens. `private_key` is the private JWK sealed
+# under the secret of `[oidc] key_file`, so a copy of the database alone signs nothing.
+# The newest key not retired is current; a retired one stays published until it expires.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("private_key", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("retired_at", BigInteger, nullable=True),
+)

@@ -20,6 +20,7 @@ from authgate.flows.authorization_request import (
     UntrustedRequest,
     as_decision,
 )
+from authgate.flows.openid_request import needs_fresh_login
 from authgate.forms import Form, parse_form_body, parse_query
 from authgate.models import Client
 from authgate.pages.origin import is_same_origin
@@ -103,10 +104,17 @@ def _login_page(
     )
 
 
-def _subject(session: BrowserSession) -> str:
-    """The `sub` the user repository answered at login (LDAP, policy), else the username."""
-    subject = session.data.get("subject")
-    return subject if isinstance(subject, str) and subject else session.username or ""
+def _auth_time(session: BrowserSession) -> int | None:
+    """When the session's user logged in: `auth_time` of the id token."""
+    auth_time = session.data.get("auth_time")
+    return auth_time if isinstance(auth_time, int) else None
+
+
+def _needs_login(session: BrowserSession, pending: PendingRequest) -> bool:
+    """No user yet, or `prompt=login` or `max_age` asks for a fresh login."""
+    if not session.username:
+        return True
+    return needs_fresh_login(pending.prompt, pending.max_age, _auth_time(session), now())
 
 
 async def _after_login(
@@ -120,11 +128,15 @@ async def _after_login(
         pending = await flow.resolve_scopes(pending, client, username)
         _keep(session, pending)
         await store.save(session)
-    if await flow.is_remembered(pending, username):
+    if "consent" not in pending.prompt and await flow.is_remembered(pending, username):
         _forget(session, pending)
         await store.save(session)
-        answer = await flow.issue_code(pending, username=username, subject=_subject(session))
+        answer = await flow.issue_code(
+            pending, username=username, subject=session.subject, auth_time=_auth_time(session)
+        )
         return _answer(answer, status)
+    if "none" in pending.prompt:
+        raise OAuthError("consent_required", "the user has not approved this request")
     return render(
         "consent.html",
         client=client,
@@ -151,8 +163,10 @@ async def _show(request: Request) -> Response:
         _keep(session, pending)
         await store.save(session)
     try:
-        if session.username:
+        if not _needs_login(session, pending):
             response = await _after_login(request, target.client, session, pending, 302)
+        elif "none" in pending.prompt:  # OpenID Connect Core 3.1.2.6: no page may be shown
+            raise OAuthError("login_required", "the user is not logged in")
         else:
             response = _login_page(target.client, session, pending)
     except OAuthError as exc:
@@ -217,7 +231,9 @@ async def _login(
         "login.succeeded", client_id=client.client_id, username=user.username, subject=user.subject
     )
     store = _sessions(request)
-    session = await store.rotate(session, username=user.username, data={"subject": user.subject})
+    session = await store.rotate(
+        session, username=user.username, data={"subject": user.subject, "auth_time": now()}
+    )
     response = await _after_login(request, client, session, pending, 303)
     return store.set_cookie(response, session)
 
@@ -233,7 +249,11 @@ async def _consent(
     _forget(session, pending)
     await _sessions(request).save(session)
     answer = await _flow(request).decide(
-        pending, decision, username=session.username, subject=_subject(session)
+        pending,
+        decision,
+        username=session.username,
+        subject=session.subject,
+        auth_time=_auth_time(session),
     )
     return _answer(answer, 303)
 

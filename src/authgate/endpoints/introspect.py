@@ -1,4 +1,5 @@
-"""`POST /oauth2/introspect` (RFC 7662), for clients registered with `--introspect`."""
+"""`POST /oauth2/introspect` (RFC 7662), for confidential clients registered with
+`--introspect`."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ async def introspect(request: EndpointRequest) -> Response:
     form, client, credentials = await read_client_request(
         request, services, ("token", "token_type_hint")
     )
-    if not client.can_introspect:
+    if not client.may_introspect:
         raise invalid_client("client may not introspect", via_header=credentials.via_header)
     token = form.get("token")
     if token is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -10,7 +12,8 @@ from authgate.errors import StoreUnavailable
 from authgate.services import Services
 
 
-async def server_metadata(request: Request) -> Response:
+async def server_document(request: Request) -> dict[str, Any]:
+    """RFC 8414 section 2: every endpoint, and what each accepts."""
     services: Services = request.app.state.services
     issuer = services.issuer
     mutual_tls = bool(services.settings.server.tls_client_ca)
@@ -30,10 +33,17 @@ async def server_metadata(request: Request) -> Response:
         "revocation_endpoint_auth_methods_supported": methods,
         "scopes_supported": await services.registry.all_scopes(),
         "authorization_response_iss_parameter_supported": True,
+        "jwks_uri": f"{issuer}/oauth2/jwks",
+        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
     }
     if mutual_tls:  # RFC 8705 section 3.3
         body["tls_client_certificate_bound_access_tokens"] = True
-    return JSONResponse(body, headers={"Cache-Control": "max-age=60"})
+    return body
+
+
+async def server_metadata(request: Request) -> Response:
+    return JSONResponse(await server_document(request), headers={"Cache-Control": "max-age=60"})
 
 
 async def healthz(request: Request) -> Response:

@@ -42,18 +42,21 @@ def build_flows(services: Services) -> dict[str, Flow]:
             services.tokens,
             settings.token_settings("authorization_code"),
             services.events,
+            signer=services.oidc,
         ),
         ClientCredentialsFlow(
             services.tokens,
             settings.token_settings("client_credentials"),
             _scope_resolver(settings, "client_credentials"),
             services.events,
+            signer=services.oidc,
         ),
         RefreshTokenFlow(
             services.tokens,
             settings.token_settings("refresh_token"),
             _scope_resolver(settings, "refresh_token"),
             services.events,
+            signer=services.oidc,
         ),
         PasswordFlow(
             services.tokens,
@@ -61,6 +64,7 @@ def build_flows(services: Services) -> dict[str, Flow]:
             _scope_resolver(settings, "password"),
             services.authentication.authenticate,
             services.events,
+            signer=services.oidc,
         ),
     ]
     return {flow.grant_type: flow for flow in flows}

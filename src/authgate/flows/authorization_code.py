@@ -7,7 +7,7 @@ from typing import ClassVar
 from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
-from authgate.flows.base import TokenRequest
+from authgate.flows.base import TokenRequest, TokenSigner, Unsigned
 from authgate.flows.pkce import check_pkce
 from authgate.models import Client, TokenRecord
 from authgate.stores import TokenStore
@@ -30,12 +30,19 @@ class AuthorizationCodeFlow:
     parameters: ClassVar[tuple[str, ...]] = ("code", "redirect_uri", "code_verifier")
 
     def __init__(
-        self, codes: TokenStore, tokens: TokenStore, settings: TokenSettings, events: Events
+        self,
+        codes: TokenStore,
+        tokens: TokenStore,
+        settings: TokenSettings,
+        events: Events,
+        *,
+        signer: TokenSigner = Unsigned(),  # noqa: B008  # stateless, safe to share
     ) -> None:
         self.codes = codes
         self.tokens = tokens
         self.settings = settings
         self.events = events
+        self.signer = signer
 
     async def run(self, req: TokenRequest) -> TokenGrant:
         client = req.client
@@ -57,6 +64,7 @@ class AuthorizationCodeFlow:
         check_pkce(record, req.form.get("code_verifier"))
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
         grant = mint(record, self.settings, with_refresh=with_refresh, binding=req.binding)
+        grant = await self.signer.finish(grant, self.settings, id_token=True, nonce=record.nonce)
         if not await self._exchange(key, grant):
             await self._revoke_reused(record)
         if record.subject:

@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from authgate.config import AuthorizationCodeSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
+from authgate.flows.openid_request import parse_openid_parameters
 from authgate.flows.pkce import check_challenge
 from authgate.forms import Form
 from authgate.models import Client, TokenRecord
@@ -23,6 +24,10 @@ from authgate.stores import TokenStore
 from authgate.tokens import digest, generate_token, new_grant_id, now
 
 PENDING_TTL = 30 * 60  # seconds an authorization request waits for login and consent
+# A pending request is kept in the browser's session before anyone logs in: its parts that
+# the client chooses freely are bounded, so an unauthenticated request stores a bounded row.
+MAX_STATE = 1024  # characters of `state` (flows/openid_request.py bounds `nonce` alike)
+MAX_SCOPE = 4096  # characters of `scope`
 REQUEST_ID_LENGTH = 22
 
 Decision = Literal["approve_once", "approve_always", "deny"]
@@ -78,6 +83,11 @@ class PendingRequest:
     scopes: tuple[str, ...] | None  # None until a scope policy has seen the user
     code_challenge: str | None
     created_at: int
+    # OpenID Connect: the nonce goes with the code into the id token; prompt and max_age say
+    # when the login page or the consent page must be shown.
+    nonce: str | None = None
+    prompt: tuple[str, ...] = ()
+    max_age: int | None = None
 
     def is_expired(self, at: int) -> bool:
         return self.created_at + PENDING_TTL <= at
@@ -93,6 +103,7 @@ class PendingRequest:
                 data
                 | {
                     "requested": tuple(data["requested"]),
+                    "prompt": tuple(data.get("prompt", ())),
                     "scopes": None if scopes is None else tuple(scopes),
                 }
             )
@@ -167,6 +178,10 @@ class AuthorizationRequestFlow:
         form.reject_repeated(
             ("response_type", "scope", "state", "code_challenge", "code_challenge_method")
         )
+        if len(form.get("state") or "") > MAX_STATE:
+            raise OAuthError("invalid_request", f"state is longer than {MAX_STATE} characters")
+        if len(form.get("scope") or "") > MAX_SCOPE:
+            raise OAuthError("invalid_scope", f"scope is longer than {MAX_SCOPE} characters")
         response_type = form.get("response_type")
         if response_type is None:
             raise OAuthError("invalid_request", "response_type is required")
@@ -180,6 +195,7 @@ class AuthorizationRequestFlow:
             form.get("code_challenge_method"),
             required=client.is_public or self.settings.pkce == "always",
         )
+        openid = parse_openid_parameters(form)
         requested = parse_scope(form.get("scope"))
         scopes: tuple[str, ...] | None = None
         if not self._scopes_need_the_user:
@@ -194,6 +210,9 @@ class AuthorizationRequestFlow:
             scopes=scopes,
             code_challenge=challenge,
             created_at=now(),
+            nonce=openid.nonce,
+            prompt=openid.prompt,
+            max_age=openid.max_age,
         )
 
     @property
@@ -218,7 +237,13 @@ class AuthorizationRequestFlow:
         return bool(remembered) and set(_resolved(pending)) <= remembered
 
     async def decide(
-        self, pending: PendingRequest, decision: Decision, *, username: str, subject: str
+        self,
+        pending: PendingRequest,
+        decision: Decision,
+        *,
+        username: str,
+        subject: str,
+        auth_time: int | None = None,
     ) -> ClientRedirect:
         """The user's answer to the consent form."""
         if decision == "deny":
@@ -235,10 +260,17 @@ class AuthorizationRequestFlow:
             scopes=scopes,
             remembered=decision == "approve_always",
         )
-        return await self.issue_code(pending, username=username, subject=subject)
+        return await self.issue_code(
+            pending, username=username, subject=subject, auth_time=auth_time
+        )
 
     async def issue_code(
-        self, pending: PendingRequest, *, username: str, subject: str
+        self,
+        pending: PendingRequest,
+        *,
+        username: str,
+        subject: str,
+        auth_time: int | None = None,
     ) -> ClientRedirect:
         """RFC 6749 section 4.1.2: a single-use code bound to the client, the redirect URI
         and the PKCE challenge, stored by its digest only."""
@@ -256,6 +288,8 @@ class AuthorizationRequestFlow:
             username=username,
             redirect_uri=pending.redirect_uri if pending.redirect_uri_given else None,
             code_challenge=pending.code_challenge,
+            auth_time=auth_time,
+            nonce=pending.nonce,
         )
         await self.codes.put([(digest(code), record)])
         self.events.emit("code.issued", client_id=pending.client_id, subject=subject, scopes=scopes)

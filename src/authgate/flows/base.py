@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from authgate.config import GrantType
+from authgate.config import GrantType, TokenSettings
 from authgate.forms import Form
 from authgate.models import Client
 from authgate.tokens import Binding, TokenGrant
@@ -35,3 +35,31 @@ class Flow(Protocol):
     parameters: ClassVar[tuple[str, ...]]
 
     async def run(self, req: TokenRequest) -> TokenGrant: ...
+
+
+class TokenSigner(Protocol):
+    """The OpenID Provider's last step of a token response (oidc.OpenIDProvider.finish): the
+    access token as a JWT where `access_token_format` says so, and the id token."""
+
+    async def finish(
+        self,
+        grant: TokenGrant,
+        settings: TokenSettings,
+        *,
+        id_token: bool = False,
+        nonce: str | None = None,
+    ) -> TokenGrant: ...
+
+
+class Unsigned:
+    """No OpenID Provider: opaque access tokens and no id token (flows tested alone)."""
+
+    async def finish(
+        self,
+        grant: TokenGrant,
+        settings: TokenSettings,
+        *,
+        id_token: bool = False,
+        nonce: str | None = None,
+    ) -> TokenGrant:
+        return grant

@@ -7,7 +7,7 @@ from typing import ClassVar
 from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
-from authgate.flows.base import TokenRequest
+from authgate.flows.base import TokenRequest, TokenSigner, Unsigned
 from authgate.scopes import ScopeResolver, parse_scope
 from authgate.stores import TokenStore
 from authgate.tokens import TokenGrant, issues_refresh_token, mint, new_grant
@@ -20,12 +20,19 @@ class ClientCredentialsFlow:
     parameters: ClassVar[tuple[str, ...]] = ("scope",)
 
     def __init__(
-        self, tokens: TokenStore, settings: TokenSettings, scopes: ScopeResolver, events: Events
+        self,
+        tokens: TokenStore,
+        settings: TokenSettings,
+        scopes: ScopeResolver,
+        events: Events,
+        *,
+        signer: TokenSigner = Unsigned(),  # noqa: B008  # stateless, safe to share
     ) -> None:
         self.tokens = tokens
         self.settings = settings
         self.scopes = scopes
         self.events = events
+        self.signer = signer
 
     async def run(self, req: TokenRequest) -> TokenGrant:
         client = req.client
@@ -38,6 +45,7 @@ class ClientCredentialsFlow:
         base = new_grant(client.client_id, scopes, subject=client.client_id)
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
         grant = mint(base, self.settings, with_refresh=with_refresh, binding=req.binding)
+        grant = await self.signer.finish(grant, self.settings)
         await self.tokens.put(grant.entries)
         req.attributes["authentication.subject.id"] = client.client_id
         self.events.emit("token.issued", grant_type=self.grant_type, client_id=client.client_id)

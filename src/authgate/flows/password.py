@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol
 from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
-from authgate.flows.base import TokenRequest
+from authgate.flows.base import TokenRequest, TokenSigner, Unsigned
 from authgate.models import User
 from authgate.scopes import ScopeResolver, parse_scope
 from authgate.stores import TokenStore
@@ -42,7 +42,10 @@ class PasswordFlow:
         scopes: ScopeResolver,
         authenticate: Authenticate,
         events: Events,
+        *,
+        signer: TokenSigner = Unsigned(),  # noqa: B008  # stateless, safe to share
     ) -> None:
+        self.signer = signer
         self.tokens = tokens
         self.settings = settings
         self.scopes = scopes
@@ -74,6 +77,7 @@ class PasswordFlow:
         base = new_grant(client.client_id, scopes, subject=user.subject, username=user.username)
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
         grant = mint(base, self.settings, with_refresh=with_refresh, binding=req.binding)
+        grant = await self.signer.finish(grant, self.settings)
         await self.tokens.put(grant.entries)
         self.events.emit(
             "token.issued",

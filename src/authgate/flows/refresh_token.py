@@ -9,7 +9,7 @@ from authgate.certificates import same_thumbprint
 from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
-from authgate.flows.base import TokenRequest
+from authgate.flows.base import TokenRequest, TokenSigner, Unsigned
 from authgate.models import TokenRecord
 from authgate.scopes import ScopeResolver, narrow, parse_scope
 from authgate.sealing import seal, unseal
@@ -24,12 +24,19 @@ class RefreshTokenFlow:
     parameters: ClassVar[tuple[str, ...]] = ("refresh_token", "scope")
 
     def __init__(
-        self, tokens: TokenStore, settings: TokenSettings, scopes: ScopeResolver, events: Events
+        self,
+        tokens: TokenStore,
+        settings: TokenSettings,
+        scopes: ScopeResolver,
+        events: Events,
+        *,
+        signer: TokenSigner = Unsigned(),  # noqa: B008  # stateless, safe to share
     ) -> None:
         self.tokens = tokens
         self.settings = settings
         self.scopes = scopes
         self.events = events
+        self.signer = signer
 
     async def run(self, req: TokenRequest) -> TokenGrant:
         client = req.client
@@ -68,6 +75,8 @@ class RefreshTokenFlow:
                 access_scopes=scopes,
                 binding=req.binding,
             )
+            # OpenID Connect Core 12.2: a new id token, without the nonce.
+            grant = await self.signer.finish(grant, self.settings, id_token=True)
             await self.tokens.put([(grant.access.key, grant.access.record)])
         else:
             with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
@@ -78,6 +87,7 @@ class RefreshTokenFlow:
                 access_scopes=scopes,
                 binding=req.binding,
             )
+            grant = await self.signer.finish(grant, self.settings, id_token=True)
             entries = grant.entries
             if not await self.tokens.exchange(key, entries, successor=self._seal(grant, presented)):
                 # Another request rotated it first: this one is a reuse of a removed token.

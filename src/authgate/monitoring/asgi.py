@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.config import GRANT_TYPES
+from authgate.monitoring.access import check_metrics_access
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.transactions import ANONYMOUS, Transaction, running
 from authgate.routing import RouteMatch
@@ -68,6 +69,7 @@ async def observe(
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """GET /metrics in the Prometheus text format."""
+    """GET /metrics in the Prometheus text format, for the peers monitoring.access lets in."""
+    check_metrics_access(request, request.app.state.services.settings.monitoring.metrics_token)
     monitor: Monitor = request.app.state.monitor
     return Response(monitor.metrics(), media_type=CONTENT_TYPE_LATEST)

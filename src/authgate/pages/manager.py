@@ -1,17 +1,18 @@
-"""The web manager at /manager: live service usage, the traffic log, a transaction's detail.
+"""The web manager at /manager: live service usage, the traffic log, a transaction's detail;
+the administration pages are its console (pages/console/).
 
-Administrators (`authgate admin create`) log in with a form; their sessions are the `admin`
-realm of the pages' session store (pages/sessions.py), so every worker process sees them. The
-login form carries a CSRF token bound to the pre-login session, a post from another origin is
-refused, and the session id changes at login. Pages cannot be framed, send no referrer and run
-no inline script: the dashboard polls `/manager/api/usage` from a same-origin JS file.
+Administrators (`authgate admin create`) log in with a form; their sessions are the `admin` realm
+of the pages' session store (pages/sessions.py), so every worker process sees them. The login form
+carries a signed CSRF token bound to a pre-login cookie (so showing it stores nothing), a post from
+another origin is refused, the session id changes at login, and failed logins lock a name out as
+users' do. Pages cannot be framed, send no referrer and run no inline script: the dashboard polls
+`/manager/api/usage` from a same-origin JS file.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,38 +21,21 @@ from starlette.staticfiles import StaticFiles
 
 from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficFilter, TrafficLog
+from authgate.pages.console import console_pages
+from authgate.pages.console.base import (
+    PostedForm,
+    admin_of,
+    page,
+    services_of,
+    sessions_of,
+    to_login,
+)
+from authgate.pages.login_csrf import LoginCsrf
 from authgate.pages.origin import is_same_origin
-from authgate.pages.sessions import ADMIN, BrowserSession, SessionStore
+from authgate.pages.sessions import ADMIN, LOGIN_TTL
 from authgate.pages.views import STATIC_DIR, page_json, redirect, render
 from authgate.services import Services
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def _sessions(request: Request) -> SessionStore:
-    return SessionStore.of(_services(request), ADMIN)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    return dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-
-
-async def _admin(request: Request) -> BrowserSession | None:
-    """The session of a logged-in administrator."""
-    session = await _sessions(request).from_request(request)
-    if session is None or session.username is None:
-        return None
-    return session
-
-
-def _page(template: str, admin: BrowserSession, status: int = 200, **context: Any) -> Response:
-    """A page for a logged-in administrator: the header names them and offers log out."""
-    return render(
-        f"manager/{template}", status, admin=admin.username, csrf_token=admin.csrf_token, **context
-    )
+from authgate.usernames import canonical_or_none
 
 
 def _login_page(csrf_token: str, error: str = "", status: int = 200) -> Response:
@@ -65,50 +49,66 @@ def _login_page(csrf_token: str, error: str = "", status: int = 200) -> Response
     )
 
 
-def _to_login() -> Response:
-    return redirect("/manager/login", 303)
+def _login_csrf(request: Request) -> LoginCsrf:
+    services = services_of(request)
+    return LoginCsrf(services.registry, ADMIN, secure=services.issuer.startswith("https://"))
 
 
 async def login_page(request: Request) -> Response:
-    sessions = _sessions(request)
-    session = await sessions.from_request(request)
-    if session is not None and session.username is not None:
+    """The login form; it stores nothing (its CSRF token is signed, pages/login_csrf.py)."""
+    if await admin_of(request) is not None:
         return redirect("/manager", 303)
-    if session is not None:  # reuse the pre-login session: reloading adds no rows
-        return _login_page(session.csrf_token)
-    session = await sessions.create()
-    return sessions.set_cookie(_login_page(session.csrf_token), session)
+    csrf = _login_csrf(request)
+    token, value = await csrf.issue(request)
+    return csrf.set_cookie(_login_page(token), value)
 
 
 async def login(request: Request) -> Response:
-    sessions = _sessions(request)
-    session = await sessions.from_request(request)
-    form = await _form(request)
-    if (
-        session is None
-        or not is_same_origin(request, _services(request).issuer)
-        or not session.is_own_csrf_token(form.get("csrf_token"))
+    csrf = _login_csrf(request)
+    form = PostedForm(await request.body())
+    if not is_same_origin(request, services_of(request).issuer) or not await csrf.is_valid(
+        request, form.get("csrf_token")
     ):
         return _login_page("", "The form expired. Reload the page.", 403)
-    username, password = form.get("username", ""), form.get("password", "")
-    registry = _services(request).registry
-    if not (username and password and await registry.check_admin(username, password)):
-        return _login_page(session.csrf_token, "Wrong administrator name or password.", 401)
-    session = await sessions.rotate(session, username=username)  # a new id at login
-    return sessions.set_cookie(redirect("/manager", 303), session)
+    username = await _check_admin(services_of(request), form)
+    if username is None:
+        token, _ = await csrf.issue(request)  # the browser keeps its cookie
+        return _login_page(token, "Wrong administrator name or password.", 401)
+    sessions = sessions_of(request)
+    old = await sessions.from_request(request)
+    if old is not None:
+        await sessions.delete(old)
+    session = await sessions.create(username=username, ttl=LOGIN_TTL)  # a new id at login
+    return csrf.clear_cookie(sessions.set_cookie(redirect("/manager", 303), session))
+
+
+async def _check_admin(services: Services, form: PostedForm) -> str | None:
+    """The canonical name of the administrator the form's password is right for, or None.
+
+    The same lockout rules as users', counted apart: a locked name gets no password check
+    (and costs no argon2 hash), and looks like a wrong password.
+    """
+    name, password = canonical_or_none(form.get("username")), form.get("password")
+    if name is None or not password:
+        return None
+
+    async def verify() -> str | None:
+        return name if await services.registry.check_admin(name, password) else None
+
+    return await services.admin_lockout.check(name, verify)
 
 
 async def logout(request: Request) -> Response:
-    sessions = _sessions(request)
-    admin = await _admin(request)
-    form = await _form(request)
+    sessions = sessions_of(request)
+    admin = await admin_of(request)
+    form = PostedForm(await request.body())
     if (
         admin is not None
-        and is_same_origin(request, _services(request).issuer)
+        and is_same_origin(request, services_of(request).issuer)
         and admin.is_own_csrf_token(form.get("csrf_token"))
     ):
         await sessions.delete(admin)
-    return sessions.clear_cookie(_to_login())
+    return sessions.clear_cookie(to_login())
 
 
 def _monitor(request: Request) -> Monitor:
@@ -117,15 +117,15 @@ def _monitor(request: Request) -> Monitor:
 
 
 async def dashboard(request: Request) -> Response:
-    admin = await _admin(request)
+    admin = await admin_of(request)
     if admin is None:
-        return _to_login()
+        return to_login()
     monitor = _monitor(request)
-    return _page("dashboard.html", admin, enabled=monitor.enabled, section="dashboard")
+    return page("dashboard.html", admin, enabled=monitor.enabled, section="dashboard")
 
 
 async def usage(request: Request) -> Response:
-    if await _admin(request) is None:
+    if await admin_of(request) is None:
         return page_json({"error": "login required"}, 401)
     monitor = _monitor(request)
     body = monitor.window.snapshot(time.time()) | {"enabled": monitor.enabled}
@@ -138,9 +138,9 @@ async def usage(request: Request) -> Response:
 
 
 async def traffic_log(request: Request) -> Response:
-    admin = await _admin(request)
+    admin = await admin_of(request)
     if admin is None:
-        return _to_login()
+        return to_login()
     params = request.query_params
     query = TrafficFilter(
         service=params.get("service", "")[:200],
@@ -155,7 +155,7 @@ async def traffic_log(request: Request) -> Response:
     if traffic is not None:
         rows = await traffic.search(query)
         services, clients = await traffic.services_and_clients()
-    return _page(
+    return page(
         "traffic.html",
         admin,
         rows=rows,
@@ -169,14 +169,14 @@ async def traffic_log(request: Request) -> Response:
 
 
 async def transaction(request: Request) -> Response:
-    admin = await _admin(request)
+    admin = await admin_of(request)
     if admin is None:
-        return _to_login()
+        return to_login()
     traffic: TrafficLog | None = _monitor(request).traffic
     tx_id = request.path_params["tx_id"]
     found = await traffic.detail(tx_id) if traffic is not None and len(tx_id) <= 32 else None
     if found is None:
-        return _page(
+        return page(
             "transaction.html",
             admin,
             404,
@@ -188,7 +188,7 @@ async def transaction(request: Request) -> Response:
     total = max(
         [found["duration_ms"]] + [c["offset_ms"] + c["duration_ms"] for c in found["outbound"]]
     )
-    return _page(
+    return page(
         "transaction.html",
         admin,
         tx=found,
@@ -212,6 +212,7 @@ def manager_routes() -> list[BaseRoute]:
         Route("/manager/api/usage", usage),
         Route("/manager/traffic", traffic_log),
         Route("/manager/traffic/{tx_id}", transaction),
+        *console_pages(),
         Mount(
             "/manager/static", StaticFiles(directory=STATIC_DIR / "manager"), name="manager-static"
         ),

@@ -2,7 +2,8 @@
 
 It plays a photo app that imports photos: it sends the browser to /oauth2/authorize with
 `state` and a PKCE S256 challenge, and at /playground/callback exchanges the code at the token
-endpoint over real HTTP, as any client would, then introspects the access token.
+endpoint over real HTTP, as any client would, then introspects the access token. Asked to sign
+in with OpenID Connect, it adds `openid` and a `nonce`, and shows the id token decoded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from authgate.clients import hash_secret
 from authgate.flows.pkce import s256
+from authgate.oidc import OPENID, InvalidToken
 from authgate.pages import cookies
 from authgate.pages.views import redirect, render
 from authgate.registry import AlreadyExists
@@ -34,7 +36,7 @@ CLIENT_ID = "playground"
 CLIENT_NAME = "Photo Studio"
 USERNAME = "demo"
 SCOPES = ("photos.read", "photos.write")
-COOKIE = cookies.PLAYGROUND  # the client's own state: state and code_verifier
+COOKIE = cookies.PLAYGROUND  # the client's own state: state, code_verifier and nonce
 COOKIE_TTL = 15 * 60
 
 
@@ -58,7 +60,7 @@ async def seed(services: Services) -> Demo:
             client_id=CLIENT_ID,
             client_secret=secret,
             redirect_uris=[redirect_uri],
-            scopes=SCOPES,
+            scopes=(*SCOPES, OPENID),
             grant_types=["authorization_code", "refresh_token"],
             can_introspect=True,
         )
@@ -68,7 +70,7 @@ async def seed(services: Services) -> Demo:
             CLIENT_ID,
             secret_hash=hash_secret(secret),
             redirect_uris=[redirect_uri],
-            scopes=SCOPES,
+            scopes=(*SCOPES, OPENID),
             can_introspect=True,
         )
     try:
@@ -120,21 +122,23 @@ async def start(request: Request) -> Response:
     services, demo = _context(request)
     state = generate_token(32)
     verifier = generate_token(64)
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": demo.client_id,
-            "redirect_uri": demo.redirect_uri,
-            "scope": " ".join(demo.scopes),
-            "state": state,
-            "code_challenge": s256(verifier),
-            "code_challenge_method": "S256",
-        }
-    )
-    response = redirect(f"{services.issuer}/oauth2/authorize?{query}")
+    params = {
+        "response_type": "code",
+        "client_id": demo.client_id,
+        "redirect_uri": demo.redirect_uri,
+        "scope": " ".join(demo.scopes),
+        "state": state,
+        "code_challenge": s256(verifier),
+        "code_challenge_method": "S256",
+    }
+    nonce = ""
+    if request.query_params.get(OPENID):
+        nonce = generate_token(32)
+        params |= {"scope": " ".join((OPENID, *demo.scopes)), "nonce": nonce}
+    response = redirect(f"{services.issuer}/oauth2/authorize?{urlencode(params)}")
     response.set_cookie(
         COOKIE,
-        f"{state}.{verifier}",
+        f"{state}.{verifier}.{nonce}",
         max_age=COOKIE_TTL,
         path="/playground",
         secure=services.issuer.startswith("https://"),
@@ -182,6 +186,7 @@ def _failed(title: str, message: str, status: int = 400, **extra: Any) -> Respon
         message=message,
         token=extra.get("token"),
         introspection=None,
+        id_token=None,
     )
 
 
@@ -189,7 +194,8 @@ async def callback(request: Request) -> Response:
     """The client's redirect endpoint: check state and iss, exchange the code, introspect."""
     services, demo = _context(request)
     params = request.query_params
-    state, _, verifier = request.cookies.get(COOKIE, "").partition(".")
+    state, _, rest = request.cookies.get(COOKIE, "").partition(".")
+    verifier, _, nonce = rest.partition(".")
     if params.get("iss") != services.issuer:  # RFC 9207 section 2.4: mix-up defence
         response = _failed("Wrong issuer", "The response did not come from this authgate.")
     elif not state or params.get("state") != state:
@@ -205,12 +211,29 @@ async def callback(request: Request) -> Response:
     elif not params.get("code"):
         response = _failed("No code", "The response carries no authorization code.")
     else:
-        response = await _exchange(services, demo, params["code"], verifier)
+        response = await _exchange(services, demo, params["code"], verifier, nonce)
     response.delete_cookie(COOKIE, path="/playground")
     return response
 
 
-async def _exchange(services: Services, demo: Demo, code: str, verifier: str) -> Response:
+async def _decoded_id_token(services: Services, token: dict[str, Any], nonce: str) -> str | None:
+    """The id token's header and claims, once checked as a relying party checks them."""
+    value = token.get("id_token")
+    if not isinstance(value, str):
+        return None
+    try:
+        claims = await services.oidc.id_tokens.verify_hint(value)
+        header = (await services.oidc.ring.verify(value)).header
+    except InvalidToken as exc:
+        return f"The id token does not verify: {exc}"
+    if claims.get("nonce") != nonce or claims.get("aud") != CLIENT_ID:
+        return "The id token is not for this request (nonce or aud)."
+    return json.dumps({"header": header, "claims": claims}, indent=2)
+
+
+async def _exchange(
+    services: Services, demo: Demo, code: str, verifier: str, nonce: str
+) -> Response:
     auth = _client_auth(services, demo)
     form = {
         "grant_type": "authorization_code",
@@ -247,6 +270,7 @@ async def _exchange(services: Services, demo: Demo, code: str, verifier: str) ->
         message="The playground received an access token.",
         token=json.dumps(token, indent=2),
         introspection=json.dumps(introspection, indent=2),
+        id_token=await _decoded_id_token(services, token, nonce) if nonce else None,
     )
 
 

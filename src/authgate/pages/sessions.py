@@ -58,6 +58,12 @@ class BrowserSession:
     cookie: str | None = None  # the raw value, only right after it was issued
 
     @property
+    def subject(self) -> str:
+        """The `sub` the user repository answered at login (LDAP, policy), else the username."""
+        subject = self.data.get("subject")
+        return subject if isinstance(subject, str) and subject else self.username or ""
+
+    @property
     def ttl(self) -> int:
         return max(1, self.expires_at - now())
 
@@ -153,26 +159,28 @@ class SessionStore:
     def set_cookie(self, response: Response, session: BrowserSession) -> Response:
         """Send a newly issued session's cookie; an existing session's is already there."""
         if session.cookie is not None:
-            response.set_cookie(
-                self.cookie_name,
-                session.cookie,
-                max_age=session.ttl,
-                path=self.realm.path,
-                secure=self.secure,
-                httponly=True,
-                samesite="lax",
+            set_page_cookie(
+                response, self.realm, self.cookie_name, session.cookie, session.ttl, self.secure
             )
         return response
 
     def clear_cookie(self, response: Response) -> Response:
-        response.delete_cookie(
-            self.cookie_name,
-            path=self.realm.path,
-            secure=self.secure,
-            httponly=True,
-            samesite="lax",
-        )
-        return response
+        return clear_page_cookie(response, self.realm, self.cookie_name, self.secure)
+
+
+def set_page_cookie(
+    response: Response, realm: Realm, name: str, value: str, max_age: int, secure: bool
+) -> Response:
+    """A cookie of a realm's pages: HttpOnly, SameSite=Lax, Secure under https."""
+    response.set_cookie(
+        name, value, max_age=max_age, path=realm.path, secure=secure, httponly=True, samesite="lax"
+    )
+    return response
+
+
+def clear_page_cookie(response: Response, realm: Realm, name: str, secure: bool) -> Response:
+    response.delete_cookie(name, path=realm.path, secure=secure, httponly=True, samesite="lax")
+    return response
 
 
 async def purge_sessions(registry: Registry, before: int) -> int:

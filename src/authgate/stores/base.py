@@ -50,6 +50,10 @@ class TokenStore(Protocol):
     async def revoke_client(self, client_id: str) -> int:
         """Remove every record issued to a client; returns how many."""
 
+    async def revoke_user(self, username: str, client_id: str | None = None) -> int:
+        """Remove every record of a user (`TokenRecord.username`), of one client only when
+        `client_id` is given; returns how many."""
+
     async def purge(self, now: int) -> int:
         """Remove records that expired before `now` (bounded batches); returns how many."""
 

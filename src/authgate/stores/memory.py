@@ -76,6 +76,16 @@ class MemoryStore:
             self._remove(key)
         return len(keys)
 
+    async def revoke_user(self, username: str, client_id: str | None = None) -> int:
+        keys = [
+            k
+            for k, r in self._records.items()
+            if r.username == username and client_id in (None, r.client_id)
+        ]
+        for key in keys:
+            self._remove(key)
+        return len(keys)
+
     async def purge(self, now: int) -> int:
         keys = [k for k, r in self._records.items() if r.expires_at <= now]
         for key in keys:

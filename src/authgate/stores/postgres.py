@@ -36,10 +36,11 @@ _OUTAGES: tuple[type[BaseException], ...] = (
 
 # One statement for any number of rows: atomic on its own, one round trip.
 _INSERT = (
-    "INSERT INTO tokens (token_key, kind, grant_id, client_id, expires_at, consumed, data) "
-    "SELECT k, n, g, c, e, false, d FROM unnest("
-    "$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::bigint[], $6::text[]"
-    ") AS t(k, n, g, c, e, d)"
+    "INSERT INTO tokens "
+    "(token_key, kind, grant_id, client_id, expires_at, consumed, data, username) "
+    "SELECT k, n, g, c, e, false, d, u FROM unnest("
+    "$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::bigint[], $6::text[], "
+    "$7::varchar[]) AS t(k, n, g, c, e, d, u)"
 )
 _GET = "SELECT data, consumed, expires_at FROM tokens WHERE token_key = $1"
 _CONSUME = (
@@ -50,6 +51,8 @@ _SET_DATA = "UPDATE tokens SET data = $2 WHERE token_key = $1"
 _DELETE = "DELETE FROM tokens WHERE token_key = $1"
 _REVOKE_GRANT = "DELETE FROM tokens WHERE grant_id = $1"
 _REVOKE_CLIENT = "DELETE FROM tokens WHERE client_id = $1"
+_REVOKE_USER = "DELETE FROM tokens WHERE username = $1"
+_REVOKE_USER_OF_CLIENT = "DELETE FROM tokens WHERE username = $1 AND client_id = $2"
 _PURGE = (
     "DELETE FROM tokens WHERE token_key IN "
     "(SELECT token_key FROM tokens WHERE expires_at <= $1 LIMIT $2)"
@@ -63,11 +66,11 @@ def asyncpg_dsn(url: str) -> str:
 
 
 def _columns(entries: Sequence[Entry]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[], [], [], [], [], []]
+    columns: list[list[Any]] = [[], [], [], [], [], [], []]
     for key, r in entries:
         for column, value in zip(
             columns,
-            (key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json()),
+            (key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json(), r.username),
             strict=True,
         ):
             column.append(value)
@@ -174,6 +177,12 @@ class PostgresStore:
     async def revoke_client(self, client_id: str) -> int:
         async with self._connection() as conn:
             return _count(await conn.execute(_REVOKE_CLIENT, client_id))
+
+    async def revoke_user(self, username: str, client_id: str | None = None) -> int:
+        async with self._connection() as conn:
+            if client_id is None:
+                return _count(await conn.execute(_REVOKE_USER, username))
+            return _count(await conn.execute(_REVOKE_USER_OF_CLIENT, username, client_id))
 
     async def purge(self, now: int) -> int:
         removed = 0

@@ -10,6 +10,9 @@ Layout (every key of one Lua script shares a hash slot, so the same code runs on
 - `ag:c:<client_id>`: set of grant ids, expiring with the client's latest record, for
   `revoke_client`. A set rather than SCAN: SCAN walks every key of every node on each call,
   the set costs one SADD per write and makes revocation O(grants of the client).
+- `ag:u:<username>`: set of `<grant_id>:<client_id>`, expiring with the user's latest record,
+  for `revoke_user`; the client id in the member lets one (client, user) pair be revoked
+  without reading the families of the user's other clients.
 
 Writes put the index keys first and the family last, in one script; a failure midway leaves
 only index entries that point at nothing, so nothing is half-written. `put` is atomic per
@@ -116,6 +119,10 @@ def _client_set(client_id: str) -> str:
     return f"ag:c:{client_id}"
 
 
+def _user_set(username: str) -> str:
+    return f"ag:u:{username}"
+
+
 class _Script:
     def __init__(self, source: str) -> None:
         self.source = source
@@ -166,6 +173,11 @@ class RedisStore:
             pipe.sadd(_client_set(client_id), grant_id)
             pipe.pexpireat(_client_set(client_id), latest, nx=True)
             pipe.pexpireat(_client_set(client_id), latest, gt=True)
+        for username, client_id in {(r.username, r.client_id) for _, r in entries if r.username}:
+            latest = max(r.expires_at for _, r in entries if r.username == username) * 1000
+            pipe.sadd(_user_set(username), f"{grant_id}:{client_id}")
+            pipe.pexpireat(_user_set(username), latest, nx=True)
+            pipe.pexpireat(_user_set(username), latest, gt=True)
         await pipe.execute()
 
     @staticmethod
@@ -236,8 +248,12 @@ class RedisStore:
             if keys:
                 await self.client.delete(*[_pointer(k) for k in keys])
             if sample:
-                client_id = json.loads(sample)["client_id"]
-                await self.client.srem(_client_set(client_id), grant_id)
+                record = json.loads(sample)
+                await self.client.srem(_client_set(record["client_id"]), grant_id)
+                if record.get("username"):
+                    await self.client.srem(
+                        _user_set(record["username"]), f"{grant_id}:{record['client_id']}"
+                    )
         return len(keys)
 
     async def revoke_client(self, client_id: str) -> int:
@@ -246,6 +262,16 @@ class RedisStore:
         removed = 0
         for grant_id in grant_ids:
             removed += await self.revoke_grant(str(grant_id))
+        return removed
+
+    async def revoke_user(self, username: str, client_id: str | None = None) -> int:
+        async with self._guard():
+            members = await self.client.smembers(_user_set(username))
+        removed = 0
+        for member in members:
+            grant_id, _, grant_client = str(member).partition(":")
+            if client_id is None or grant_client == client_id:
+                removed += await self.revoke_grant(grant_id)
         return removed
 
     async def purge(self, now: int) -> int:

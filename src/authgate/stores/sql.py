@@ -51,6 +51,7 @@ class SqlStore:
                 "expires_at": record.expires_at,
                 "consumed": False,
                 "data": record.to_json(),
+                "username": record.username,
             }
             for key, record in entries
         ]
@@ -115,6 +116,14 @@ class SqlStore:
     async def revoke_client(self, client_id: str) -> int:
         async with self._transaction() as conn:
             result = await conn.execute(delete(tokens).where(tokens.c.client_id == client_id))
+            return result.rowcount
+
+    async def revoke_user(self, username: str, client_id: str | None = None) -> int:
+        condition = tokens.c.username == username
+        if client_id is not None:
+            condition = and_(condition, tokens.c.client_id == client_id)
+        async with self._transaction() as conn:
+            result = await conn.execute(delete(tokens).where(condition))
             return result.rowcount
 
     async def purge(self, now: int) -> int:

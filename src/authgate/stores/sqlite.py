@@ -18,13 +18,17 @@ from authgate.models import TokenRecord
 from authgate.stores.base import Entry, live_record
 
 _INSERT = (
-    "INSERT INTO tokens (token_key, kind, grant_id, client_id, expires_at, consumed, data) "
-    "VALUES (?, ?, ?, ?, ?, 0, ?)"
+    "INSERT INTO tokens "
+    "(token_key, kind, grant_id, client_id, expires_at, consumed, data, username) "
+    "VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
 )
 
 
 def _rows(entries: Sequence[Entry]) -> list[tuple[object, ...]]:
-    return [(key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json()) for key, r in entries]
+    return [
+        (key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json(), r.username)
+        for key, r in entries
+    ]
 
 
 class SqliteStore:
@@ -97,6 +101,19 @@ class SqliteStore:
 
     async def revoke_client(self, client_id: str) -> int:
         return await self._delete_where("client_id", client_id)
+
+    async def revoke_user(self, username: str, client_id: str | None = None) -> int:
+        if client_id is None:
+            return await self._delete_where("username", username)
+        return await self.worker.call(
+            lambda conn: int(
+                conn.execute(
+                    "DELETE FROM tokens WHERE username = ? AND client_id = ?",
+                    (username, client_id),
+                ).rowcount
+            ),
+            writes=True,
+        )
 
     async def purge(self, now: int) -> int:
         def remove_batch(conn: sqlite3.Connection) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from authgate.events import Events
 from authgate.models import User
+from authgate.usernames import canonical_or_none
 from authgate.users.base import UserRepository
 from authgate.users.lockout import Lockout
 
@@ -32,15 +33,20 @@ class UserAuthentication:
         scopes: tuple[str, ...] = (),
     ) -> User | None:
         """The user, or None for a wrong password and for a locked name alike: a locked name
-        gets no password check. The subject goes under `subject_attribute`."""
-        user = await self.lockout.check(
-            username,
-            lambda: self.users.authenticate(
-                username, password, client_id=client_id, attributes=attributes, scopes=scopes
-            ),
-        )
+        gets no password check. The name is looked up and locked out by its canonical form,
+        which the repository gets; a name without one is nobody. The subject goes under
+        `subject_attribute`."""
+        name = canonical_or_none(username)
+        user = None
+        if name is not None:
+            user = await self.lockout.check(
+                name,
+                lambda: self.users.authenticate(
+                    name, password, client_id=client_id, attributes=attributes, scopes=scopes
+                ),
+            )
         if user is None:
-            self.events.emit("user.refused", client_id=client_id, username=username)
+            self.events.emit("user.refused", client_id=client_id, username=name or "")
             return None
         attributes[self.subject_attribute] = user.subject
         return user

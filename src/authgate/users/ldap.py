@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import ssl
 import warnings
 from collections.abc import Callable, MutableMapping
@@ -19,6 +20,7 @@ from authgate.config import LdapSettings
 from authgate.errors import StoreUnavailable
 from authgate.models import User
 from authgate.monitoring import outbound_call
+from authgate.usernames import canonical_or_none
 
 with warnings.catch_warnings():
     # ldap3 2.9 imports names that pyasn1 >= 0.6 deprecates; nothing to act on here.
@@ -39,6 +41,9 @@ with warnings.catch_warnings():
     from ldap3.utils.conv import escape_filter_chars
 
 T = TypeVar("T")
+
+# The attribute that `user_filter` compares the login name with: `(uid={username})` -> uid.
+_NAME_ATTRIBUTE = re.compile(r"\(\s*([A-Za-z][\w;.-]*)\s*=\s*\{username\}\s*\)")
 
 POOL_SIZE = 4  # connections per pool
 NO_ATTRIBUTES = "1.1"  # RFC 4511 section 4.5.1.8: return the DN only
@@ -101,8 +106,12 @@ def _close(connection: Connection) -> None:
 
 
 class LdapUsers:
+    """Searches by the canonical name; reports the name the directory stores."""
+
     def __init__(self, settings: LdapSettings) -> None:
         self.settings = settings
+        named = _NAME_ATTRIBUTE.search(settings.user_filter)
+        self._name_attribute = named.group(1) if named else None
         self._searches = _Pool(lambda: self._open(as_service=True))
         self._binds = _Pool(lambda: self._open(as_service=False))
 
@@ -121,14 +130,15 @@ class LdapUsers:
             return None
         url = self.settings.url
         async with outbound_call("ldap", url, "search"):
-            dn = await self._searches.run(lambda conn: self._find(conn, username))
-        if dn is None:
+            found = await self._searches.run(lambda conn: self._find(conn, username))
+        if found is None:
             return None
+        dn, stored_name = found
         async with outbound_call("ldap", url, "bind"):
             bound = await self._binds.run(lambda conn: _bind(conn, dn, password))
         if not bound:
             return None
-        return User(username=username, subject=username)
+        return User(username=stored_name, subject=stored_name)
 
     async def ping(self) -> None:
         await self._searches.run(self._ping)
@@ -175,14 +185,15 @@ class LdapUsers:
             raise
         return connection
 
-    def _find(self, connection: Connection, username: str) -> str | None:
-        """The one DN that the filter finds for `username`, or None."""
+    def _find(self, connection: Connection, username: str) -> tuple[str, str] | None:
+        """The one entry that the filter finds for `username`: its DN and the login name as
+        the directory stores it (the filter's attribute), or None."""
         query = self.settings.user_filter.replace("{username}", escape_filter_chars(username))
         connection.search(
             self.settings.user_base,
             query,
             search_scope=SUBTREE,
-            attributes=NO_ATTRIBUTES,
+            attributes=[self._name_attribute] if self._name_attribute else NO_ATTRIBUTES,
             size_limit=2,
             time_limit=math.ceil(self.settings.timeout),
         )
@@ -192,11 +203,19 @@ class LdapUsers:
         if code != SUCCESS:
             raise LDAPException(f"search failed: {connection.result}")
         found = [
-            entry["dn"]
-            for entry in connection.response or ()
-            if entry.get("type") == "searchResEntry"
+            entry for entry in connection.response or () if entry.get("type") == "searchResEntry"
         ]
-        return found[0] if len(found) == 1 else None
+        if len(found) != 1:
+            return None
+        dn: str = found[0]["dn"]
+        return dn, self._stored_name(found[0], username)
+
+    def _stored_name(self, entry: dict[str, Any], username: str) -> str:
+        """The value of the name attribute that the canonical `username` matched."""
+        found = entry.get("attributes", {}).get(self._name_attribute or "", [])
+        values = [found] if isinstance(found, str) else [str(value) for value in found]
+        matching = [value for value in values if canonical_or_none(value) == username]
+        return (matching or values or [username])[0]
 
     def _ping(self, connection: Connection) -> None:
         connection.search(

@@ -8,6 +8,7 @@ from typing import Any
 from authgate.models import User
 from authgate.passwords import verify_password
 from authgate.registry import Registry
+from authgate.usernames import canonical_or_none
 
 
 class LocalUsers:
@@ -23,10 +24,11 @@ class LocalUsers:
         attributes: MutableMapping[str, Any],
         scopes: tuple[str, ...] = (),
     ) -> User | None:
-        password_hash = await self.registry.user_password_hash(username)
+        name = canonical_or_none(username)
+        password_hash = await self.registry.user_password_hash(name) if name else None
         # An unknown user costs one argon2 verification too, so timing reveals nothing.
-        if await verify_password(password, password_hash):
-            return User(username=username, subject=username)
+        if await verify_password(password, password_hash) and name is not None:
+            return User(username=name, subject=name)
         return None
 
     async def ping(self) -> None:

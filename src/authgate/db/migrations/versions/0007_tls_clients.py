@@ -1,14 +1,14 @@
 """clients authenticated by certificate (RFC 8705): auth_method, tls_subject_dn, tls_certificate
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

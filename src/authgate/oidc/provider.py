@@ -1,0 +1,54 @@
+"""The OpenID Provider of one process: its key ring, id tokens and JWT access tokens, and the
+last step of every token response that uses them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from authgate.config import Settings, TokenSettings
+from authgate.oidc.access_tokens import JwtAccessTokens
+from authgate.oidc.id_tokens import IdTokens
+from authgate.oidc.key_ring import KeyRing
+from authgate.oidc.signing_keys import KeyFile, SigningKeys
+from authgate.registry import Registry
+from authgate.tokens import IssuedToken, TokenGrant, digest
+
+OPENID = "openid"
+
+
+class OpenIDProvider:
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        issuer = settings.effective_issuer()
+        key_file = KeyFile(settings.oidc.key_path(settings.storage.url))
+        self.keys = SigningKeys(registry, key_file)
+        self.ring = KeyRing(self.keys, settings.oidc, registry.client_changes)
+        self.id_tokens = IdTokens(self.ring, issuer, settings.oidc.id_token_expiry)
+        self.access_tokens = JwtAccessTokens(self.ring, issuer, settings.audiences())
+        self.issuer = issuer
+
+    async def finish(
+        self,
+        grant: TokenGrant,
+        settings: TokenSettings,
+        *,
+        id_token: bool = False,
+        nonce: str | None = None,
+    ) -> TokenGrant:
+        """The grant with its access token as a JWT (`access_token_format = "jwt"`) and, when
+        `id_token` is asked and `openid` granted, an id token (OpenID Connect Core 3.1.3.3)."""
+        access = grant.access
+        if settings.access_token_format == "jwt":
+            value = await self.access_tokens.encode(access.record, settings.audience or self.issuer)
+            access = IssuedToken(value, digest(value), access.record)
+            grant = replace(grant, access=access)
+        record = access.record
+        if not id_token or OPENID not in record.scopes or record.subject is None:
+            return grant
+        signed = await self.id_tokens.issue(
+            client_id=record.client_id,
+            subject=record.subject,
+            auth_time=record.auth_time if record.auth_time is not None else record.issued_at,
+            access_token=access.value,
+            nonce=nonce,
+        )
+        return replace(grant, id_token=signed)
