@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -114,8 +115,10 @@ def call(
     form: dict[str, str] | None = None,
     bearer: str | None = None,
     timeout: float = 10,
+    tls: bool = False,
 ) -> tuple[int, Any]:
-    """One loopback request; the body is decoded as JSON when it is JSON."""
+    """One loopback request (`tls`: over HTTPS, the server's certificate not checked: it is
+    the bench's own); the body is decoded as JSON when it is JSON."""
     headers: dict[str, str] = {}
     body = None
     if basic:
@@ -125,7 +128,14 @@ def call(
     if form is not None:
         body = "&".join(f"{k}={quote(v, safe='')}" for k, v in form.items())
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn: http.client.HTTPConnection
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
@@ -142,13 +152,15 @@ def brief(body: Any) -> str:
     return str(body)[:200]
 
 
-def wait_ready(process: Process, port: int, path: str, timeout: float = 30) -> None:
+def wait_ready(
+    process: Process, port: int, path: str, timeout: float = 30, *, tls: bool = False
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
             raise Skip(f"{process.name} exited at start: {process.tail()}")
         with contextlib.suppress(OSError):
-            if call(port, "GET", path)[0] == 200:
+            if call(port, "GET", path, tls=tls)[0] == 200:
                 return
         time.sleep(0.1)
     raise Skip(f"{process.name} did not answer {path} within {timeout:.0f} s")
@@ -166,7 +178,7 @@ class Run:
     errors: int
 
 
-def wrk(script: str, port: int, duration: float, env: dict[str, str]) -> Run:
+def wrk(script: str, port: int, duration: float, env: dict[str, str], scheme: str = "http") -> Run:
     seconds = max(1, round(duration))
     argv = [
         "taskset",
@@ -179,7 +191,7 @@ def wrk(script: str, port: int, duration: float, env: dict[str, str]) -> Run:
         "-s",
         str(WRK_DIR / script),
         "--latency",
-        f"http://127.0.0.1:{port}/",
+        f"{scheme}://127.0.0.1:{port}/",
     ]
     done = subprocess.run(
         argv,
@@ -273,18 +285,19 @@ class Bench:
         *,
         pools: list[Path] | None = None,
         warmup: bool = True,
+        scheme: str = "http",
     ) -> None:
         """BENCH_RUNS runs of one case; a pool file per run for single-use credentials."""
         self.rows.append(row)
         try:
             duration = self.duration()
             if warmup:
-                wrk(script, port, 1, env)
+                wrk(script, port, 1, env, scheme)
             runs = []
             spent = 0
             for index in range(self.args.runs):
                 run_env = dict(env, BENCH_POOL=str(pools[index])) if pools else env
-                runs.append(wrk(script, port, duration, run_env))
+                runs.append(wrk(script, port, duration, run_env, scheme))
                 # Spent: the last requests of each connection repeat the last value, and
                 # those still in flight when the run ends are not counted.
                 if pools and runs[-1].requests >= (

@@ -14,7 +14,11 @@ fit, their runs are shortened and the table says so. Every process started here 
 its PID on the way out.
 
     .venv/bin/python bench/run.py [--smoke] [--stores sqlite,memory,...] [--no-peer]
-                                  [--no-gateway | --gateway-only]
+                                  [--no-gateway | --gateway-only] [--no-https]
+
+`client_credentials https` is the client_credentials case again, on the first store, with
+`serve` speaking HTTPS (a P-256 certificate, TLS 1.3): wrk keeps its connections open, so the
+figure is the cost of encryption per request, handshakes aside.
 """
 
 from __future__ import annotations
@@ -207,6 +211,30 @@ def authgate_store_cases(bench: Bench, store: Store) -> None:
         memory_refresh_case(bench, store, rows["refresh_token"], rate)
 
 
+def https_case(bench: Bench, store: Store) -> None:
+    """client_credentials over HTTPS, on the store of the plain-HTTP row it sits next to."""
+    row = Row("client_credentials https", "authgate", store.name)
+    try:
+        server = Authgate(bench, store, f"{store.name}-https", tls=True)
+    except Skip as exc:
+        bench.rows.append(row)
+        bench.skip(row, str(exc))
+        bench.cases_left -= 1
+        return
+    with started(server.process):
+        try:
+            server.ready()
+            server.access_token()
+        except Skip as exc:
+            bench.rows.append(row)
+            bench.skip(row, str(exc))
+            bench.cases_left -= 1
+            return
+        bench.measure(
+            row, server.process, "client_credentials.lua", server.port, server.env(), scheme="https"
+        )
+
+
 def memory_refresh_case(bench: Bench, store: Store, row: Row, rate: float | None) -> None:
     """memory:// tokens live in the server: mint them through it, as client_credentials with
     `refresh = "new"` (a second server, so the first one measured the default flow)."""
@@ -357,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,memory,postgresql,redis")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-gateway", action="store_true")
+    parser.add_argument("--no-https", action="store_true", help="no client_credentials https row")
     parser.add_argument(
         "--gateway-only", action="store_true", help="only the gateway and JWT cases"
     )
@@ -388,7 +417,12 @@ def main(argv: list[str] | None = None) -> int:
             row = Row("(all)", "authgate", entry[0])
             bench.rows.append(row)
             bench.skip(row, f"store does not open: {entry[1]}")
-    bench.plan((0 if args.no_peer else 3) + 4 * len(usable) + (0 if args.no_gateway else 4))
+    bench.plan(
+        (0 if args.no_peer else 3)
+        + 4 * len(usable)
+        + (0 if args.no_gateway else 4)
+        + (0 if args.no_https or not usable else 1)
+    )
     log(f"{args.runs} run(s) of {args.duration:g} s per case; work files in {bench.work}")
     try:
         if not args.no_peer:
@@ -397,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         # so that a run cut short by its time budget drops the others.
         for index, store in enumerate(usable):
             authgate_store_cases(bench, store)
+            if index == 0 and not args.no_https:
+                https_case(bench, store)
             if index == 0 and not args.no_gateway:
                 gateway_cases(bench)
         if not usable and not args.no_gateway:

@@ -31,6 +31,7 @@ from authgate.endpoints.fast_lane import json_endpoint
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_authorization_request, build_flows
+from authgate.forwarded import behind_proxies
 from authgate.gateway.proxy import Gateway, RouteProxy
 from authgate.gateway.route_updates import RouteUpdates
 from authgate.limits import read_body_or_refuse, replay
@@ -44,6 +45,7 @@ from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
 from authgate.paths import is_normal, request_path
 from authgate.routing import GatewayPath, OwnPath, RouteMatch, RouteTable
+from authgate.server_tls import trust_registered_forever
 from authgate.services import Services
 from authgate.tokens import now
 
@@ -75,12 +77,16 @@ class AuthgateApp(Starlette):
     the route streams it; then its handler answers (the router, for the pages)."""
 
     route_table: RouteTable
+    entry: ASGIApp  # `route`, behind what trusted proxies say (forwarded.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)  # lifespan
             return
         scope["app"] = self
+        await self.entry(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_normal(request_path(scope)):
             match = self.route_table.match(scope["path"])
         else:
@@ -186,6 +192,9 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         routes = RouteUpdates(services, lambda found: _use_routes(app, found))
         await routes.load()
         following = asyncio.create_task(routes.follow())
+        trust = None
+        if settings.server.tls and settings.server.tls_client_ca:
+            trust = asyncio.create_task(trust_registered_forever(services.registry))
         # What start-up built lives as long as the process: moved out of the collector's sight,
         # a full collection walks only what requests create, not every module, class and table
         # object. Without this each full pass took about 40 ms, the p99 of every endpoint.
@@ -196,6 +205,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         finally:
             following.cancel()
             purge.cancel()
+            if trust is not None:
+                trust.cancel()
             await app.state.gateway.close()
             if monitor.traffic is not None:
                 await monitor.traffic.close()
@@ -227,4 +238,5 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         lifespan=lifespan,
     )
     app.route_table = route_table(app, settings.gateway.routes)
+    app.entry = behind_proxies(settings.server, app.route)
     return app

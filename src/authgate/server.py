@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from authgate.app import create_app
 from authgate.config import ServerSettings, Settings, load_settings
 from authgate.server_protocol import DeadlineHttpProtocol
+from authgate.server_tls import ServerTls, context_factory
 
 OPTIONS_ENV = "AUTHGATE_SERVE_OPTIONS"
 KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this (SPEC.md, Hardening)
@@ -60,6 +61,8 @@ def serve(settings: Settings, options: ServeOptions) -> int:
     """Run the server; `settings` were loaded from `options.config` by the caller."""
     settings = options.apply(settings)
     server = settings.server
+    if server.tls:
+        ServerTls(server)  # a missing or unreadable file stops the start here, with one line
     if server.workers == 1:
         # One process: uvicorn takes the app itself, nothing goes through the environment.
         _run(create_app(settings, demo=options.demo), server)
@@ -72,15 +75,22 @@ def serve(settings: Settings, options: ServeOptions) -> int:
 
 
 def connection_options(server: ServerSettings) -> dict[str, Any]:
-    """uvicorn's options for slow and idle clients (SPEC.md, Hardening: slow clients)."""
+    """uvicorn's options for HTTPS and for slow and idle clients (SPEC.md, Hardening)."""
     protocol = functools.partial(  # a partial, not a subclass: workers receive it pickled
         DeadlineHttpProtocol,
         header_timeout=server.header_timeout,
         body_timeout=server.body_timeout,
     )
+    tls: dict[str, Any] = {}
+    if server.tls:  # a partial again: each worker builds its own context in its own loop
+        tls["ssl_context_factory"] = functools.partial(context_factory, server)
     return {
+        **tls,
         "http": protocol,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        # X-Forwarded-* only from `[server] forwarded_allow_ips`, read by the app itself
+        # (authgate.forwarded), never by uvicorn's default trust of 127.0.0.1.
+        "proxy_headers": False,
         # uvicorn answers 503 once its open connections, idle ones included, reach the limit,
         # the new connection itself counted: `max_connections` others may be open.
         "limit_concurrency": server.max_connections + 1,

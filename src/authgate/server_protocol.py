@@ -7,6 +7,9 @@ must be complete `header_timeout` seconds after the connection opens or the next
 first byte arrives, and the body `body_timeout` seconds after the headers; a trickle of bytes
 does not move either deadline. Past one, the client gets 408 (when no answer has begun) and
 the connection is closed.
+
+Over HTTPS each request's scope carries the ASGI TLS extension, with the client certificate
+of the connection (`scope["extensions"]["tls"]`, see authgate.server_tls).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from authgate.server_tls import tls_extension
 
 _TIMED_OUT = b"request timed out"
 _REQUEST_TIMEOUT = b"".join(
@@ -47,9 +52,13 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.read_deadline: asyncio.TimerHandle | None = None
+        self.tls: dict[object, object] | None = None  # uvicorn's type of an extension
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn narrows the transport the same way
         super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:  # the handshake is over: its client certificate is known
+            self.tls = tls_extension(ssl_object)
         self._set_deadline(self.header_timeout)  # the first request's headers
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -58,6 +67,8 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self.tls is not None:
+            self.scope["extensions"] = {"tls": self.tls}
         if self.read_deadline is None:  # the next request on a kept-alive connection
             self._set_deadline(self.header_timeout)
 

@@ -280,8 +280,8 @@ def test_consents_are_listed_and_withdrawn_with_that_clients_tokens(
     other = admin.post("/clients", json={**NEW_CLIENT, "grant_types": ["password"]}).json()
     admin.post("/users", json={"username": "carol", "password": "carol-Passw0rd"})
     registry = server.services.registry
-    server.run(registry.remember_consent("carol", app["client_id"], ["photos.read"]))
-    server.run(registry.remember_consent("carol", other["client_id"], ["photos.read"]))
+    server.run(registry.consents.remember_consent("carol", app["client_id"], ["photos.read"]))
+    server.run(registry.consents.remember_consent("carol", other["client_id"], ["photos.read"]))
     mine = password_token(
         server, (app["client_id"], app["client_secret"]), "carol", "carol-Passw0rd"
     )

@@ -42,7 +42,7 @@ class Settings(Section):
     issuer: str = Field(
         default="",
         description="issuer identifier, exactly as in the metadata and every "
-        "`iss`; default: http://HOST:PORT",
+        "`iss`; default: http(s)://HOST:PORT",
     )
     server: ServerSettings = Field(
         default_factory=ServerSettings, description="the HTTP server of `authgate serve`"
@@ -92,7 +92,8 @@ class Settings(Section):
         return value
 
     def effective_issuer(self) -> str:
-        return self.issuer or f"http://{self.server.host}:{self.server.port}"
+        scheme = "https" if self.server.tls else "http"
+        return self.issuer or f"{scheme}://{self.server.host}:{self.server.port}"
 
     def token_settings(self, grant_type: GrantType) -> TokenSettings:
         """`[tokens]` with the flow's own `[flows.<grant>.tokens]` laid over it."""

@@ -38,6 +38,11 @@ clients = Table(
     # A rotated-out secret, accepted until `previous_secret_expires_at` (rotation's grace).
     Column("previous_secret_hash", String(64), nullable=True),
     Column("previous_secret_expires_at", BigInteger, nullable=True),
+    # RFC 8705 client authentication: "secret", "tls_client_auth" (subject DN) or
+    # "self_signed_tls_client_auth" (the PEM certificate itself).
+    Column("auth_method", String(32), nullable=False, server_default="secret"),
+    Column("tls_subject_dn", Text, nullable=True),
+    Column("tls_certificate", Text, nullable=True),
 )
 
 # Local User Store and the manager's administrators: argon2id hashes only.

@@ -21,6 +21,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from authgate.bearer import access_token_record, bearer_error, token_from_header
+from authgate.certificates import (
+    PeerCertificate,
+    name_by_certificate,
+    peer_certificate,
+    same_thumbprint,
+)
 from authgate.config import GatewayRoute, GatewaySettings
 from authgate.endpoints.responses import error_response, oauth_json
 from authgate.errors import OAuthError
@@ -56,6 +62,8 @@ class Gateway:
         self.settings = settings
         self.services = services
         self.pool = UpstreamPool(max_connections=200)
+        header = services.settings.server.client_certificate_header
+        self.withheld = folded(header.encode("latin-1")) if header else b""
 
     async def close(self) -> None:
         await self.pool.close()
@@ -77,6 +85,18 @@ class Gateway:
             )
         # A JWT's signature is checked before the store is asked (RFC 9068 section 4).
         return await access_token_record(self.services, token_from_header(header))
+
+    @staticmethod
+    def check_binding(record: TokenRecord, certificate: PeerCertificate | None) -> bool:
+        """RFC 8705 section 3: a bound token only with its certificate; whether it is bound."""
+        bound = record.certificate_thumbprint
+        if bound is None:
+            return False
+        if certificate is None or not same_thumbprint(bound, certificate.thumbprint):
+            raise bearer_error(
+                "invalid_token", "the access token is bound to another certificate", 401
+            )
+        return True
 
     @staticmethod
     def check_scope(record: TokenRecord, route: GatewayRoute) -> None:
@@ -260,17 +280,20 @@ class RouteProxy:
     async def handle(self, scope: Scope, receive: Receive) -> Response | UpstreamRelay:
         """Check the token and call the upstream: its answer, ready to send, or an error."""
         gateway: Gateway = scope["app"].state.gateway
-        request = Incoming(scope["headers"], self.prefix)
+        request = Incoming(scope["headers"], self.prefix, gateway.withheld)
         has_form = _has_form(scope, request)
         transaction = current_transaction()
         try:
             record = await gateway.authenticate(
                 request, scope.get("query_string", b""), has_form=has_form
             )
-            scope.setdefault("state", {})["attributes"] = {
+            attributes = scope.setdefault("state", {})["attributes"] = {
                 "authentication.subject.id": record.subject or record.client_id,
                 "oauth.client.id": record.client_id,
             }
+            certificate = peer_certificate(scope)
+            if gateway.check_binding(record, certificate) and certificate is not None:
+                name_by_certificate(attributes, record.client_id, certificate)
             gateway.check_scope(record, self.route)
             # Only a request whose own token passed gets its form read, bounded (RFC 6750
             # section 2.2 is refused: the token goes in the header alone).

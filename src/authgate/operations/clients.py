@@ -7,9 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from authgate.certificates import registration
 from authgate.clients import hash_secret, new_client_secret
 from authgate.config import GrantType
-from authgate.models import Client
+from authgate.models import AuthMethod, Client
 from authgate.operations.base import (
     RESERVED_SCOPES,
     Caller,
@@ -57,6 +58,10 @@ class ClientCreate(Model):
     )
     public: bool = False
     introspect: bool = False
+    # RFC 8705: a client may prove itself with a certificate instead of a secret.
+    auth_method: AuthMethod = "secret"
+    tls_subject_dn: Annotated[str, Field(max_length=2000)] | None = None
+    tls_certificate: Annotated[str, Field(max_length=20000)] | None = None
 
     _uris = field_validator("redirect_uris")(_check_redirect_uris)
     _scopes = field_validator("scopes")(_check_scopes)
@@ -94,6 +99,9 @@ class ClientView(Model):
     public: bool
     introspect: bool
     created_at: int
+    auth_method: AuthMethod = "secret"
+    tls_subject_dn: str | None = None
+    tls_certificate: str | None = None  # a certificate is public: no secret in it
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -166,6 +174,15 @@ async def create_client(services: Services, caller: Caller, request: ClientCreat
         introspect=request.introspect,
     )
     try:
+        tls = registration(
+            request.auth_method,
+            subject_dn=request.tls_subject_dn,
+            certificate=request.tls_certificate,
+            public=request.public,
+        )
+    except ValueError as exc:
+        raise Invalid("auth_method", str(exc)) from None
+    try:
         client, secret = await services.registry.create_client(
             request.name,
             redirect_uris=request.redirect_uris,
@@ -173,6 +190,7 @@ async def create_client(services: Services, caller: Caller, request: ClientCreat
             grant_types=grant_types,
             is_public=request.public,
             can_introspect=request.introspect,
+            **tls,
         )
     except AlreadyExists as exc:
         raise Conflict(str(exc)) from None
@@ -215,6 +233,8 @@ async def rotate_secret(
     client = await _client(services, client_id)
     if client.is_public:
         raise Conflict(f"client {client_id} is public: it has no secret")
+    if client.auth_method != "secret":
+        raise Conflict(f"client {client_id} authenticates with a certificate: it has no secret")
     secret = new_client_secret()
     keep_old = rotation.grace > 0 and client.secret_hash is not None
     changed = await services.registry.update_client(
