@@ -16,7 +16,7 @@ its PID on the way out.
     .venv/bin/python bench/run.py [--smoke] [--stores sqlite,memory,...] [--no-peer]
                                   [--no-gateway | --gateway-only] [--no-https]
 
-`client_credentials https` is the client_credentials case again, on the first store, with
+`client_credentials (https)` is the client_credentials case again, on the first store, with
 `serve` speaking HTTPS (a P-256 certificate, TLS 1.3): wrk keeps its connections open, so the
 figure is the cost of encryption per request, handshakes aside.
 """
@@ -213,7 +213,7 @@ def authgate_store_cases(bench: Bench, store: Store) -> None:
 
 def https_case(bench: Bench, store: Store) -> None:
     """client_credentials over HTTPS, on the store of the plain-HTTP row it sits next to."""
-    row = Row("client_credentials https", "authgate", store.name)
+    row = Row("client_credentials (https)", "authgate", store.name)
     try:
         server = Authgate(bench, store, f"{store.name}-https", tls=True)
     except Skip as exc:
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,memory,postgresql,redis")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-gateway", action="store_true")
-    parser.add_argument("--no-https", action="store_true", help="no client_credentials https row")
+    parser.add_argument("--no-https", action="store_true", help="no client_credentials (https) row")
     parser.add_argument(
         "--gateway-only", action="store_true", help="only the gateway and JWT cases"
     )

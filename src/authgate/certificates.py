@@ -139,20 +139,26 @@ def registration(
     rules); ValueError saying what is wrong."""
     if method == "secret":
         if subject_dn or certificate:
-            raise ValueError("--tls-subject-dn and --tls-certificate go with a tls auth method")
-        return Registration(auth_method=method)
+            raise ValueError(
+                "tls_subject_dn (--tls-subject-dn) and tls_certificate (--tls-certificate) "
+                "go with a certificate auth method"
+            )
+        return {"auth_method": method}
     if public:
         raise ValueError(f"a public client cannot use {method}: it has no credentials")
     if method == "tls_client_auth":
         if not subject_dn or certificate:
-            raise ValueError("tls_client_auth takes --tls-subject-dn and no --tls-certificate")
-        return Registration(auth_method=method, tls_subject_dn=normalize_dn(subject_dn))
+            raise ValueError(
+                "tls_client_auth takes tls_subject_dn (--tls-subject-dn), no tls_certificate"
+            )
+        return {"auth_method": method, "tls_subject_dn": normalize_dn(subject_dn)}
     if method == "self_signed_tls_client_auth":
         if not certificate or subject_dn:
             raise ValueError(
-                "self_signed_tls_client_auth takes --tls-certificate and no --tls-subject-dn"
+                "self_signed_tls_client_auth takes tls_certificate (--tls-certificate), "
+                "no tls_subject_dn"
             )
         if from_pem(certificate) is None:
-            raise ValueError("--tls-certificate is not a PEM certificate")
-        return Registration(auth_method=method, tls_certificate=certificate.strip() + "\n")
+            raise ValueError("tls_certificate is not a PEM certificate")
+        return {"auth_method": method, "tls_certificate": certificate.strip() + "\n"}
     raise ValueError(f"unknown auth method {method!r}")

@@ -42,7 +42,7 @@ def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path
     report = json.loads(out.read_text())
     rows = {row["endpoint"]: row for row in report["rows"]}
     endpoints = ("introspection", "refresh_token", "authorization_code")
-    for endpoint in ("client_credentials", "client_credentials https", *endpoints):
+    for endpoint in ("client_credentials", "client_credentials (https)", *endpoints):
         row = rows[endpoint]
         assert row["server"] == "authgate"
         assert not row["note"].startswith("skipped"), row["note"]

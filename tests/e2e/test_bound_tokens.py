@@ -3,6 +3,8 @@ and a public client's bound refresh tokens; over real mutual TLS."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -257,3 +259,33 @@ def test_a_certificate_client_is_counted_under_its_subject_dn(bound, pki):
     assert counted.get(f"photos {subject}") == 1
     assert any(k.startswith("oauth2.token") and k.endswith(f" {subject}") for k in counted)
     assert not any(k.endswith(f" {client.client_id}") for k in counted)
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWS compact serialisation (the signature is the JWT tests' business)."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+def test_a_jwt_access_token_carries_cnf_and_is_bound_at_the_gateway(tmp_path, pki, upstream):
+    certificate, key = pki.ca.server("jwt_server").pair
+    config = {
+        "server.tls_certificate": certificate,
+        "server.tls_private_key": key,
+        "server.tls_client_ca": str(pki.ca.certificate),
+        "tokens.access_token_format": "jwt",
+        "gateway.routes": routes(upstream.url),
+    }
+    with run_server(tmp_path, config) as server:
+        presented = pki.ca.client(DN, "reporting_jwt")
+        token = certificate_token(server, pki, presented)
+        assert jwt_claims(token)["cnf"] == {"x5t#S256": presented.thumbprint}
+        headers = {"Authorization": f"Bearer {token}"}
+        assert call(server, pki, presented, "GET", "/api/photos/3", headers=headers).is_success
+        thief = pki.ca.client(DN, "reporting_jwt_thief")
+        refused = call(server, pki, thief, "GET", "/api/photos/3", headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "invalid_token"

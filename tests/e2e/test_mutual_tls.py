@@ -205,7 +205,7 @@ def test_client_create_with_certificate_methods(tmp_path, pki):
             )
         )
     )
-    assert "client_secret" not in created
+    assert created.get("client_secret") is None
     assert created["auth_method"] == "tls_client_auth"
     assert created["tls_subject_dn"] == "CN=svc,O=Acme"
     certificate = self_signed(tmp_path, "CN=dev", "dev")
@@ -227,7 +227,7 @@ def test_client_create_with_certificate_methods(tmp_path, pki):
             )
         )
     )
-    assert "client_secret" not in created
+    assert created.get("client_secret") is None
     assert created["tls_certificate"] == certificate.pem
 
 
@@ -248,3 +248,37 @@ def test_client_create_refuses_inconsistent_certificate_options(tmp_path, option
     result = authgate(tmp_path, "client", "create", "--name", "x", *options)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_the_administration_api_registers_certificate_clients(tmp_path, pki):
+    from tests.e2e.test_admin_api import Admin, assert_problem
+
+    with run_server(tmp_path) as server:
+        admin = Admin(server)
+        created = admin.post(
+            "/clients",
+            json={
+                "name": "svc",
+                "grant_types": ["client_credentials"],
+                "auth_method": "tls_client_auth",
+                "tls_subject_dn": "cn=svc,  O=Acme",
+            },
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["client_secret"] is None
+        assert (body["auth_method"], body["tls_subject_dn"]) == ("tls_client_auth", "CN=svc,O=Acme")
+        client_id = body["client_id"]
+        assert admin.get(f"/clients/{client_id}").json()["tls_subject_dn"] == "CN=svc,O=Acme"
+        rotated = admin.post(f"/clients/{client_id}/secret", json={})
+        assert_problem(rotated, 409, "certificate")
+        refused = admin.post(
+            "/clients",
+            json={
+                "name": "x",
+                "grant_types": ["client_credentials"],
+                "auth_method": "tls_client_auth",
+            },
+        )
+        assert_problem(refused, 422, "tls_subject_dn")
+        admin.http.close()

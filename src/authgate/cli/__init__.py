@@ -55,9 +55,6 @@ _OPTIONS = {
     "service": "--service",
     "timeout": "--timeout",
     "header_prefix": "--header-prefix",
-    "auth_method": "--auth-method",
-    "tls_subject_dn": "--tls-subject-dn",
-    "tls_certificate": "--tls-certificate",
 }
 
 

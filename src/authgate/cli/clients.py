@@ -25,16 +25,6 @@ def _print_client(client: clients.ClientView, as_json: bool, secret: str | None 
         print(f"{name}: {value}")
 
 
-def _read_certificate(path: str | None) -> str | None:
-    """--tls-certificate: the PEM text of the file (the registry keeps the certificate)."""
-    if not path:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"--tls-certificate {path}: {exc}") from None
-
-
 async def _client_create(args: argparse.Namespace, services: Services) -> int:
     request: dict[str, Any] = {
         "name": args.name,
@@ -58,6 +48,16 @@ async def _client_create(args: argparse.Namespace, services: Services) -> int:
     if created.client_secret is not None:
         print(f"client_secret: {created.client_secret}  (shown once; only its hash is stored)")
     return 0
+
+
+def _read_certificate(path: str | None) -> str | None:
+    """--tls-certificate: the PEM text of the file (the registry keeps the certificate)."""
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--tls-certificate {path}: {exc}") from None
 
 
 async def _client_list(args: argparse.Namespace, services: Services) -> int:
@@ -145,21 +145,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     create.add_argument(
         "--introspect", action="store_true", help="may call the introspection endpoint"
     )
-    json_flag(create)
     create.add_argument(
         "--auth-method",
         choices=AUTH_METHODS,
         default="secret",
-        help="how the client proves itself: a secret, or a certificate (RFC 8705)",
+        help="secret (default), or a client certificate (RFC 8705): tls_client_auth or "
+        "self_signed_tls_client_auth",
     )
+    create.add_argument("--tls-subject-dn", metavar="DN", help="tls_client_auth: the subject DN")
     create.add_argument(
-        "--tls-subject-dn", metavar="DN", help="tls_client_auth: the certificate's subject DN"
+        "--tls-certificate", metavar="FILE", help="self_signed_tls_client_auth: its PEM certificate"
     )
-    create.add_argument(
-        "--tls-certificate",
-        metavar="FILE",
-        help="self_signed_tls_client_auth: the client's PEM certificate",
-    )
+    json_flag(create)
     create.set_defaults(handler=_client_create)
 
     listing = client.add_parser("list", help="list every client")

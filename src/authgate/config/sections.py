@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from authgate.config.peers import HeaderName, TrustedPeer
+
 GrantType = Literal["authorization_code", "refresh_token", "password", "client_credentials"]
 GRANT_TYPES: tuple[GrantType, ...] = (
     "authorization_code",
@@ -375,11 +377,11 @@ class ServerSettings(Section):
     tls_client_ca: str = Field(
         default="", description="PEM bundle: ask for (never require) client certificates it signed"
     )
-    forwarded_allow_ips: list[str] = Field(
+    forwarded_allow_ips: list[TrustedPeer] = Field(
         default_factory=list,
         description="proxies whose X-Forwarded-For/-Proto and certificate header are trusted",
     )
-    client_certificate_header: str = Field(
+    client_certificate_header: HeaderName = Field(
         default="", description='e.g. "X-Client-Cert": a URL-encoded PEM from a trusted proxy'
     )
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from authgate.certificates import registration
 from authgate.clients import hash_secret, new_client_secret
@@ -25,6 +25,7 @@ from authgate.registry import AlreadyExists
 from authgate.services import Services
 from authgate.tokens import now
 
+_CERTIFICATE_MEMBERS = ("auth_method", "tls_subject_dn", "tls_certificate")
 MAX_GRACE = 30 * 86400  # seconds an old secret may keep working after a rotation
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 section 3.3
 
@@ -58,10 +59,10 @@ class ClientCreate(Model):
     )
     public: bool = False
     introspect: bool = False
-    # RFC 8705: a client may prove itself with a certificate instead of a secret.
+    # RFC 8705 section 2: a certificate instead of a secret (SPEC.md, TLS and mutual TLS).
     auth_method: AuthMethod = "secret"
-    tls_subject_dn: Annotated[str, Field(max_length=2000)] | None = None
-    tls_certificate: Annotated[str, Field(max_length=20000)] | None = None
+    tls_subject_dn: str | None = Field(default=None, max_length=2000)
+    tls_certificate: str | None = Field(default=None, max_length=20000)  # PEM
 
     _uris = field_validator("redirect_uris")(_check_redirect_uris)
     _scopes = field_validator("scopes")(_check_scopes)
@@ -99,9 +100,18 @@ class ClientView(Model):
     public: bool
     introspect: bool
     created_at: int
+    # Shown only for a client that authenticates with a certificate (RFC 8705 section 2).
     auth_method: AuthMethod = "secret"
     tls_subject_dn: str | None = None
-    tls_certificate: str | None = None  # a certificate is public: no secret in it
+    tls_certificate: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _certificate_members_when_used(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("auth_method") == "secret":
+            for name in _CERTIFICATE_MEMBERS:
+                data.pop(name, None)
+        return data
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
