@@ -222,6 +222,7 @@ class Row:
     p50_ms: float | None = None
     p99_ms: float | None = None
     ratio: float | None = None
+    run_ratios: list[float] = field(default_factory=list)  # run by run, when interleaved
     peak_rss_mb: float | None = None
     runs: list[Run] = field(default_factory=list)
     duration_s: float | None = None
@@ -451,15 +452,24 @@ def ensure_peer() -> None:
 
 def add_ratios(rows: list[Row]) -> None:
     """authgate over the peer of its row: node-oidc-provider for the OAuth endpoints, nginx
-    (or, without nginx, the upstream called directly) for the gateway."""
-    peer = {r.endpoint: r.rps for r in rows if r.server == "peer" and r.rps}
-    anchor = {r.server: r.rps for r in rows if r.endpoint == "gateway GET" and r.rps}
+    (or, without nginx, the upstream called directly) for the gateway. Rows measured
+    interleaved also get the ratio of each run to the peer's run next to it."""
+    peers = {r.endpoint: r for r in rows if r.server == "peer" and r.rps}
+    anchor = {r.server: r for r in rows if r.endpoint == "gateway GET" and r.rps}
     gateway_base = anchor.get("nginx") or anchor.get("upstream")
     for row in rows:
-        if row.server == "authgate" and row.rps:
-            base = gateway_base if row.endpoint == "gateway GET" else peer.get(row.endpoint)
-            if base:
-                row.ratio = round(row.rps / base, 2)
+        if row.server != "authgate" or not row.rps:
+            continue
+        base = gateway_base if row.endpoint == "gateway GET" else peers.get(row.endpoint)
+        if base is None or not base.rps:
+            continue
+        row.ratio = round(row.rps / base.rps, 2)
+        if "interleaved" in row.note and "interleaved" in base.note:
+            row.run_ratios = [
+                round(mine.rps / theirs.rps, 2)
+                for mine, theirs in zip(row.runs, base.runs, strict=False)
+                if theirs.rps
+            ]
 
 
 def table(rows: list[Row]) -> str:
@@ -473,10 +483,11 @@ def table(rows: list[Row]) -> str:
         def show(value: Any) -> str:
             return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
+        runs = f"; run by run {', '.join(map(show, r.run_ratios))}" if r.run_ratios else ""
         lines.append(
             f"| {r.endpoint} | {r.server} | {r.store} | {show(r.rps)} | {show(r.spread_pct)} | "
             f"{show(r.p50_ms)} | {show(r.p99_ms)} | {show(r.ratio)} | "
-            f"{show(r.peak_rss_mb)} | {r.note} |"
+            f"{show(r.peak_rss_mb)} | {r.note}{runs} |"
         )
     return "\n".join(lines)
 
