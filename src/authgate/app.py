@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -165,14 +166,21 @@ def _use_routes(app: Starlette, routes: Sequence[GatewayRoute]) -> None:
     app.state.monitor.routes = tuple(routes)
 
 
-def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
+def create_app(
+    settings: Settings, *, demo: bool = False, metrics_directory: Path | None = None
+) -> Starlette:
+    """The application; `metrics_directory` is where the workers of one `serve --workers N`
+    share their counts (monitoring/shared_counts.py)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await Services.open(settings)
         app.state.services = services
         app.state.flows = build_flows(services)
         app.state.authorization_request = build_authorization_request(services)
-        monitor = app.state.monitor = Monitor(settings, services.events)
+        monitor = app.state.monitor = Monitor(settings, services.events, metrics_directory)
+        if monitor.shared is not None:
+            monitor.shared.start()
         if settings.monitoring.enabled:
             monitor.traffic = TrafficLog(
                 services.registry.engine,
@@ -210,6 +218,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             await app.state.gateway.close()
             if monitor.traffic is not None:
                 await monitor.traffic.close()
+            if monitor.shared is not None:
+                await monitor.shared.close()
             await services.close()
 
     routes: list[BaseRoute] = [

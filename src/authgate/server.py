@@ -14,7 +14,9 @@ import dataclasses
 import functools
 import json
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -38,6 +40,7 @@ class ServeOptions:
     port: int | None = None
     workers: int | None = None
     demo: bool = False
+    metrics_directory: str | None = None  # where the workers share their counts
 
     def apply(self, settings: Settings) -> Settings:
         return settings.with_server(host=self.host, port=self.port, workers=self.workers)
@@ -54,7 +57,8 @@ def app_factory() -> Starlette:
     """A worker process's app: uvicorn calls this in each worker it spawns."""
     options = ServeOptions.from_json(os.environ[OPTIONS_ENV])
     settings = options.apply(load_settings(options.config))
-    return create_app(settings, demo=options.demo)
+    shared = Path(options.metrics_directory) if options.metrics_directory else None
+    return create_app(settings, demo=options.demo, metrics_directory=shared)
 
 
 def serve(settings: Settings, options: ServeOptions) -> int:
@@ -68,9 +72,12 @@ def serve(settings: Settings, options: ServeOptions) -> int:
         _run(create_app(settings, demo=options.demo), server)
         return 0
     # Several: uvicorn spawns fresh interpreters that import the factory by name, and they
-    # inherit this process's environment.
-    os.environ[OPTIONS_ENV] = options.to_json()
-    _run("authgate.server:app_factory", server, factory=True)
+    # inherit this process's environment. Their counts meet in a directory of this run
+    # (private to the user: it names clients), so each worker's /metrics shows the sum.
+    with tempfile.TemporaryDirectory(prefix="authgate-metrics-") as shared:
+        options = dataclasses.replace(options, metrics_directory=shared)
+        os.environ[OPTIONS_ENV] = options.to_json()
+        _run("authgate.server:app_factory", server, factory=True)
     return 0
 
 

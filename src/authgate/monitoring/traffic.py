@@ -121,7 +121,7 @@ class TrafficLog:
 
     def _drop(self, count: int) -> None:
         self.dropped += count
-        self.monitor.traffic_dropped.inc(count)
+        self.monitor.counts.traffic_dropped += count
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is written (tests, shutdown)."""
