@@ -28,6 +28,13 @@ class Client:
     # After a rotation with a grace period: the old secret's hash and until when it works.
     previous_secret_hash: str | None = None
     previous_secret_expires_at: int = 0
+    # A developer portal key: its application and "production" or "sandbox" (else None).
+    app_id: str | None = None
+    environment: str | None = None
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.environment == "sandbox"
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -38,6 +38,22 @@ clients = Table(
     # A rotated-out secret, accepted until `previous_secret_expires_at` (rotation's grace).
     Column("previous_secret_hash", String(64), nullable=True),
     Column("previous_secret_expires_at", BigInteger, nullable=True),
+    # A developer portal application's key: its application and environment ("production"
+    # or "sandbox"); NULL for a client an operator registered. One key per environment.
+    Column("app_id", String(32), nullable=True),
+    Column("environment", String(16), nullable=True),
+)
+Index("ix_clients_app_environment", clients.c.app_id, clients.c.environment, unique=True)
+
+# Developer portal applications; their keys are clients (above) that name the application.
+applications = Table(
+    "applications",
+    metadata,
+    Column("app_id", String(32), primary_key=True),
+    Column("owner", Username, nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 # Local User Store and the manager's administrators: argon2id hashes only.
