@@ -28,6 +28,7 @@ from authgate.endpoints import (
 )
 from authgate.endpoints.admin_api import JSON_APIS
 from authgate.endpoints.fast_lane import json_endpoint
+from authgate.endpoints.json_api import JsonApi
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_authorization_request, build_flows
@@ -75,6 +76,7 @@ class AuthgateApp(Starlette):
     the route streams it; then its handler answers (the router, for the pages)."""
 
     route_table: RouteTable
+    json_apis: Sequence[JsonApi] = JSON_APIS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -132,7 +134,7 @@ def route_table(app: AuthgateApp, routes: Sequence[GatewayRoute]) -> RouteTable:
     ]
     own += [  # a JSON API reads its body itself, under the same limit (json_api.py)
         OwnPath(api.prefix, RouteMatch(api, api.face, streams_body=True), prefix=True)
-        for api in JSON_APIS
+        for api in app.json_apis
     ]
     pages = RouteMatch(app.pages)
     for route in app.routes:
@@ -226,5 +228,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         },
         lifespan=lifespan,
     )
+    if not settings.portal.enabled:
+        app.json_apis = tuple(api for api in JSON_APIS if api.face != "portal")
     app.route_table = route_table(app, settings.gateway.routes)
     return app

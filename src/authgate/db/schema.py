@@ -180,8 +180,13 @@ traffic = Table(
     Column("status", Integer, nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("outbound_count", Integer, nullable=False),
+    # A gateway call: the client and the user of its access token (a portal application's
+    # usage is counted from these, for as long as the row is kept).
+    Column("token_client_id", String(64), nullable=True),
+    Column("token_username", String(255), nullable=True),
 )
 Index("ix_traffic_started_ms", traffic.c.started_ms)
+Index("ix_traffic_token_client_id", traffic.c.token_client_id, traffic.c.started_ms)
 Index("ix_traffic_service", traffic.c.service)
 Index("ix_traffic_client", traffic.c.client)
 

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from authgate.application_registry import Application
 from authgate.config import GrantType, PortalSettings
 from authgate.models import Client
+from authgate.monitoring.usage import token_usage
 from authgate.operations import clients
 from authgate.operations.base import (
     RESERVED_SCOPES,
@@ -29,6 +30,7 @@ from authgate.operations.base import (
 )
 from authgate.operations.clients import Name, RedirectUri, Scope
 from authgate.services import Services
+from authgate.tokens import now
 
 Environment = Literal["production", "sandbox"]
 ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
@@ -127,6 +129,17 @@ class ApplicationView(Model):
             created_at=application.created_at,
             keys={environment: found.get(environment) for environment in ENVIRONMENTS},
         )
+
+
+class UsageView(Model):
+    """Gateway calls made with the tokens of both keys over USAGE_WINDOW seconds."""
+
+    requests: int
+    users: int
+    services: dict[str, int]
+
+
+USAGE_WINDOW = 86400  # seconds: the last 24 hours
 
 
 def check_portal_rules(
@@ -282,3 +295,12 @@ async def delete_key(services: Services, caller: Caller, app_id: str, environmen
     """Remove the key and revoke every token issued to it; how many."""
     key = await _key(services, await _own(services, caller, app_id), environment)
     return await clients.delete_client(services, caller, key.client_id)
+
+
+async def usage(services: Services, caller: Caller, app_id: str) -> UsageView:
+    """Requests, distinct users and requests per service over the last 24 hours."""
+    await _own(services, caller, app_id)
+    keys = await services.registry.applications.keys([app_id])
+    since_ms = (now() - USAGE_WINDOW) * 1000
+    found = await token_usage(services.registry.engine, [key.client_id for key in keys], since_ms)
+    return UsageView(requests=found.requests, users=found.users, services=found.services)

@@ -1,4 +1,5 @@
-"""portal: developer applications, and the application and environment of their keys
+"""portal: developer applications, the application and environment of their keys, and the
+token behind each gateway call in the traffic log
 
 Revision ID: 0007
 Revises: 0006
@@ -31,9 +32,19 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("app_id", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("environment", sa.String(length=16), nullable=True))
         batch_op.create_index("ix_clients_app_environment", ["app_id", "environment"], unique=True)
+    with op.batch_alter_table("traffic", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("token_client_id", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("token_username", sa.String(length=255), nullable=True))
+        batch_op.create_index(
+            "ix_traffic_token_client_id", ["token_client_id", "started_ms"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("traffic", schema=None) as batch_op:
+        batch_op.drop_index("ix_traffic_token_client_id")
+        batch_op.drop_column("token_username")
+        batch_op.drop_column("token_client_id")
     with op.batch_alter_table("clients", schema=None) as batch_op:
         batch_op.drop_index("ix_clients_app_environment")
         batch_op.drop_column("environment")
