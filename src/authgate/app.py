@@ -41,6 +41,7 @@ from authgate.monitoring.traffic import TrafficLog
 from authgate.pages import login_csrf, playground
 from authgate.pages import logout as page_logout
 from authgate.pages.manager import manager_routes
+from authgate.pages.portal import portal_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
 from authgate.paths import is_normal, request_path
@@ -215,6 +216,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),
         *manager_routes(),
+        *portal_routes(enabled=settings.portal.enabled),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if demo:

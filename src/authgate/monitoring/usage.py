@@ -20,6 +20,7 @@ class Usage:
     requests: int = 0
     users: int = 0  # distinct users behind the tokens; client tokens have none
     services: dict[str, int] = field(default_factory=dict)  # requests per service
+    service_users: dict[str, int] = field(default_factory=dict)  # distinct users per service
 
 
 async def token_usage(engine: AsyncEngine, client_ids: Collection[str], since_ms: int) -> Usage:
@@ -28,7 +29,7 @@ async def token_usage(engine: AsyncEngine, client_ids: Collection[str], since_ms
         return Usage()
     recent = (traffic.c.token_client_id.in_(list(client_ids)), traffic.c.started_ms >= since_ms)
     per_service = (
-        select(traffic.c.service, func.count())
+        select(traffic.c.service, func.count(), func.count(distinct(traffic.c.token_username)))
         .where(*recent)
         .group_by(traffic.c.service)
         .order_by(traffic.c.service)
@@ -37,6 +38,8 @@ async def token_usage(engine: AsyncEngine, client_ids: Collection[str], since_ms
         *recent, traffic.c.token_username.is_not(None)
     )
     async with engine.connect() as conn:
-        services = {row[0]: int(row[1]) for row in (await conn.execute(per_service)).all()}
+        rows = (await conn.execute(per_service)).all()
         user_count = int((await conn.execute(users)).scalar() or 0)
-    return Usage(sum(services.values()), user_count, services)
+    services = {row[0]: int(row[1]) for row in rows}
+    service_users = {row[0]: int(row[2]) for row in rows}
+    return Usage(sum(services.values()), user_count, services, service_users)

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from authgate.application_registry import Application
 from authgate.config import GrantType, PortalSettings
 from authgate.models import Client
-from authgate.monitoring.usage import token_usage
+from authgate.monitoring.usage import Usage, token_usage
 from authgate.operations import clients
 from authgate.operations.base import (
     RESERVED_SCOPES,
@@ -297,10 +297,15 @@ async def delete_key(services: Services, caller: Caller, app_id: str, environmen
     return await clients.delete_client(services, caller, key.client_id)
 
 
-async def usage(services: Services, caller: Caller, app_id: str) -> UsageView:
-    """Requests, distinct users and requests per service over the last 24 hours."""
+async def usage_detail(services: Services, caller: Caller, app_id: str) -> Usage:
+    """Requests and distinct users, in all and per service, over the last 24 hours."""
     await _own(services, caller, app_id)
     keys = await services.registry.applications.keys([app_id])
     since_ms = (now() - USAGE_WINDOW) * 1000
-    found = await token_usage(services.registry.engine, [key.client_id for key in keys], since_ms)
+    return await token_usage(services.registry.engine, [key.client_id for key in keys], since_ms)
+
+
+async def usage(services: Services, caller: Caller, app_id: str) -> UsageView:
+    """Requests, distinct users and requests per service over the last 24 hours."""
+    found = await usage_detail(services, caller, app_id)
     return UsageView(requests=found.requests, users=found.users, services=found.services)
