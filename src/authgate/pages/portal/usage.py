@@ -42,7 +42,7 @@ def bars(requests: dict[str, int], users: dict[str, int]) -> list[Bar]:
             service=service,
             requests=count,
             users=users.get(service, 0),
-            y=index * (BAR_HEIGHT + BAR_GAP),
+            y=index * (BAR_HEIGHT + BAR_GAP) + BAR_GAP // 2,
             width=max(2, round(longest * count / most)),
         )
         for index, (service, count) in enumerate(ordered)
