@@ -4,7 +4,7 @@ The developer picks the scope and the callback and types the consumer secret, wh
 authgate cannot show again (it keeps only a hash). The portal then plays the client: it
 sends the browser to /oauth2/authorize with `state`, a PKCE S256 challenge and, when
 `openid` is asked for, a `nonce`; at its callback it exchanges the code at the token
-endpoint over real HTTP as the sandbox key, and shows the token response, the token as
+endpoint as the sandbox key, and shows the token response, the token as
 introspection describes it, and the id token decoded.
 
 Between the two steps the secret is kept in the browser's session sealed under a random key
@@ -13,14 +13,15 @@ that only the browser's Try it cookie holds, so a copy of the database opens not
 
 from __future__ import annotations
 
+import base64
 import json
-import logging
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message
 
 from authgate.clients import ClientCredentials, verify_client
 from authgate.endpoints.introspect import INACTIVE, describe
@@ -30,7 +31,7 @@ from authgate.oidc import OPENID
 from authgate.operations import OperationError, applications
 from authgate.pages import cookies
 from authgate.pages.console.base import NO_ERROR, FormError, PostedForm, services_of
-from authgate.pages.playground import Demo, client_auth, decoded_id_token, post_form
+from authgate.pages.playground import ClientAuth, Demo, client_auth, decoded_id_token
 from authgate.pages.portal.applications import missing
 from authgate.pages.portal.base import (
     action_route,
@@ -44,10 +45,7 @@ from authgate.pages.portal.keys import TRY_IT_CALLBACK, try_it_callback
 from authgate.pages.sessions import BrowserSession
 from authgate.pages.views import redirect
 from authgate.sealing import seal, unseal
-from authgate.services import Services
 from authgate.tokens import digest, generate_token
-
-log = logging.getLogger("authgate.portal")
 
 TRY_IT = "/portal/applications/{app_id}/try"
 COOKIE_TTL = 15 * 60  # seconds a started flow may take to come back
@@ -194,16 +192,62 @@ async def callback(request: Request) -> Response:
             message=params.get("error_description", ""),
         )
     else:
-        response = await _exchange(services, user, flow, params["code"], secret.decode())
+        response = await _exchange(request, user, flow, params["code"], secret.decode())
     response.delete_cookie(cookies.TRY_IT, path=TRY_IT_CALLBACK)
     return response
 
 
-async def _exchange(
-    services: Services, user: BrowserSession, flow: dict[str, Any], code: str, secret: str
-) -> Response:
-    import httpx  # here: only Try it pays for the HTTP client
+async def _token_request(app: ASGIApp, form: dict[str, str], auth: ClientAuth) -> dict[str, Any]:
+    """POST /oauth2/token through the application itself, as a client's request arrives
+    (the same route, limits, client authentication and flow), without a socket: the server
+    needs no HTTP client of its own for this."""
+    fields, basic = auth
+    headers = [(b"content-type", b"application/x-www-form-urlencoded")]
+    if basic is not None:
+        pair = ":".join(quote_plus(part) for part in basic)  # RFC 6749 section 2.3.1
+        headers.append((b"authorization", b"Basic " + base64.b64encode(pair.encode())))
+    body = urlencode(form | fields).encode()
+    headers.append((b"content-length", str(len(body)).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/oauth2/token",
+        "raw_path": b"/oauth2/token",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+    }
+    sent = False
+    answer: list[bytes] = []
 
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            answer.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    try:
+        parsed: dict[str, Any] = json.loads(b"".join(answer))
+    except ValueError:
+        parsed = {"error": "server_error"}
+    return parsed
+
+
+async def _exchange(
+    request: Request, user: BrowserSession, flow: dict[str, Any], code: str, secret: str
+) -> Response:
+    services = services_of(request)
     key = Demo(flow["client_id"], secret, flow["redirect_uri"], ())
     form = {
         "grant_type": "authorization_code",
@@ -211,14 +255,7 @@ async def _exchange(
         "redirect_uri": flow["redirect_uri"],
         "code_verifier": flow["verifier"],
     }
-    try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            token = await post_form(
-                http, f"{services.issuer}/oauth2/token", form, client_auth(services, key)
-            )
-    except httpx.HTTPError as exc:
-        log.warning("Try it could not reach %s: %s", services.issuer, exc)
-        return _result(user, 502, title="Token endpoint unreachable", message=type(exc).__name__)
+    token = await _token_request(request.app, form, client_auth(services, key))
     shown = json.dumps(token, indent=2)
     access_token = token.get("access_token")
     if not isinstance(access_token, str):
