@@ -41,6 +41,7 @@ from authgate.monitoring.traffic import TrafficLog
 from authgate.pages import login_csrf, playground
 from authgate.pages import logout as page_logout
 from authgate.pages.manager import manager_routes
+from authgate.pages.portal import demo as portal_demo
 from authgate.pages.portal import portal_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
@@ -181,6 +182,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         app.state.gateway = Gateway(settings.gateway, services)
         if demo:
             app.state.demo = await playground.seed(services)
+            await portal_demo.seed(services, playground.USERNAME, playground.SCOPES)
         with contextlib.suppress(StoreUnavailable):  # else made by the first login page
             await services.registry.secrets.get(login_csrf.SECRET_NAME)
         purge = asyncio.create_task(_purge_forever(services))

@@ -248,3 +248,37 @@ def test_try_it_runs_the_code_flow_and_account_revokes_the_approval(
     from authgate.tokens import digest
 
     assert server.run(server.services.tokens.get(digest(token["access_token"]))) is None
+
+
+def test_the_demo_user_is_a_developer_with_sandbox_keys_ready_for_try_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    with run_server(tmp_path, demo=True) as server:
+        printed = capsys.readouterr().out
+        found = dict(
+            re.findall(r"^\s+(password|sandbox key|sandbox secret):\s+(\S+)", printed, re.M)
+        )
+        assert set(found) == {"password", "sandbox key", "sandbox secret"}, printed
+        owned = server.run(server.services.registry.applications.find("demo"))
+        assert [app.name for app in owned] == ["Photo frame"]
+        client = server.run(server.services.registry.get_client(found["sandbox key"]))
+        assert client.environment == "sandbox"
+        assert f"{server.url}/portal/try/callback" in client.redirect_uris
+        token = httpx.post(
+            f"{server.url}/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(found["sandbox key"], found["sandbox secret"]),
+        )
+        assert token.status_code == 400  # authenticated; the keys have no such grant
+        with httpx.Client(base_url=server.url) as http:
+            form = http.get("/portal/login")
+            signed_in = http.post(
+                "/portal/login",
+                data={
+                    "csrf_token": csrf_of(form.text),
+                    "username": "demo",
+                    "password": found["password"],
+                },
+            )
+            assert signed_in.status_code == 303
+            assert "Photo frame" in http.get("/portal").text
