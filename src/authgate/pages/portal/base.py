@@ -52,7 +52,8 @@ async def user_of(request: Request) -> BrowserSession | None:
 
 
 def caller_of(user: BrowserSession) -> Caller:
-    return Caller("portal", user.username or "")
+    """The developer, named as the portal API names them: by the `sub` of their login."""
+    return Caller("portal", user.subject)
 
 
 def to_sign_in(request: Request) -> Response:
