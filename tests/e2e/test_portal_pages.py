@@ -282,3 +282,47 @@ def test_the_demo_user_is_a_developer_with_sandbox_keys_ready_for_try_it(
             )
             assert signed_in.status_code == 303
             assert "Photo frame" in http.get("/portal").text
+
+
+def test_sign_in_shares_the_login_pages_lockout_and_refuses_a_forged_form(tmp_path: Path):
+    config = {"lockout.max_failures": "2", "lockout.wait": "300"}
+    with run_server(tmp_path, config) as server, httpx.Client(base_url=server.url) as http:
+        server.create_user("erin", PASSWORD)
+        forged = http.post("/portal/login", data={"username": "erin", "password": PASSWORD})
+        assert forged.status_code == 403  # no CSRF token: nothing checked, nobody signed in
+        page = http.get("/portal/login")
+        for _ in range(2):
+            page = http.post(
+                "/portal/login",
+                data={"csrf_token": csrf_of(page.text), "username": "Erin", "password": "no"},
+            )
+            assert page.status_code == 401
+        locked = http.post(
+            "/portal/login",
+            data={"csrf_token": csrf_of(page.text), "username": "erin", "password": PASSWORD},
+        )
+        assert locked.status_code == 401  # locked: the same answer as a wrong password
+        assert "Wrong username or password" in locked.text
+        assert server.run(server.services.lockout.is_locked("erin"))
+        grant = httpx.post(
+            f"{server.url}/oauth2/token",
+            data={"grant_type": "password", "username": "erin", "password": PASSWORD},
+            auth=_password_client(server),
+        )
+        assert grant.json()["error"] == "invalid_grant"  # the password grant sees the lock too
+
+
+def _password_client(server: RunningServer) -> tuple[str, str]:
+    client, secret = server.create_client("tool", grant_types=("password",))
+    assert secret is not None
+    return client.client_id, secret
+
+
+def test_the_manager_lists_the_developers_applications(developer: Console, server: RunningServer):
+    new_app(developer, "Listed app")
+    server.run(server.services.registry.create_admin("ops", PASSWORD))
+    from tests.e2e.console import console
+
+    with console(server, "ops", PASSWORD) as manager:
+        listed = text_of(manager.get("/manager/applications").text)
+    assert "Listed app" in listed and "dana" in listed
