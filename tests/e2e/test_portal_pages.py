@@ -326,3 +326,11 @@ def test_the_manager_lists_the_developers_applications(developer: Console, serve
     with console(server, "ops", PASSWORD) as manager:
         listed = text_of(manager.get("/manager/applications").text)
     assert "Listed app" in listed and "dana" in listed
+
+
+def test_a_disabled_portal_has_no_pages_but_account_stays(tmp_path: Path):
+    with run_server(tmp_path, {"portal.enabled": "false"}) as server:
+        with httpx.Client(base_url=server.url) as http:
+            assert http.get("/portal").status_code == 404
+            assert http.get("/portal/login").status_code == 404
+            assert http.get("/account").status_code == 401

@@ -21,7 +21,7 @@ from authgate.operations import Caller
 from authgate.pages.console.base import PostedForm, services_of
 from authgate.pages.origin import is_same_origin
 from authgate.pages.sessions import USER, BrowserSession, SessionStore
-from authgate.pages.views import redirect, render
+from authgate.pages.views import error_page, redirect, render
 
 Page = Callable[[Request], Awaitable[Response]]
 View = Callable[[Request, BrowserSession], Awaitable[Response]]
@@ -57,7 +57,10 @@ def caller_of(user: BrowserSession) -> Caller:
 
 
 def to_sign_in(request: Request) -> Response:
-    """The sign-in page, which comes back here afterwards (a path of ours only)."""
+    """The sign-in page, which comes back here afterwards (a path of ours only). Without
+    the portal, /account is for those who signed in at an application's login page."""
+    if not services_of(request).settings.portal.enabled:
+        return error_page(401, "Not signed in", "Sign in through an application first.")
     return redirect(f"/portal/login?{urlencode({'next': request.url.path})}", 303)
 
 
