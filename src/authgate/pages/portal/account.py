@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from authgate.operations import OperationError, consents
+from authgate.operations import NotFound, OperationError, consents
 from authgate.pages.console.base import PostedForm, format_time, services_of
 from authgate.pages.portal.base import action_route, back_to, caller_of, notice_of, page, view_route
 from authgate.pages.sessions import BrowserSession
@@ -19,7 +19,10 @@ from authgate.pages.sessions import BrowserSession
 
 async def account(request: Request, user: BrowserSession) -> Response:
     services = services_of(request)
-    granted = await services.registry.list_consents(user.username or "")
+    try:
+        granted = await consents.list_consents(services, user.username or "")
+    except NotFound:  # a user of another repository who approved nothing yet
+        granted = []
     approved = []
     for consent in granted:
         client = await services.clients.get(consent.client_id)
