@@ -29,6 +29,7 @@ from authgate.endpoints import (
 )
 from authgate.endpoints.admin_api import JSON_APIS
 from authgate.endpoints.fast_lane import json_endpoint
+from authgate.endpoints.json_api import JsonApi
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_authorization_request, build_flows
@@ -42,6 +43,8 @@ from authgate.monitoring.traffic import TrafficLog
 from authgate.pages import login_csrf, playground
 from authgate.pages import logout as page_logout
 from authgate.pages.manager import manager_routes
+from authgate.pages.portal import demo as portal_demo
+from authgate.pages.portal import portal_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
 from authgate.paths import is_normal, request_path
@@ -79,6 +82,7 @@ class AuthgateApp(Starlette):
 
     route_table: RouteTable
     entry: ASGIApp  # `route`, behind what trusted proxies say (forwarded.py)
+    json_apis: Sequence[JsonApi] = JSON_APIS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,7 +143,7 @@ def route_table(app: AuthgateApp, routes: Sequence[GatewayRoute]) -> RouteTable:
     ]
     own += [  # a JSON API reads its body itself, under the same limit (json_api.py)
         OwnPath(api.prefix, RouteMatch(api, api.face, streams_body=True), prefix=True)
-        for api in JSON_APIS
+        for api in app.json_apis
     ]
     pages = RouteMatch(app.pages)
     for route in app.routes:
@@ -192,6 +196,7 @@ def create_app(
         app.state.gateway = Gateway(settings.gateway, services)
         if demo:
             app.state.demo = await playground.seed(services)
+            await portal_demo.seed(services, playground.USERNAME, playground.SCOPES)
         with contextlib.suppress(StoreUnavailable):  # else made by the first login page
             await services.registry.secrets.get(login_csrf.SECRET_NAME)
         purge = asyncio.create_task(_purge_forever(services))
@@ -234,6 +239,7 @@ def create_app(
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),
         *manager_routes(),
+        *portal_routes(enabled=settings.portal.enabled),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if demo:
@@ -247,6 +253,8 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    if not settings.portal.enabled:
+        app.json_apis = tuple(api for api in JSON_APIS if api.face != "portal")
     app.route_table = route_table(app, settings.gateway.routes)
     app.entry = behind_proxies(settings.server, app.route)
     return app

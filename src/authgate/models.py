@@ -34,6 +34,13 @@ class Client:
     auth_method: AuthMethod = "secret"
     tls_subject_dn: str | None = None  # tls_client_auth: the normalised RFC 4514 subject
     tls_certificate: str | None = None  # self_signed_tls_client_auth: the PEM certificate
+    # A developer portal key: its application and "production" or "sandbox" (else None).
+    app_id: str | None = None
+    environment: str | None = None
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.environment == "sandbox"
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -17,6 +17,8 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authgate.application_registry import ApplicationRegistry
+from authgate.client_rows import CLIENT_COLUMNS, client_from_row
 from authgate.clients import hash_secret, new_client_id, new_client_secret
 from authgate.config import GrantType
 from authgate.consents import ConsentRegistry
@@ -55,31 +57,6 @@ class Account:
     created_at: int
 
 
-_CLIENT_COLUMNS = (
-    "client_id, name, secret_hash, redirect_uris, scopes, grant_types, is_public, "
-    "can_introspect, created_at, previous_secret_hash, previous_secret_expires_at, "
-    "auth_method, tls_subject_dn, tls_certificate"
-)
-
-
-def _client_from_row(row: Sequence[Any]) -> Client:
-    """A client from the columns of _CLIENT_COLUMNS, in that order."""
-    return Client(
-        client_id=row[0],
-        name=row[1],
-        secret_hash=row[2],
-        redirect_uris=tuple(json.loads(row[3])),
-        scopes=tuple(json.loads(row[4])),
-        grant_types=tuple(json.loads(row[5])),
-        is_public=bool(row[6]),
-        can_introspect=bool(row[7]),
-        created_at=row[8],
-        previous_secret_hash=row[9],
-        previous_secret_expires_at=row[10] or 0,
-        auth_method=row[11],
-        tls_subject_dn=row[12],
-        tls_certificate=row[13],
-    )
 
 
 class Registry:
@@ -97,6 +74,7 @@ class Registry:
         self.secrets = ServerSecrets(self)
         self.routes = RouteRegistry(self)
         self.consents = ConsentRegistry(self)
+        self.applications = ApplicationRegistry(self)
 
     def _changing_clients(self) -> contextlib.AbstractContextManager[None]:
         if self.client_changes is None:
@@ -133,9 +111,12 @@ class Registry:
         auth_method: AuthMethod = "secret",
         tls_subject_dn: str | None = None,
         tls_certificate: str | None = None,
+        app_id: str | None = None,
+        environment: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (None for a public client, or one that
-        authenticates with a certificate)."""
+        authenticates with a certificate). A portal key names its application and
+        environment: a second key of the same environment is AlreadyExists."""
         if is_public and can_introspect:
             raise InvalidClient("introspect", PUBLIC_INTROSPECTION)
         client_id = client_id or new_client_id()
@@ -154,6 +135,8 @@ class Registry:
             auth_method=auth_method,
             tls_subject_dn=tls_subject_dn,
             tls_certificate=tls_certificate,
+            app_id=app_id,
+            environment=environment,
         )
         try:
             with self._changing_clients():
@@ -172,9 +155,13 @@ class Registry:
                             auth_method=client.auth_method,
                             tls_subject_dn=client.tls_subject_dn,
                             tls_certificate=client.tls_certificate,
+                            app_id=app_id,
+                            environment=environment,
                         )
                     )
         except IntegrityError:
+            if app_id is not None:
+                raise AlreadyExists(f"the {environment} keys already exist") from None
             raise AlreadyExists(f"client {client_id} already exists") from None
         return client, secret
 
@@ -182,26 +169,26 @@ class Registry:
         if not client_id or len(client_id) > 64:
             return None
         if self.sqlite is not None:
-            query = f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE client_id = ?"  # noqa: S608
+            query = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?"  # noqa: S608
             found = await self.sqlite.call(
                 lambda conn: conn.execute(query, (client_id,)).fetchone(), writes=False
             )
-            return _client_from_row(found) if found else None
+            return client_from_row(found) if found else None
         async with self.transaction() as conn:
             row = (
                 await conn.execute(
-                    select(*(clients.c[n] for n in _CLIENT_COLUMNS.split(", "))).where(
+                    select(*(clients.c[n] for n in CLIENT_COLUMNS.split(", "))).where(
                         clients.c.client_id == client_id
                     )
                 )
             ).first()
-        return _client_from_row(row) if row else None
+        return client_from_row(row) if row else None
 
     async def list_clients(self) -> list[Client]:
         async with self.transaction() as conn:
-            columns = (clients.c[n] for n in _CLIENT_COLUMNS.split(", "))
+            columns = (clients.c[n] for n in CLIENT_COLUMNS.split(", "))
             rows = (await conn.execute(select(*columns).order_by(clients.c.created_at))).all()
-        return [_client_from_row(row) for row in rows]
+        return [client_from_row(row) for row in rows]
 
     async def update_client(self, client_id: str, **columns: Any) -> bool:
         """Change columns of a client (`secret_hash`, lists as tuples); False if there is none."""

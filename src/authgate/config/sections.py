@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -300,6 +301,11 @@ class MonitoringSettings(Section):
 class GatewayRoute(Section):
     path: str = Field(description="path prefix guarded by this route")
     upstream: str = Field(description="base URL of the upstream API")
+    sandbox_upstream: str = Field(
+        default="",
+        description="base URL that receives the calls made with portal sandbox keys' tokens; "
+        "empty: they are refused (403)",
+    )
     scopes: tuple[str, ...] = Field(default=(), description="scopes the token must carry")
     service: str = Field(default="", description="service context name; default: the path")
     timeout: Annotated[float, Field(gt=0)] = Field(
@@ -324,9 +330,11 @@ class GatewayRoute(Section):
             raise ValueError("must start with '/' and not end with '/'")
         return value
 
-    @field_validator("upstream")
+    @field_validator("upstream", "sandbox_upstream")
     @classmethod
-    def _http(cls, value: str) -> str:
+    def _http(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "sandbox_upstream" and not value:
+            return value
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from authgate.config.oidc import OidcSettings
+from authgate.config.portal import PortalSettings
 from authgate.config.sections import (
     GRANT_TYPES,
     AuthorizationCodeSettings,
@@ -80,6 +81,10 @@ class Settings(Section):
     oidc: OidcSettings = Field(
         default_factory=OidcSettings,
         description="OpenID Connect: id tokens and the keys that sign them and JWT access tokens",
+    )
+    portal: PortalSettings = Field(
+        default_factory=PortalSettings,
+        description="the developer portal: self-service applications and their keys",
     )
 
     @field_validator("issuer")

@@ -173,7 +173,15 @@ async def get_client(services: Services, client_id: str) -> ClientView:
     return ClientView.of(await _client(services, client_id))
 
 
-async def create_client(services: Services, caller: Caller, request: ClientCreate) -> NewClient:
+async def create_client(
+    services: Services,
+    caller: Caller,
+    request: ClientCreate,
+    *,
+    app_id: str | None = None,
+    environment: str | None = None,
+) -> NewClient:
+    """Register a client; a developer portal key names its application and environment."""
     grant_types = list(dict.fromkeys(request.grant_types))
     check_client_rules(
         caller,
@@ -201,6 +209,8 @@ async def create_client(services: Services, caller: Caller, request: ClientCreat
             is_public=request.public,
             can_introspect=request.introspect,
             **tls,
+            app_id=app_id,
+            environment=environment,
         )
     except AlreadyExists as exc:
         raise Conflict(str(exc)) from None
