@@ -57,8 +57,6 @@ class Account:
     created_at: int
 
 
-
-
 class Registry:
     """Clients, users, administrators and consents in the `storage.url` database."""
 

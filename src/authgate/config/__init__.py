@@ -16,11 +16,11 @@ from authgate.config.sections import (
     MonitoringSettings,
     PasswordFlowSettings,
     Section,
-    ServerSettings,
     StorageSettings,
     TokenOverrides,
     TokenSettings,
 )
+from authgate.config.server import ServerSettings
 from authgate.config.settings import Settings, load_settings
 
 __all__ = [

@@ -30,10 +30,10 @@ from authgate.config.sections import (
     LockoutSettings,
     MonitoringSettings,
     Section,
-    ServerSettings,
     StorageSettings,
     TokenSettings,
 )
+from authgate.config.server import ServerSettings
 from authgate.errors import ConfigError
 
 log = logging.getLogger("authgate.config")
