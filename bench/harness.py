@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -114,8 +115,10 @@ def call(
     form: dict[str, str] | None = None,
     bearer: str | None = None,
     timeout: float = 10,
+    tls: bool = False,
 ) -> tuple[int, Any]:
-    """One loopback request; the body is decoded as JSON when it is JSON."""
+    """One loopback request (`tls`: over HTTPS, the server's certificate not checked: it is
+    the bench's own); the body is decoded as JSON when it is JSON."""
     headers: dict[str, str] = {}
     body = None
     if basic:
@@ -125,7 +128,14 @@ def call(
     if form is not None:
         body = "&".join(f"{k}={quote(v, safe='')}" for k, v in form.items())
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn: http.client.HTTPConnection
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
@@ -142,13 +152,15 @@ def brief(body: Any) -> str:
     return str(body)[:200]
 
 
-def wait_ready(process: Process, port: int, path: str, timeout: float = 30) -> None:
+def wait_ready(
+    process: Process, port: int, path: str, timeout: float = 30, *, tls: bool = False
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
             raise Skip(f"{process.name} exited at start: {process.tail()}")
         with contextlib.suppress(OSError):
-            if call(port, "GET", path)[0] == 200:
+            if call(port, "GET", path, tls=tls)[0] == 200:
                 return
         time.sleep(0.1)
     raise Skip(f"{process.name} did not answer {path} within {timeout:.0f} s")
@@ -166,7 +178,7 @@ class Run:
     errors: int
 
 
-def wrk(script: str, port: int, duration: float, env: dict[str, str]) -> Run:
+def wrk(script: str, port: int, duration: float, env: dict[str, str], scheme: str = "http") -> Run:
     seconds = max(1, round(duration))
     argv = [
         "taskset",
@@ -179,7 +191,7 @@ def wrk(script: str, port: int, duration: float, env: dict[str, str]) -> Run:
         "-s",
         str(WRK_DIR / script),
         "--latency",
-        f"http://127.0.0.1:{port}/",
+        f"{scheme}://127.0.0.1:{port}/",
     ]
     done = subprocess.run(
         argv,
@@ -218,9 +230,11 @@ class Row:
     server: str
     store: str
     rps: float | None = None
+    spread_pct: float | None = None  # (slowest run - fastest run) / median
     p50_ms: float | None = None
     p99_ms: float | None = None
     ratio: float | None = None
+    run_ratios: list[float] = field(default_factory=list)  # run by run, when interleaved
     peak_rss_mb: float | None = None
     runs: list[Run] = field(default_factory=list)
     duration_s: float | None = None
@@ -232,11 +246,41 @@ class Row:
         self.duration_s = duration
         median = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
         self.rps = round(statistics.median(r.rps for r in runs), 1)
+        rates = [r.rps for r in runs]
+        if self.rps:
+            self.spread_pct = round(100 * (max(rates) - min(rates)) / self.rps, 1)
         self.p50_ms, self.p99_ms = median.p50_ms, median.p99_ms
         self.errors = sum(r.errors for r in runs)
         if self.errors:
             total = sum(r.requests for r in runs)
             self.note = f"{self.errors} of {total} requests failed"
+
+
+@dataclass
+class Case:
+    """One endpoint on one server: what wrk runs, and the pool file of each run (if any)."""
+
+    row: Row
+    process: Process
+    script: str
+    port: int
+    env: dict[str, str]
+    pools: list[Path] | None = None
+    scheme: str = "http"
+
+    def run(self, index: int, duration: float) -> Run:
+        env = dict(self.env, BENCH_POOL=str(self.pools[index])) if self.pools else self.env
+        return wrk(self.script, self.port, duration, env, self.scheme)
+
+    def spent_pools(self, runs: list[Run]) -> int:
+        """Runs that spent their pool: the last requests of each connection repeat the last
+        value, and those still in flight when the run ends are not counted."""
+        if not self.pools:
+            return 0
+        return sum(
+            run.requests >= len(pool.read_text().split()) - CONNECTIONS
+            for run, pool in zip(runs, self.pools, strict=False)
+        )
 
 
 class Bench:
@@ -251,10 +295,10 @@ class Bench:
     def plan(self, cases: int) -> None:
         self.cases_left = cases
 
-    def duration(self) -> float:
+    def duration(self, cases: int = 1) -> float:
         """The requested duration, shortened when the remaining cases would not fit."""
-        left = self.deadline - time.monotonic() - CASE_OVERHEAD * max(self.cases_left, 1)
-        fit = left / (max(self.cases_left, 1) * self.args.runs)
+        left = self.deadline - time.monotonic() - CASE_OVERHEAD * max(self.cases_left, cases)
+        fit = left / (max(self.cases_left, cases) * self.args.runs)
         if fit < 1:
             raise Skip("out of time budget (BENCH_BUDGET)")
         return min(float(self.args.duration), float(int(fit)))
@@ -271,44 +315,50 @@ class Bench:
         port: int,
         env: dict[str, str],
         *,
-        pools: list[Path] | None = None,
-        warmup: bool = True,
+        scheme: str = "http",
     ) -> None:
-        """BENCH_RUNS runs of one case; a pool file per run for single-use credentials."""
-        self.rows.append(row)
+        """BENCH_RUNS runs of one case, after a 1-second warm-up."""
+        self.measure_interleaved([Case(row, process, script, port, env, scheme=scheme)])
+
+    def measure_interleaved(self, cases: list[Case]) -> None:
+        """BENCH_RUNS runs of each case, the servers taking turns (A B, B A, A B, ...): the
+        machine's drift over minutes falls on every server alike, and their ratio is taken
+        from runs seconds apart. Each row keeps the median run and the spread of its runs."""
+        self.rows.extend(case.row for case in cases)
         try:
-            duration = self.duration()
-            if warmup:
-                wrk(script, port, 1, env)
-            runs = []
-            spent = 0
+            duration = self.duration(len(cases))
+            for case in cases:
+                if not case.pools:  # a pooled case was warmed up by its calibration run
+                    wrk(case.script, case.port, 1, case.env, case.scheme)
+            runs: dict[int, list[Run]] = {id(case): [] for case in cases}
             for index in range(self.args.runs):
-                run_env = dict(env, BENCH_POOL=str(pools[index])) if pools else env
-                runs.append(wrk(script, port, duration, run_env))
-                # Spent: the last requests of each connection repeat the last value, and
-                # those still in flight when the run ends are not counted.
-                if pools and runs[-1].requests >= (
-                    len(pools[index].read_text().split()) - CONNECTIONS
-                ):
-                    spent += 1
-            row.record(runs, duration)
+                for case in cases if index % 2 == 0 else cases[::-1]:
+                    runs[id(case)].append(case.run(index, duration))
+        except (Skip, RuntimeError, subprocess.TimeoutExpired) as exc:
+            for case in cases:
+                self.skip(case.row, str(exc))
+            return
+        finally:
+            self.cases_left -= len(cases)
+        for case in cases:
+            row = case.row
+            row.record(runs[id(case)], duration)
+            spent = case.spent_pools(runs[id(case)])
             if spent:
                 row.note = (row.note + "; " if row.note else "") + (
                     f"pool spent early in {spent} run(s): rate understated"
                 )
             if duration < self.args.duration:
                 row.note = (row.note + "; " if row.note else "") + f"shortened to {duration:g} s"
-            row.peak_rss_mb = process.peak_rss_mb()
+            if len(cases) > 1:
+                row.note = (row.note + "; " if row.note else "") + "interleaved"
+            row.peak_rss_mb = case.process.peak_rss_mb()
             log(
                 f"{row.endpoint:20} {row.server:8} {row.store:10} {row.rps:>9} req/s "
-                f"p50 {row.p50_ms} ms p99 {row.p99_ms} ms {row.note}"
+                f"(spread {row.spread_pct}%) p50 {row.p50_ms} ms p99 {row.p99_ms} ms {row.note}"
             )
-        except (Skip, RuntimeError, subprocess.TimeoutExpired) as exc:
-            self.skip(row, str(exc))
-        finally:
-            self.cases_left -= 1
 
-    def measure_pooled(
+    def pooled(
         self,
         row: Row,
         process: Process,
@@ -320,12 +370,14 @@ class Bench:
         probe: Callable[[str], None],
         rate: float | None,
         directory: Path,
-    ) -> None:
+        cases: int = 1,
+    ) -> Case | None:
         """Single-use credentials: a 1-second calibration run (also the warm-up) sizes the
-        pools, one per run, so that no run spends its pool."""
+        pools, one per run, so that no run spends its pool. None (the row skipped) when the
+        grant cannot run; `cases` is how many cases will share the time left."""
         name = row.endpoint
         try:
-            duration = self.duration()
+            duration = self.duration(cases)
             values = mint(self.pool_size(rate, 1) + 1)
             probe(values.pop())
             calibration = split_pool(values, 1, directory, f"{name}-calibration")[0]
@@ -337,9 +389,9 @@ class Bench:
             self.rows.append(row)
             self.skip(row, str(exc))
             self.cases_left -= 1
-            return
+            return None
         pools = split_pool(values, self.args.runs, directory, name)
-        self.measure(row, process, script, port, env, pools=pools, warmup=False)
+        return Case(row, process, script, port, env, pools)
 
     def pool_size(self, rate: float | None, duration: float) -> int:
         """Values one run of `duration` seconds may use at `rate`, with a margin."""
@@ -367,6 +419,31 @@ def ensure_wrk() -> None:
     subprocess.run([*sudo, "apt-get", "install", "-y", "wrk"], check=True, timeout=300)
 
 
+def ensure_nginx() -> str | None:
+    """nginx for the gateway's anchor row: installed from Debian when missing and this process
+    may (root); otherwise None and the reason is printed."""
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
+    )
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        log("nginx is not installed (Debian package nginx): its gateway row is skipped")
+        return None
+    log("installing nginx from Debian")
+    done = subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", "nginx"],
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        log("apt-get install nginx failed: its gateway row is skipped")
+        return None
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
 def ensure_peer() -> None:
     """npm install of the pinned oidc-provider into bench/.peer/ (git-ignored)."""
     PEER_DIR.mkdir(exist_ok=True)
@@ -389,30 +466,43 @@ def ensure_peer() -> None:
 
 
 def add_ratios(rows: list[Row]) -> None:
-    peer = {r.endpoint: r.rps for r in rows if r.server == "peer" and r.rps}
-    direct = next((r.rps for r in rows if r.server == "upstream" and r.rps), None)
+    """authgate over the peer of its row: node-oidc-provider for the OAuth endpoints, nginx
+    (or, without nginx, the upstream called directly) for the gateway. Rows measured
+    interleaved also get the ratio of each run to the peer's run next to it."""
+    peers = {r.endpoint: r for r in rows if r.server == "peer" and r.rps}
+    anchor = {r.server: r for r in rows if r.endpoint == "gateway GET" and r.rps}
+    gateway_base = anchor.get("nginx") or anchor.get("upstream")
     for row in rows:
-        if row.server == "authgate" and row.rps:
-            base = direct if row.endpoint == "gateway GET" else peer.get(row.endpoint)
-            if base:
-                row.ratio = round(row.rps / base, 2)
+        if row.server != "authgate" or not row.rps:
+            continue
+        base = gateway_base if row.endpoint == "gateway GET" else peers.get(row.endpoint)
+        if base is None or not base.rps:
+            continue
+        row.ratio = round(row.rps / base.rps, 2)
+        if "interleaved" in row.note and "interleaved" in base.note:
+            row.run_ratios = [
+                round(mine.rps / theirs.rps, 2)
+                for mine, theirs in zip(row.runs, base.runs, strict=False)
+                if theirs.rps
+            ]
 
 
 def table(rows: list[Row]) -> str:
     head = (
-        "| endpoint | server | store | req/s | p50 ms | p99 ms | authgate/peer "
+        "| endpoint | server | store | req/s | spread % | p50 ms | p99 ms | authgate/peer "
         "| peak RSS MB | note |"
     )
-    lines = [head, "|" + "---|" * 9]
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
 
         def show(value: Any) -> str:
             return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
+        runs = f"; run by run {', '.join(map(show, r.run_ratios))}" if r.run_ratios else ""
         lines.append(
-            f"| {r.endpoint} | {r.server} | {r.store} | {show(r.rps)} | "
+            f"| {r.endpoint} | {r.server} | {r.store} | {show(r.rps)} | {show(r.spread_pct)} | "
             f"{show(r.p50_ms)} | {show(r.p99_ms)} | {show(r.ratio)} | "
-            f"{show(r.peak_rss_mb)} | {r.note} |"
+            f"{show(r.peak_rss_mb)} | {r.note}{runs} |"
         )
     return "\n".join(lines)
 

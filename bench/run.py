@@ -14,7 +14,11 @@ fit, their runs are shortened and the table says so. Every process started here 
 its PID on the way out.
 
     .venv/bin/python bench/run.py [--smoke] [--stores sqlite,memory,...] [--no-peer]
-                                  [--no-gateway | --gateway-only]
+                                  [--no-gateway | --gateway-only] [--no-https]
+
+`client_credentials (https)` is the client_credentials case again, on the first store, with
+`serve` speaking HTTPS (a P-256 certificate, TLS 1.3): wrk keeps its connections open, so the
+figure is the cost of encryption per request, handshakes aside.
 """
 
 from __future__ import annotations
@@ -33,9 +37,8 @@ from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import quote
 
+from gateway_cases import gateway_cases, skip_all
 from harness import (
-    BENCH,
-    BIN,
     CONNECTIONS,
     LOAD_CPU,
     PEER_DIR,
@@ -45,6 +48,7 @@ from harness import (
     SCOPE,
     SERVER_CPU,
     Bench,
+    Case,
     Process,
     Row,
     Skip,
@@ -67,144 +71,172 @@ from targets import Authgate, Store, grant_probe, stores
 # the peer
 
 
-def peer_cases(bench: Bench) -> None:
-    basic = base64.b64encode(b"bench:bench-secret").decode()
-    env = {"BENCH_BASIC": basic, "BENCH_SCOPE": SCOPE}
-    rows = {e: Row(e, "peer", "memory") for e in PEER_ENDPOINTS}
-    port, admin_port = free_port(), free_port()
-    argv = [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        "node",
-        "server.mjs",
-        "--port",
-        str(port),
-        "--admin-port",
-        str(admin_port),
-    ]
-    process = Process(
-        "peer",
-        argv,
-        cwd=PEER_DIR,
-        env=clean_env(NODE_ENV="production"),
-        logfile=bench.work / "peer.log",
-    )
+class Peer:
+    """node-oidc-provider on core 0, and a second port of it that mints refresh tokens."""
 
-    def mint(count: int) -> list[str]:
-        status, body = call(admin_port, "POST", f"/mint?count={count}", timeout=300)
+    def __init__(self, bench: Bench) -> None:
+        self.basic = base64.b64encode(b"bench:bench-secret").decode()
+        self.port, self.admin_port = free_port(), free_port()
+        argv = [
+            "taskset",
+            "-c",
+            SERVER_CPU,
+            "node",
+            "server.mjs",
+            "--port",
+            str(self.port),
+            "--admin-port",
+            str(self.admin_port),
+        ]
+        self.process = Process(
+            "peer",
+            argv,
+            cwd=PEER_DIR,
+            env=clean_env(NODE_ENV="production"),
+            logfile=bench.work / "peer.log",
+        )
+        self.directory = bench.work
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"BENCH_BASIC": self.basic, "BENCH_SCOPE": SCOPE, **extra}
+
+    def access_token(self) -> str:
+        wait_ready(self.process, self.port, "/.well-known/openid-configuration")
+        status, body = call(
+            self.port,
+            "POST",
+            "/oauth2/token",
+            basic=self.basic,
+            form={"grant_type": "client_credentials", "scope": SCOPE},
+        )
+        if status != 200:
+            raise Skip(f"client_credentials answered {status}: {brief(body)}")
+        return str(body["access_token"])
+
+    def mint(self, count: int) -> list[str]:
+        status, body = call(self.admin_port, "POST", f"/mint?count={count}", timeout=300)
         if status != 200:
             raise Skip(f"minting refresh tokens answered {status}: {brief(body)}")
         return str(body).split()
 
-    def probe(token: str) -> None:
-        status, body = call(
-            port,
-            "POST",
-            "/oauth2/token",
-            basic=basic,
-            form={"grant_type": "refresh_token", "refresh_token": token},
-        )
+    def probe(self, token: str) -> None:
+        form = {"grant_type": "refresh_token", "refresh_token": token}
+        status, body = call(self.port, "POST", "/oauth2/token", basic=self.basic, form=form)
         if status != 200:
             raise Skip(f"refresh_token answered {status}: {brief(body)}")
 
-    with started(process):
-        try:
-            wait_ready(process, port, "/.well-known/openid-configuration")
-            status, body = call(
-                port,
-                "POST",
-                "/oauth2/token",
-                basic=basic,
-                form={"grant_type": "client_credentials", "scope": SCOPE},
-            )
-            if status != 200:
-                raise Skip(f"client_credentials answered {status}: {brief(body)}")
-        except Skip as exc:
-            for row in rows.values():
-                bench.rows.append(row)
-                bench.skip(row, str(exc))
-                bench.cases_left -= 1
-            return
-        bench.measure(rows["client_credentials"], process, "client_credentials.lua", port, env)
-        bench.measure(
-            rows["introspection"],
-            process,
-            "introspect.lua",
-            port,
-            dict(env, BENCH_TOKEN=body["access_token"]),
-        )
-        bench.measure_pooled(
-            rows["refresh_token"],
-            process,
-            "refresh_token.lua",
-            port,
-            env,
-            mint=mint,
-            probe=probe,
-            rate=rows["client_credentials"].rps,
-            directory=bench.work,
-        )
 
-
-def authgate_store_cases(bench: Bench, store: Store) -> None:
+def authgate_store_cases(bench: Bench, store: Store, with_peer: bool = False) -> None:
+    """One store's four endpoints; with the peer, the two servers take turns run by run on
+    the endpoints they share (see Bench.measure_interleaved)."""
     rows = {
         e: Row(e, "authgate", store.name)
         for e in ("client_credentials", "introspection", "refresh_token", "authorization_code")
     }
+    peer_rows = {e: Row(e, "peer", "memory") for e in PEER_ENDPOINTS} if with_peer else {}
     if store.name == "memory":
         rows["authorization_code"].store = "memory+sqlite codes"
     try:
         server = Authgate(bench, store, store.name)
     except Skip as exc:
-        for row in rows.values():
-            bench.rows.append(row)
-            bench.skip(row, str(exc))
-            bench.cases_left -= 1
+        skip_all(bench, [*peer_rows.values(), *rows.values()], str(exc))
         return
-    with started(server.process):
+    peer = Peer(bench) if with_peer else None
+    with contextlib.ExitStack() as running:
+        running.enter_context(started(server.process))
+        peer_token = ""
+        if peer is not None:
+            running.enter_context(started(peer.process))
+            try:
+                peer_token = peer.access_token()
+            except Skip as exc:
+                skip_all(bench, list(peer_rows.values()), str(exc))
+                peer, peer_rows = None, {}
         try:
             server.ready()
             token = server.access_token()
         except Skip as exc:
-            for row in rows.values():
-                bench.rows.append(row)
-                bench.skip(row, str(exc))
-                bench.cases_left -= 1
+            skip_all(bench, [*peer_rows.values(), *rows.values()], str(exc))
             return
-        bench.measure(
-            rows["client_credentials"],
-            server.process,
-            "client_credentials.lua",
-            server.port,
-            server.env(),
-        )
-        bench.measure(
-            rows["introspection"],
-            server.process,
-            "introspect.lua",
-            server.port,
-            server.env(BENCH_TOKEN=token),
-        )
+        for endpoint, script, extra in (
+            ("client_credentials", "client_credentials.lua", {}),
+            ("introspection", "introspect.lua", {"BENCH_TOKEN": token}),
+        ):
+            cases = [Case(rows[endpoint], server.process, script, server.port, server.env(**extra))]
+            if peer is not None:
+                peer_extra = {"BENCH_TOKEN": peer_token} if extra else {}
+                cases.append(
+                    Case(
+                        peer_rows[endpoint], peer.process, script, peer.port, peer.env(**peer_extra)
+                    )
+                )
+            bench.measure_interleaved(cases)
         rate = rows["client_credentials"].rps
+        peer_rate = peer_rows["client_credentials"].rps if peer_rows else None
         for what, endpoint in (("codes", "authorization_code"), ("refresh", "refresh_token")):
             if what == "refresh" and store.name == "memory":
                 continue
             script = f"{endpoint}.lua"
             env = server.env(BENCH_REDIRECT_URI_ENCODED=quote(REDIRECT_URI, safe=""))
-            bench.measure_pooled(
-                rows[endpoint],
-                server.process,
-                script,
-                server.port,
-                env,
-                mint=functools.partial(server.mint, what),
-                probe=grant_probe(server, what),
-                rate=rate,
-                directory=server.directory,
-            )
+            share = 2 if peer is not None and what == "refresh" else 1
+            pooled = [
+                bench.pooled(
+                    rows[endpoint],
+                    server.process,
+                    script,
+                    server.port,
+                    env,
+                    mint=functools.partial(server.mint, what),
+                    probe=grant_probe(server, what),
+                    rate=rate,
+                    directory=server.directory,
+                    cases=share,
+                )
+            ]
+            if share == 2 and peer is not None:
+                pooled.append(
+                    bench.pooled(
+                        peer_rows[endpoint],
+                        peer.process,
+                        script,
+                        peer.port,
+                        peer.env(),
+                        mint=peer.mint,
+                        probe=peer.probe,
+                        rate=peer_rate,
+                        directory=peer.directory,
+                        cases=share,
+                    )
+                )
+            cases = [case for case in pooled if case is not None]
+            if cases:
+                bench.measure_interleaved(cases)
     if store.name == "memory":
         memory_refresh_case(bench, store, rows["refresh_token"], rate)
+
+
+def https_case(bench: Bench, store: Store) -> None:
+    """client_credentials over HTTPS, on the store of the plain-HTTP row it sits next to."""
+    row = Row("client_credentials (https)", "authgate", store.name)
+    try:
+        server = Authgate(bench, store, f"{store.name}-https", tls=True)
+    except Skip as exc:
+        bench.rows.append(row)
+        bench.skip(row, str(exc))
+        bench.cases_left -= 1
+        return
+    with started(server.process):
+        try:
+            server.ready()
+            server.access_token()
+        except Skip as exc:
+            bench.rows.append(row)
+            bench.skip(row, str(exc))
+            bench.cases_left -= 1
+            return
+        bench.measure(
+            row, server.process, "client_credentials.lua", server.port, server.env(), scheme="https"
+        )
 
 
 def memory_refresh_case(bench: Bench, store: Store, row: Row, rate: float | None) -> None:
@@ -251,7 +283,7 @@ def memory_refresh_case(bench: Bench, store: Store, row: Row, rate: float | None
             bench.skip(row, str(exc))
             bench.cases_left -= 1
             return
-        bench.measure_pooled(
+        case = bench.pooled(
             row,
             server.process,
             "refresh_token.lua",
@@ -262,87 +294,8 @@ def memory_refresh_case(bench: Bench, store: Store, row: Row, rate: float | None
             rate=rate,
             directory=server.directory,
         )
-
-
-# the gateway
-
-
-def gateway_cases(bench: Bench) -> None:
-    """The upstream alone, then authgate in front of it with opaque and with JWT access tokens
-    (RFC 9068, checked by signature before the store), and client_credentials issuing JWTs."""
-    direct = Row("gateway GET", "upstream", "direct")
-    routed = [
-        Row("gateway GET", "authgate", "memory"),
-        Row("gateway GET (jwt)", "authgate", "memory"),
-        Row("client_credentials (jwt)", "authgate", "memory"),
-    ]
-    up_port = free_port()
-    argv = [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        str(BIN / "uvicorn"),
-        "--app-dir",
-        str(BENCH),
-        "upstream:app",
-        "--port",
-        str(up_port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    upstream = Process(
-        "upstream", argv, cwd=bench.work, env=clean_env(), logfile=bench.work / "upstream.log"
-    )
-    with started(upstream):
-        try:
-            wait_ready(upstream, up_port, "/")
-        except Skip as exc:
-            for row in (direct, *routed):
-                bench.rows.append(row)
-                bench.skip(row, str(exc))
-                bench.cases_left -= 1
-            return
-        bench.measure(direct, upstream, "gateway.lua", up_port, {"BENCH_PATH": "/api/bench"})
-        routed_cases(bench, up_port, "gateway", [routed[0]])
-        jwt = '[tokens]\naccess_token_format = "jwt"\n'
-        routed_cases(bench, up_port, "gateway-jwt", routed[1:], jwt)
-
-
-def routed_cases(bench: Bench, up_port: int, tag: str, rows: list[Row], tokens: str = "") -> None:
-    """One authgate with a route to the upstream: the gateway row, then client_credentials."""
-    extra = tokens + (
-        f'[[gateway.routes]]\npath = "/api/bench"\n'
-        f'upstream = "http://127.0.0.1:{up_port}"\nscopes = ["{SCOPE}"]\n'
-        f'service = "bench"\n'
-    )
-    try:
-        server = Authgate(bench, Store("memory", "memory://"), tag, extra)
-        with started(server.process):
-            server.ready()
-            token = server.access_token()
-            status, body = call(server.port, "GET", "/api/bench", bearer=token)
-            if status != 200:
-                raise Skip(
-                    f"gateway not available: GET /api/bench answered {status}: {brief(body)}"
-                )
-            gateway, *issuing = rows
-            env = {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
-            bench.measure(gateway, server.process, "gateway.lua", server.port, env)
-            gateway.note = (gateway.note + "; " if gateway.note else "") + "upstream shares core 0"
-            for row in issuing:
-                script = "client_credentials.lua"
-                bench.measure(row, server.process, script, server.port, server.env())
-    except Skip as exc:
-        for row in rows:
-            if row not in bench.rows:
-                bench.rows.append(row)
-                bench.skip(row, str(exc))
-                bench.cases_left -= 1
+        if case is not None:
+            bench.measure_interleaved([case])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -357,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,memory,postgresql,redis")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-gateway", action="store_true")
+    parser.add_argument("--no-https", action="store_true", help="no client_credentials (https) row")
     parser.add_argument(
         "--gateway-only", action="store_true", help="only the gateway and JWT cases"
     )
@@ -388,15 +342,22 @@ def main(argv: list[str] | None = None) -> int:
             row = Row("(all)", "authgate", entry[0])
             bench.rows.append(row)
             bench.skip(row, f"store does not open: {entry[1]}")
-    bench.plan((0 if args.no_peer else 3) + 4 * len(usable) + (0 if args.no_gateway else 4))
+    bench.plan(
+        (0 if args.no_peer else 3)
+        + 4 * len(usable)
+        + (0 if args.no_gateway else 5)
+        + (0 if args.no_https or not usable else 1)
+    )
     log(f"{args.runs} run(s) of {args.duration:g} s per case; work files in {bench.work}")
     try:
-        if not args.no_peer:
-            peer_cases(bench)
-        # The cases the targets are about come first (the default store, then the gateway),
-        # so that a run cut short by its time budget drops the others.
+        if not usable and not args.no_peer:
+            skip_all(bench, [Row(e, "peer", "memory") for e in PEER_ENDPOINTS], "no store")
+        # The cases the targets are about come first (the default store, interleaved with
+        # the peer, then the gateway), so that a run cut short by its budget drops the others.
         for index, store in enumerate(usable):
-            authgate_store_cases(bench, store)
+            authgate_store_cases(bench, store, with_peer=index == 0 and not args.no_peer)
+            if index == 0 and not args.no_https:
+                https_case(bench, store)
             if index == 0 and not args.no_gateway:
                 gateway_cases(bench)
         if not usable and not args.no_gateway:

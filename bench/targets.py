@@ -145,11 +145,16 @@ def stores(selected: list[str]) -> list[Store | tuple[str, str]]:
 class Authgate:
     """One `authgate serve` on core 0 with a fresh registry, a client, and its config."""
 
-    def __init__(self, bench: Bench, store: Store, tag: str, extra_config: str = "") -> None:
+    def __init__(
+        self, bench: Bench, store: Store, tag: str, extra_config: str = "", *, tls: bool = False
+    ) -> None:
         self.bench = bench
         self.store = store
+        self.tls = tls
         self.directory = bench.work / tag
         self.directory.mkdir()
+        if tls:
+            extra_config = server_certificate(self.directory) + extra_config
         self.config = write_config(self.directory, store, extra_config)
         if store.url and not store.url.startswith("memory:"):
             authgate_cli(self.config, "migrate")
@@ -200,10 +205,10 @@ class Authgate:
         )
 
     def ready(self) -> None:
-        wait_ready(self.process, self.port, "/healthz")
+        wait_ready(self.process, self.port, "/healthz", tls=self.tls)
 
     def post(self, path: str, form: dict[str, str]) -> tuple[int, Any]:
-        return call(self.port, "POST", path, basic=self.basic, form=form)
+        return call(self.port, "POST", path, basic=self.basic, form=form, tls=self.tls)
 
     def access_token(self) -> str:
         status, body = self.post(
@@ -260,6 +265,47 @@ class Authgate:
         if done.returncode != 0:
             raise Skip(f"mint.py {what} failed: {done.stderr.strip()[-300:]}")
         return out.read_text().split()
+
+
+def server_certificate(directory: Path) -> str:
+    """A self-signed certificate for 127.0.0.1 (P-256, as a modern deployment would use), and
+    the `[server]` lines that make `serve` speak HTTPS with it."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name.from_rfc4514_string("CN=127.0.0.1")
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return (
+        f'[server]\ntls_certificate = "{directory}/server.crt"\n'
+        f'tls_private_key = "{directory}/server.key"\n'
+    )
 
 
 def grant_probe(server: Authgate, what: str) -> Callable[[str], None]:

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,9 +29,11 @@ from authgate.endpoints import (
 )
 from authgate.endpoints.admin_api import JSON_APIS
 from authgate.endpoints.fast_lane import json_endpoint
+from authgate.endpoints.json_api import JsonApi
 from authgate.endpoints.responses import error_response
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.flows import build_authorization_request, build_flows
+from authgate.forwarded import behind_proxies
 from authgate.gateway.proxy import Gateway, RouteProxy
 from authgate.gateway.route_updates import RouteUpdates
 from authgate.limits import read_body_or_refuse, replay
@@ -40,10 +43,13 @@ from authgate.monitoring.traffic import TrafficLog
 from authgate.pages import login_csrf, playground
 from authgate.pages import logout as page_logout
 from authgate.pages.manager import manager_routes
+from authgate.pages.portal import demo as portal_demo
+from authgate.pages.portal import portal_routes
 from authgate.pages.sessions import purge_sessions
 from authgate.pages.views import STATIC_DIR
 from authgate.paths import is_normal, request_path
 from authgate.routing import GatewayPath, OwnPath, RouteMatch, RouteTable
+from authgate.server_tls import trust_registered_forever
 from authgate.services import Services
 from authgate.tokens import now
 
@@ -75,12 +81,17 @@ class AuthgateApp(Starlette):
     the route streams it; then its handler answers (the router, for the pages)."""
 
     route_table: RouteTable
+    entry: ASGIApp  # `route`, behind what trusted proxies say (forwarded.py)
+    json_apis: Sequence[JsonApi] = JSON_APIS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)  # lifespan
             return
         scope["app"] = self
+        await self.entry(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_normal(request_path(scope)):
             match = self.route_table.match(scope["path"])
         else:
@@ -161,7 +172,7 @@ def route_table(app: AuthgateApp, routes: Sequence[GatewayRoute]) -> RouteTable:
     ]
     own += [  # a JSON API reads its body itself, under the same limit (json_api.py)
         OwnPath(api.prefix, RouteMatch(api, api.face, streams_body=True), prefix=True)
-        for api in JSON_APIS
+        for api in app.json_apis
     ]
     pages = RouteMatch(app.pages)
     for route in app.routes:
@@ -188,14 +199,21 @@ def _use_routes(app: Starlette, routes: Sequence[GatewayRoute]) -> None:
     app.state.monitor.routes = tuple(routes)
 
 
-def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
+def create_app(
+    settings: Settings, *, demo: bool = False, metrics_directory: Path | None = None
+) -> Starlette:
+    """The application; `metrics_directory` is where the workers of one `serve --workers N`
+    share their counts (monitoring/shared_counts.py)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await Services.open(settings)
         app.state.services = services
         app.state.flows = build_flows(services)
         app.state.authorization_request = build_authorization_request(services)
-        monitor = app.state.monitor = Monitor(settings, services.events)
+        monitor = app.state.monitor = Monitor(settings, services.events, metrics_directory)
+        if monitor.shared is not None:
+            monitor.shared.start()
         if settings.monitoring.enabled:
             monitor.traffic = TrafficLog(
                 services.registry.engine,
@@ -207,6 +225,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         app.state.gateway = Gateway(settings.gateway, services)
         if demo:
             app.state.demo = await playground.seed(services)
+            await portal_demo.seed(services, playground.USERNAME, playground.SCOPES)
         with contextlib.suppress(StoreUnavailable):  # else made by the first login page
             await services.registry.secrets.get(login_csrf.SECRET_NAME)
         purge = asyncio.create_task(_purge_forever(services))
@@ -215,6 +234,9 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         routes = RouteUpdates(services, lambda found: _use_routes(app, found))
         await routes.load()
         following = asyncio.create_task(routes.follow())
+        trust = None
+        if settings.server.tls and settings.server.tls_client_ca:
+            trust = asyncio.create_task(trust_registered_forever(services.registry))
         # What start-up built lives as long as the process: moved out of the collector's sight,
         # a full collection walks only what requests create, not every module, class and table
         # object. Without this each full pass took about 40 ms, the p99 of every endpoint.
@@ -225,9 +247,13 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         finally:
             following.cancel()
             purge.cancel()
+            if trust is not None:
+                trust.cancel()
             await app.state.gateway.close()
             if monitor.traffic is not None:
                 await monitor.traffic.close()
+            if monitor.shared is not None:
+                await monitor.shared.close()
             await services.close()
 
     routes: list[BaseRoute] = [
@@ -242,6 +268,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         Route("/readyz", metadata.readyz),
         Route("/metrics", metrics_endpoint),
         *manager_routes(),
+        *portal_routes(enabled=settings.portal.enabled),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if demo:
@@ -255,5 +282,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         },
         lifespan=lifespan,
     )
+    if not settings.portal.enabled:
+        app.json_apis = tuple(api for api in JSON_APIS if api.face != "portal")
     app.route_table = route_table(app, settings.gateway.routes)
+    app.entry = behind_proxies(settings.server, app.route)
     return app

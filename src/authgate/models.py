@@ -10,6 +10,9 @@ import orjson
 from authgate.config import GrantType
 
 TokenKind = Literal["access_token", "refresh_token", "authorization_code"]
+# How a confidential client authenticates: its secret, or a certificate (RFC 8705 section 2).
+AuthMethod = Literal["secret", "tls_client_auth", "self_signed_tls_client_auth"]
+AUTH_METHODS: tuple[AuthMethod, ...] = ("secret", "tls_client_auth", "self_signed_tls_client_auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,16 @@ class Client:
     # After a rotation with a grace period: the old secret's hash and until when it works.
     previous_secret_hash: str | None = None
     previous_secret_expires_at: int = 0
+    auth_method: AuthMethod = "secret"
+    tls_subject_dn: str | None = None  # tls_client_auth: the normalised RFC 4514 subject
+    tls_certificate: str | None = None  # self_signed_tls_client_auth: the PEM certificate
+    # A developer portal key: its application and "production" or "sandbox" (else None).
+    app_id: str | None = None
+    environment: str | None = None
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.environment == "sandbox"
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -50,7 +63,16 @@ class Client:
             "public": self.is_public,
             "introspect": self.can_introspect,
             "created_at": self.created_at,
+            **self._tls_dict(),
         }
+
+    def _tls_dict(self) -> dict[str, Any]:
+        if self.auth_method == "secret":
+            return {}
+        found = {"auth_method": self.auth_method, "tls_subject_dn": self.tls_subject_dn}
+        if self.tls_certificate:
+            found["tls_certificate"] = self.tls_certificate
+        return {k: v for k, v in found.items() if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +100,17 @@ class TokenRecord:
     # derived from the presented refresh token, so a copy of the store cannot open it.
     successor: str | None = None
     consumed: bool = False  # set by the store: the code was exchanged / the token rotated
+    # RFC 8705 section 3: {"x5t#S256": thumbprint} of the client certificate the token is
+    # bound to (RFC 7800 `cnf`); empty for an unbound token. Introspection shows it as is.
+    cnf: dict[str, str] = field(default_factory=dict)
 
     def is_expired(self, now: float) -> bool:
         return now >= self.expires_at
+
+    @property
+    def certificate_thumbprint(self) -> str | None:
+        """The thumbprint a bound token must be presented with; None: not bound."""
+        return self.cnf.get("x5t#S256")
 
     def to_json(self) -> str:
         # By hand rather than dataclasses.asdict, which deep-copies: this runs for every token.

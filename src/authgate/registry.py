@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +17,16 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authgate.application_registry import ApplicationRegistry
+from authgate.client_rows import CLIENT_COLUMNS, client_from_row
 from authgate.clients import hash_secret, new_client_id, new_client_secret
 from authgate.config import GrantType
+from authgate.consents import ConsentRegistry
 from authgate.db.change_counter import ChangeCounter
 from authgate.db.schema import admins, clients, consents, users
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.errors import StoreUnavailable
-from authgate.models import Client
+from authgate.models import AuthMethod, Client
 from authgate.passwords import hash_password, verify_password
 from authgate.route_registry import RouteRegistry
 from authgate.server_secrets import ServerSecrets
@@ -54,38 +57,6 @@ class Account:
     created_at: int
 
 
-@dataclass(frozen=True, slots=True)
-class Consent:
-    """An Approve Always grant: the scopes a user gave a client for good."""
-
-    client_id: str
-    scopes: tuple[str, ...]
-    granted_at: int
-
-
-_CLIENT_COLUMNS = (
-    "client_id, name, secret_hash, redirect_uris, scopes, grant_types, is_public, "
-    "can_introspect, created_at, previous_secret_hash, previous_secret_expires_at"
-)
-
-
-def _client_from_row(row: Sequence[Any]) -> Client:
-    """A client from the columns of _CLIENT_COLUMNS, in that order."""
-    return Client(
-        client_id=row[0],
-        name=row[1],
-        secret_hash=row[2],
-        redirect_uris=tuple(json.loads(row[3])),
-        scopes=tuple(json.loads(row[4])),
-        grant_types=tuple(json.loads(row[5])),
-        is_public=bool(row[6]),
-        can_introspect=bool(row[7]),
-        created_at=row[8],
-        previous_secret_hash=row[9],
-        previous_secret_expires_at=row[10] or 0,
-    )
-
-
 class Registry:
     """Clients, users, administrators and consents in the `storage.url` database."""
 
@@ -100,6 +71,8 @@ class Registry:
         self.client_changes = None if sqlite is None else ChangeCounter.beside(sqlite.path)
         self.secrets = ServerSecrets(self)
         self.routes = RouteRegistry(self)
+        self.consents = ConsentRegistry(self)
+        self.applications = ApplicationRegistry(self)
 
     def _changing_clients(self) -> contextlib.AbstractContextManager[None]:
         if self.client_changes is None:
@@ -133,12 +106,20 @@ class Registry:
         can_introspect: bool = False,
         client_id: str | None = None,
         client_secret: str | None = None,
+        auth_method: AuthMethod = "secret",
+        tls_subject_dn: str | None = None,
+        tls_certificate: str | None = None,
+        app_id: str | None = None,
+        environment: str | None = None,
     ) -> tuple[Client, str | None]:
-        """Register a client; returns it and its secret (None for a public client)."""
+        """Register a client; returns it and its secret (None for a public client, or one that
+        authenticates with a certificate). A portal key names its application and
+        environment: a second key of the same environment is AlreadyExists."""
         if is_public and can_introspect:
             raise InvalidClient("introspect", PUBLIC_INTROSPECTION)
         client_id = client_id or new_client_id()
-        secret = None if is_public else (client_secret or new_client_secret())
+        has_secret = not is_public and auth_method == "secret"
+        secret = (client_secret or new_client_secret()) if has_secret else None
         client = Client(
             client_id=client_id,
             name=name,
@@ -149,6 +130,11 @@ class Registry:
             is_public=is_public,
             can_introspect=can_introspect,
             created_at=now(),
+            auth_method=auth_method,
+            tls_subject_dn=tls_subject_dn,
+            tls_certificate=tls_certificate,
+            app_id=app_id,
+            environment=environment,
         )
         try:
             with self._changing_clients():
@@ -164,9 +150,16 @@ class Registry:
                             is_public=client.is_public,
                             can_introspect=client.can_introspect,
                             created_at=client.created_at,
+                            auth_method=client.auth_method,
+                            tls_subject_dn=client.tls_subject_dn,
+                            tls_certificate=client.tls_certificate,
+                            app_id=app_id,
+                            environment=environment,
                         )
                     )
         except IntegrityError:
+            if app_id is not None:
+                raise AlreadyExists(f"the {environment} keys already exist") from None
             raise AlreadyExists(f"client {client_id} already exists") from None
         return client, secret
 
@@ -174,26 +167,26 @@ class Registry:
         if not client_id or len(client_id) > 64:
             return None
         if self.sqlite is not None:
-            query = f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE client_id = ?"  # noqa: S608
+            query = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?"  # noqa: S608
             found = await self.sqlite.call(
                 lambda conn: conn.execute(query, (client_id,)).fetchone(), writes=False
             )
-            return _client_from_row(found) if found else None
+            return client_from_row(found) if found else None
         async with self.transaction() as conn:
             row = (
                 await conn.execute(
-                    select(*(clients.c[n] for n in _CLIENT_COLUMNS.split(", "))).where(
+                    select(*(clients.c[n] for n in CLIENT_COLUMNS.split(", "))).where(
                         clients.c.client_id == client_id
                     )
                 )
             ).first()
-        return _client_from_row(row) if row else None
+        return client_from_row(row) if row else None
 
     async def list_clients(self) -> list[Client]:
         async with self.transaction() as conn:
-            columns = (clients.c[n] for n in _CLIENT_COLUMNS.split(", "))
+            columns = (clients.c[n] for n in CLIENT_COLUMNS.split(", "))
             rows = (await conn.execute(select(*columns).order_by(clients.c.created_at))).all()
-        return [_client_from_row(row) for row in rows]
+        return [client_from_row(row) for row in rows]
 
     async def update_client(self, client_id: str, **columns: Any) -> bool:
         """Change columns of a client (`secret_hash`, lists as tuples); False if there is none."""
@@ -224,6 +217,14 @@ class Registry:
                 result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
                 await conn.execute(delete(consents).where(consents.c.client_id == client_id))
         return result.rowcount > 0
+
+    async def self_signed_certificates(self) -> list[str]:
+        """The PEM certificates of the `self_signed_tls_client_auth` clients."""
+        query = select(clients.c.tls_certificate).where(
+            clients.c.auth_method == "self_signed_tls_client_auth"
+        )
+        async with self.transaction() as conn:
+            return [row[0] for row in (await conn.execute(query)).all() if row[0]]
 
     async def all_scopes(self) -> list[str]:
         found: dict[str, None] = {}
@@ -318,68 +319,6 @@ class Registry:
 
     async def check_admin(self, username: str, password: str) -> bool:
         return await verify_password(password, await self._account_hash(admins, username))
-
-    # Approve Always
-
-    async def remembered_scopes(self, username: str, client_id: str) -> frozenset[str]:
-        async with self.transaction() as conn:
-            row = (
-                await conn.execute(
-                    select(consents.c.scopes).where(
-                        consents.c.username == username, consents.c.client_id == client_id
-                    )
-                )
-            ).first()
-        return frozenset(json.loads(row.scopes)) if row else frozenset()
-
-    async def remember_consent(self, username: str, client_id: str, scopes: Iterable[str]) -> None:
-        async with self.transaction() as conn:
-            row = (
-                await conn.execute(
-                    select(consents.c.scopes).where(
-                        consents.c.username == username, consents.c.client_id == client_id
-                    )
-                )
-            ).first()
-            if row is None:
-                await conn.execute(
-                    insert(consents).values(
-                        username=username,
-                        client_id=client_id,
-                        scopes=json.dumps(sorted(set(scopes))),
-                        updated_at=now(),
-                    )
-                )
-                return
-            merged = sorted(set(json.loads(row.scopes)) | set(scopes))
-            await conn.execute(
-                update(consents)
-                .where(consents.c.username == username, consents.c.client_id == client_id)
-                .values(scopes=json.dumps(merged), updated_at=now())
-            )
-
-    async def list_consents(self, username: str) -> list[Consent]:
-        username = canonical_or_none(username) or ""
-        query = (
-            select(consents.c.client_id, consents.c.scopes, consents.c.updated_at)
-            .where(consents.c.username == username)
-            .order_by(consents.c.client_id)
-        )
-        async with self.transaction() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            Consent(row.client_id, tuple(json.loads(row.scopes)), row.updated_at) for row in rows
-        ]
-
-    async def forget_consent(self, username: str, client_id: str) -> bool:
-        username = canonical_or_none(username) or ""
-        async with self.transaction() as conn:
-            result = await conn.execute(
-                delete(consents).where(
-                    consents.c.username == username, consents.c.client_id == client_id
-                )
-            )
-        return result.rowcount > 0
 
     async def ping(self) -> None:
         async with self.transaction() as conn:

@@ -14,7 +14,9 @@ import dataclasses
 import functools
 import json
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -23,6 +25,7 @@ from starlette.applications import Starlette
 from authgate.app import create_app
 from authgate.config import ServerSettings, Settings, load_settings
 from authgate.server_protocol import DeadlineHttpProtocol
+from authgate.server_tls import ServerTls, context_factory
 
 OPTIONS_ENV = "AUTHGATE_SERVE_OPTIONS"
 KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this (SPEC.md, Hardening)
@@ -37,6 +40,7 @@ class ServeOptions:
     port: int | None = None
     workers: int | None = None
     demo: bool = False
+    metrics_directory: str | None = None  # where the workers share their counts
 
     def apply(self, settings: Settings) -> Settings:
         return settings.with_server(host=self.host, port=self.port, workers=self.workers)
@@ -53,33 +57,49 @@ def app_factory() -> Starlette:
     """A worker process's app: uvicorn calls this in each worker it spawns."""
     options = ServeOptions.from_json(os.environ[OPTIONS_ENV])
     settings = options.apply(load_settings(options.config))
-    return create_app(settings, demo=options.demo)
+    shared = Path(options.metrics_directory) if options.metrics_directory else None
+    return create_app(settings, demo=options.demo, metrics_directory=shared)
 
 
 def serve(settings: Settings, options: ServeOptions) -> int:
     """Run the server; `settings` were loaded from `options.config` by the caller."""
     settings = options.apply(settings)
     server = settings.server
+    if server.tls:
+        ServerTls(server)  # a missing or unreadable file stops the start here, with one line
     if server.workers == 1:
         # One process: uvicorn takes the app itself, nothing goes through the environment.
         _run(create_app(settings, demo=options.demo), server)
         return 0
     # Several: uvicorn spawns fresh interpreters that import the factory by name, and they
-    # inherit this process's environment.
-    os.environ[OPTIONS_ENV] = options.to_json()
-    _run("authgate.server:app_factory", server, factory=True)
+    # inherit this process's environment. Their counts meet in a directory of this run
+    # (private to the user: it names clients), so each worker's /metrics shows the sum.
+    with tempfile.TemporaryDirectory(prefix="authgate-metrics-") as shared:
+        options = dataclasses.replace(options, metrics_directory=shared)
+        os.environ[OPTIONS_ENV] = options.to_json()
+        _run("authgate.server:app_factory", server, factory=True)
     return 0
 
 
 def connection_options(server: ServerSettings) -> dict[str, Any]:
-    """uvicorn's options for slow and idle clients (SPEC.md, Hardening: slow clients)."""
+    """uvicorn's options for HTTPS and for slow and idle clients (SPEC.md, Hardening)."""
     protocol = functools.partial(  # a partial, not a subclass: workers receive it pickled
         DeadlineHttpProtocol,
         header_timeout=server.header_timeout,
         body_timeout=server.body_timeout,
         max_connections=server.max_connections,
     )
-    return {"http": protocol, "timeout_keep_alive": KEEP_ALIVE_SECONDS}
+    tls: dict[str, Any] = {}
+    if server.tls:  # a partial again: each worker builds its own context in its own loop
+        tls["ssl_context_factory"] = functools.partial(context_factory, server)
+    return {
+        **tls,
+        "http": protocol,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        # X-Forwarded-* only from `[server] forwarded_allow_ips`, read by the app itself
+        # (authgate.forwarded), never by uvicorn's default trust of 127.0.0.1.
+        "proxy_headers": False,
+    }
 
 
 def _run(app: Starlette | str, server: ServerSettings, *, factory: bool = False) -> None:

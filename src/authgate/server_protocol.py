@@ -12,6 +12,9 @@ The connection cap (`max_connections`) is decided once per connection, when it o
 cap, the connection's first request gets 503 and the connection is closed. Connections already
 admitted are served whatever arrives after them (uvicorn's `limit_concurrency` instead refuses
 every request on every connection while too many are open).
+
+Over HTTPS each request's scope carries the ASGI TLS extension, with the client certificate
+of the connection (`scope["extensions"]["tls"]`, see authgate.server_tls).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from authgate.server_tls import tls_extension
 
 _TIMED_OUT = b"request timed out"
 _REQUEST_TIMEOUT = b"".join(
@@ -67,11 +72,15 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         self.max_connections = max_connections
         self.is_admitted = False
         self.read_deadline: asyncio.TimerHandle | None = None
+        self.tls: dict[object, object] | None = None  # uvicorn's type of an extension
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn narrows the transport the same way
         admitted = sum(1 for c in self.connections if getattr(c, "is_admitted", False))
         self.is_admitted = admitted < self.max_connections
         super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:  # the handshake is over: its client certificate is known
+            self.tls = tls_extension(ssl_object)
         self._set_deadline(self.header_timeout)  # the first request's headers
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -80,6 +89,8 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self.tls is not None:
+            self.scope["extensions"] = {"tls": self.tls}
         if self.read_deadline is None:  # the next request on a kept-alive connection
             self._set_deadline(self.header_timeout)
 

@@ -39,7 +39,9 @@ class Services:
         self.codes = codes
         self.users = users
         self.events = Events()
-        self.clients = Clients(registry, settings.storage.cache_ttl)
+        self.clients = Clients(
+            registry, settings.storage.cache_ttl, client_ca=settings.server.tls_client_ca
+        )
         self.lockout = Lockout(registry, settings.lockout)
         self.admin_lockout = Lockout(registry, settings.lockout, admin_lockouts)
         self.oidc = OpenIDProvider(settings, registry)

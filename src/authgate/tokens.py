@@ -72,6 +72,24 @@ def new_grant(
 
 
 @dataclass(frozen=True, slots=True)
+class Binding:
+    """RFC 8705 section 3: the client certificate of the token request, if any. Access tokens
+    are bound to it; refresh tokens only for a public client (section 4: a confidential
+    client's refresh token is already bound to its authentication)."""
+
+    thumbprint: str | None = None
+    refresh: bool = False
+
+    def cnf(self, *, refresh: bool) -> dict[str, str]:
+        if self.thumbprint is None or (refresh and not self.refresh):
+            return {}
+        return {"x5t#S256": self.thumbprint}
+
+
+UNBOUND = Binding()
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     """A freshly minted token: the value for the response and the record for the store."""
 
@@ -138,6 +156,7 @@ def mint(
     with_refresh: bool,
     preserved_refresh: str | None = None,
     access_scopes: tuple[str, ...] | None = None,
+    binding: Binding = UNBOUND,
 ) -> TokenGrant:
     """Mint an access token (and a refresh token) for the grant that `base` describes.
 
@@ -161,6 +180,7 @@ def mint(
             code_challenge=None,
             nonce=None,
             successor=None,
+            cnf=binding.cnf(refresh=True),
         )
         refresh = IssuedToken(refresh_value, digest(refresh_value), refresh_record)
     access_record = replace(
@@ -175,6 +195,7 @@ def mint(
         code_challenge=None,
         nonce=None,
         successor=None,
+        cnf=binding.cnf(refresh=False),
     )
     access = IssuedToken(access_value, digest(access_value), access_record)
     return TokenGrant(access, refresh, preserved_refresh)

@@ -41,7 +41,8 @@ def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
     rows = {row["endpoint"]: row for row in report["rows"]}
-    for endpoint in ("client_credentials", "introspection", "refresh_token", "authorization_code"):
+    endpoints = ("introspection", "refresh_token", "authorization_code")
+    for endpoint in ("client_credentials", "client_credentials (https)", *endpoints):
         row = rows[endpoint]
         assert row["server"] == "authgate"
         assert not row["note"].startswith("skipped"), row["note"]

@@ -71,6 +71,20 @@ async def test_put_stores_several_entries(store: TokenStore):
         assert await store.get(key) == rec
 
 
+async def test_put_then_get_keeps_the_certificate_binding(store: TokenStore):
+    """RFC 8705 section 3: a bound token's `cnf` comes back as it was stored."""
+    _, key, rec = entry(
+        replace(
+            record("access_token"), cnf={"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+        )
+    )
+    await store.put([(key, rec)])
+    found = await store.get(key)
+    assert found is not None
+    assert found.cnf == {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+    assert found.certificate_thumbprint == "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"
+
+
 async def test_record_expired_at_put_is_never_seen(store: TokenStore):
     _, key, rec = entry(record(ttl=-5))
     await store.put([(key, rec)])

@@ -167,7 +167,7 @@ def test_migration_0004_stores_existing_names_in_canonical_form(fresh_database):
             )
 
     async def upgraded(engine, registry: Registry) -> None:
-        assert await registry.remembered_scopes("alice", "app") == {"read"}
+        assert await registry.consents.remembered_scopes("alice", "app") == {"read"}
         authentication = door(LocalUsers(registry), registry)
         alice = await login(authentication, "ALICE", "Alice-password")
         assert alice is not None and alice.username == "alice"

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.server import RunningServer, run_server
 from tests.e2e.upstream import Upstream, routes, run_upstream
+from tests.tls_certificates import CertificateAuthority
 
 
 @pytest.fixture
@@ -28,3 +30,22 @@ def gw(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator
     """authgate with the gateway routes of tests.e2e.upstream.routes in front of `upstream`."""
     with run_server(tmp_path_factory.mktemp("gw"), {"gateway.routes": routes(upstream.url)}) as s:
         yield s
+
+
+@dataclass
+class Pki:
+    """The TLS tests' CA, another CA nobody trusts, and a folder for more certificates."""
+
+    ca: CertificateAuthority
+    other_ca: CertificateAuthority
+    directory: Path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    return Pki(
+        CertificateAuthority(directory),
+        CertificateAuthority(directory, "CN=Other CA,O=elsewhere"),
+        directory,
+    )

@@ -117,4 +117,6 @@ def run_server(
     settings = load_settings(environ=environ)
     app = create_app(settings, demo=demo)
     with serve_in_thread(app, port, options=connection_options(settings.server)) as loop:
-        yield RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, _loop=loop, _app=app)
+        scheme = "https" if settings.server.tls else "http"
+        url = f"{scheme}://127.0.0.1:{port}"
+        yield RunningServer(url=url, settings=settings, _loop=loop, _app=app)

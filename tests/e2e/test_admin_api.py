@@ -17,21 +17,16 @@ API = "/admin/api/v1"
 CONFIGURED = {"path": "/api/photos", "upstream": "http://127.0.0.1:9", "service": "photos"}
 
 
-class Admin:
-    """An httpx client with an `authgate:admin` token, remembering every answer it got."""
+class ApiClient:
+    """An httpx client of a JSON API with a bearer token, remembering every answer it got."""
 
-    def __init__(self, server: RunningServer) -> None:
+    def __init__(self, server: RunningServer, prefix: str, token: str) -> None:
         self.server = server
+        self.token = token
         self.answers: list[httpx.Response] = []
-        client, secret = server.create_client(
-            "operator-tool",
-            scopes=("authgate:admin",),
-            grant_types=("client_credentials",),
-        )
-        self.token = client_token(server, client.client_id, secret)
         self.http = httpx.Client(
-            base_url=server.url + API,
-            headers={"Authorization": f"Bearer {self.token}"},
+            base_url=server.url + prefix,
+            headers={"Authorization": f"Bearer {token}"},
             event_hooks={"response": [self._remember]},
         )
 
@@ -41,6 +36,18 @@ class Admin:
 
     def __getattr__(self, method: str) -> Any:
         return getattr(self.http, method)
+
+
+class Admin(ApiClient):
+    """An operator's tool: a client_credentials token with `authgate:admin`."""
+
+    def __init__(self, server: RunningServer) -> None:
+        client, secret = server.create_client(
+            "operator-tool",
+            scopes=("authgate:admin",),
+            grant_types=("client_credentials",),
+        )
+        super().__init__(server, API, client_token(server, client.client_id, secret))
 
 
 def client_token(server: RunningServer, client_id: str, secret: str | None) -> str:
@@ -292,8 +299,8 @@ def test_consents_are_listed_and_withdrawn_with_that_clients_tokens(
     other = admin.post("/clients", json={**NEW_CLIENT, "grant_types": ["password"]}).json()
     admin.post("/users", json={"username": "carol", "password": "carol-Passw0rd"})
     registry = server.services.registry
-    server.run(registry.remember_consent("carol", app["client_id"], ["photos.read"]))
-    server.run(registry.remember_consent("carol", other["client_id"], ["photos.read"]))
+    server.run(registry.consents.remember_consent("carol", app["client_id"], ["photos.read"]))
+    server.run(registry.consents.remember_consent("carol", other["client_id"], ["photos.read"]))
     mine = password_token(
         server, (app["client_id"], app["client_secret"]), "carol", "carol-Passw0rd"
     )

@@ -159,7 +159,7 @@ def test_operator_uses_the_console_with_the_keyboard(chromium, server, axe):  # 
     # A user who approved the client always: withdraw the consent.
     server.create_user("alice", "her password")
     registry = server.services.registry
-    server.run(registry.remember_consent("alice", client_id, ["invoices.read"]))
+    server.run(registry.consents.remember_consent("alice", client_id, ["invoices.read"]))
     page.goto(f"{server.url}/manager/users")
     check("users")
     op.tab_to("a:alice")
@@ -172,7 +172,7 @@ def test_operator_uses_the_console_with_the_keyboard(chromium, server, axe):  # 
     page.wait_for_selector("p.done")
     assert "withdrawn" in page.text_content("p.done")
     assert "No consent is remembered." in page.text_content("#consents")
-    assert server.run(registry.remembered_scopes("alice", client_id)) == frozenset()
+    assert server.run(registry.consents.remembered_scopes("alice", client_id)) == frozenset()
     check("user-withdrawn")
     page.goto(f"{server.url}/manager/users/delete?username=alice")
     check("user-delete")

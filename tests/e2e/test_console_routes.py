@@ -64,6 +64,7 @@ def test_add_then_delete_a_route(server, admin):
     )
     assert stored.scopes == ("books.read", "books.write")
     assert (stored.timeout, stored.strip_prefix) == (5, True)
+    assert stored.sandbox_upstream == ""  # left empty: sandbox keys' calls are refused
     page = admin.get(answer.headers["location"])
     assert "The route was added." in page.text
     row = page.text.split('data-service="books"', 1)[1].split("</tr>", 1)[0]
@@ -89,6 +90,7 @@ def test_add_then_delete_a_route(server, admin):
         ({"path": "api/relative"}, 422, "path", "start with '/'"),
         ({"service": ""}, 422, "service", "service name"),
         ({"timeout": "0"}, 422, "timeout", "greater than 0"),
+        ({"sandbox_upstream": "ftp://sandbox.example"}, 422, "sandbox_upstream", "http"),
         ({"service": "files", "path": "/api/other"}, 409, "service", "configuration file"),
         ({"path": "/api/files", "service": "shadow"}, 409, "service", "configuration file"),
     ],
@@ -131,3 +133,11 @@ def test_applications_page_is_read_only_and_needs_a_login(server, admin):
     assert 'id="no-applications"' in page.text
     assert '<form method="post" action="/manager/applications' not in page.text
     assert admin.post("/manager/applications", {}).status_code == 405
+
+
+def test_a_route_with_a_sandbox_upstream(server, admin):
+    answer = _add(admin, sandbox_upstream="http://127.0.0.1:9/sandbox")
+    assert answer.status_code == 303
+    stored = next(r for r in server.run(server.services.registry.routes.list()))
+    assert stored.sandbox_upstream == "http://127.0.0.1:9/sandbox"
+    assert "http://127.0.0.1:9/sandbox" in admin.get("/manager/routes").text

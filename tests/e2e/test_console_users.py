@@ -114,8 +114,8 @@ def test_withdraw_a_consent_revokes_that_clients_tokens_for_that_user(server, ad
     photos, _ = server.create_client("Photo app", redirect_uris=("https://p.example/cb",))
     other, _ = server.create_client("Other app", redirect_uris=("https://o.example/cb",))
     registry = server.services.registry
-    server.run(registry.remember_consent("heidi", photos.client_id, ["photos.read"]))
-    server.run(registry.remember_consent("heidi", other.client_id, ["photos.read"]))
+    server.run(registry.consents.remember_consent("heidi", photos.client_id, ["photos.read"]))
+    server.run(registry.consents.remember_consent("heidi", other.client_id, ["photos.read"]))
     withdrawn = issue(server, subject="heidi", client_id=photos.client_id)
     kept = issue(server, subject="heidi", client_id=other.client_id)
     page = admin.get("/manager/users/show", username="heidi")
@@ -128,7 +128,7 @@ def test_withdraw_a_consent_revokes_that_clients_tokens_for_that_user(server, ad
     page = admin.get(answer.headers["location"])
     assert "The consent was withdrawn" in page.text
     assert "Photo app" not in page.text and "Other app" in page.text
-    assert server.run(registry.remembered_scopes("heidi", photos.client_id)) == frozenset()
+    assert server.run(registry.consents.remembered_scopes("heidi", photos.client_id)) == frozenset()
     assert httpx.get(f"{server.url}/api/photos/1", headers=bearer(withdrawn)).status_code == 401
     assert httpx.get(f"{server.url}/api/photos/1", headers=bearer(kept)).status_code == 200
     again = admin.post(
@@ -165,7 +165,7 @@ def test_actions_refused_without_this_sessions_csrf_token(
     name = f"judy-{case}-{action}"
     server.create_user(name, "the password")
     client, _ = server.create_client("consented", redirect_uris=("https://c.example/cb",))
-    server.run(registry.remember_consent(name, client.client_id, ["photos.read"]))
+    server.run(registry.consents.remember_consent(name, client.client_id, ["photos.read"]))
     for _ in range(2):  # max_failures: locked
         assert _password_grant(server, password_client, name, "wrong") == 400
     data = {"username": name, "password": "forged", "client_id": client.client_id}
@@ -191,7 +191,9 @@ def test_actions_refused_without_this_sessions_csrf_token(
     assert "Nothing was changed" in text_of(answer.text)
     assert server.run(registry.find_user(name + "-new")) is None
     assert server.run(registry.find_user(name)) is not None
-    assert server.run(registry.remembered_scopes(name, client.client_id)) == {"photos.read"}
+    assert server.run(registry.consents.remembered_scopes(name, client.client_id)) == {
+        "photos.read"
+    }
     assert server.run(server.services.lockout.is_locked(name))
     hashed = server.run(registry.user_password_hash(name))
     assert server.run(verify_password("the password", hashed))

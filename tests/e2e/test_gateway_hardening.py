@@ -119,6 +119,10 @@ OWN_COOKIES = [
     "authgate_manager",
     "__Host-authgate_manager",
     "playground_flow",
+    "portal_try_it",
+    "authgate_session_login",
+    "__Host-authgate_session_login",
+    "authgate_manager_login",
 ]
 
 

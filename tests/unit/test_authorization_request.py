@@ -66,7 +66,7 @@ class Setup:
             scopes=resolver(settings, "authorization_code"),
             codes=self.codes,
             find_client=self._find,
-            consents=registry,
+            consents=registry.consents,
             events=self.log.events,
         )
 

@@ -107,6 +107,9 @@ def test_config_file_from_environment(tmp_path):
         ("[ldap]\nuser_filter = '(uid=x)'", "ldap.user_filter"),
         ("[[gateway.routes]]\npath = 'api'\nupstream = 'http://x'", "gateway.routes.0.path"),
         ("[flows.password]\nusers = 'policy'", "flows.password"),
+        ("[server]\nforwarded_allow_ips = ['proxy.local']", "server.forwarded_allow_ips.0"),
+        ("[server]\nclient_certificate_header = 'X Cert'", "server.client_certificate_header"),
+        ("[server]\ntls_certificate = 'a.pem'", "tls_private_key"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, toml, key):
@@ -162,3 +165,14 @@ def test_secrets_never_show_in_a_dump(tmp_path):
     from_env = load_settings(path, environ={"AUTHGATE_LDAP__BIND_PASSWORD": "hunter2-env"})
     assert from_env.ldap.bind_password.get_secret_value() == "hunter2-env"
     assert "hunter2" not in repr(from_env)
+
+
+def test_trusted_proxies_are_addresses_networks_or_everyone(tmp_path):
+    path = tmp_path / "proxies.toml"
+    path.write_text(
+        "[server]\nforwarded_allow_ips = ['*', '10.0.0.0/8', '::1', ' 192.0.2.7 ']\n"
+        "client_certificate_header = 'X-Client-Cert'\n"
+    )
+    server = load_settings(path, environ={}).server
+    assert server.forwarded_allow_ips == ["*", "10.0.0.0/8", "::1", "192.0.2.7"]
+    assert server.client_certificate_header == "X-Client-Cert"

@@ -7,6 +7,7 @@ on its own (as tests/unit/test_client_cache.py does for clients).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from authgate.config import Settings
 from authgate.db.schema import signing_keys
 from authgate.errors import ConfigError
+from authgate.models import TokenRecord
 from authgate.oidc import InvalidToken
 from authgate.services import Services
 
@@ -182,5 +184,29 @@ async def test_hs256_signed_with_the_public_key_is_refused(tmp_path):
         signature = b64(hmac.new(public, signing_input, hashlib.sha256).digest())
         with pytest.raises(InvalidToken):
             await services.oidc.ring.verify((signing_input + b"." + signature).decode())
+    finally:
+        await services.close()
+
+
+async def test_a_certificate_bound_jwt_access_token_carries_cnf(tmp_path):
+    # RFC 8705 section 3.1: the thumbprint goes into the JWT as it goes into introspection.
+    services = await open_services(tmp_path / "a.db")
+    try:
+        bound = TokenRecord(
+            kind="access_token",
+            client_id="c1",
+            grant_id="g1",
+            scopes=("read",),
+            issued_at=1,
+            expires_at=2**40,
+            subject="c1",
+            cnf={"x5t#S256": "thumb"},
+        )
+        unbound = dataclasses.replace(bound, cnf={})
+        tokens = services.oidc.access_tokens
+        audience = sorted(tokens.audiences)[0]
+        claims = await tokens.verify(await tokens.encode(bound, audience))
+        assert claims["cnf"] == {"x5t#S256": "thumb"}
+        assert "cnf" not in await tokens.verify(await tokens.encode(unbound, audience))
     finally:
         await services.close()

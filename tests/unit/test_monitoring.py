@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from authgate.config import Settings
-from authgate.monitoring.metrics import Monitor, Window
+from authgate.monitoring.counts import Window
+from authgate.monitoring.metrics import Monitor
 from authgate.monitoring.traffic import TrafficLog
 from authgate.monitoring.transactions import Transaction, clean_target
 
@@ -65,3 +68,62 @@ async def test_full_queue_drops_and_counts_without_blocking():
         log.submit(Transaction("s", "", "GET", "/", record_outbound=True))
     value = monitor.registry.get_sample_value("authgate_traffic_dropped_total")
     assert (log.dropped, value) == (3, 3.0)
+
+
+def finished(monitor: Monitor, service: str, client: str, status: int, seconds: float) -> None:
+    tx = Transaction(service, "", "GET", "/", record_outbound=False)
+    tx.client, tx.status, tx.duration = client, status, seconds
+    monitor.finish(tx)
+
+
+def test_scrape_publishes_the_plain_counts_as_prometheus_families():
+    monitor = Monitor(settings())
+    finished(monitor, "photos", "alice", 200, 0.004)
+    finished(monitor, "photos", "alice", 502, 0.3)
+    finished(monitor, "photos", "bob", 200, 0.02)
+    monitor.on_event("token.issued", {})
+    sample = monitor.registry.get_sample_value
+    requests = "authgate_service_requests_total"
+    assert sample(requests, {"service": "photos", "client": "alice", "outcome": "success"}) == 1
+    assert sample(requests, {"service": "photos", "client": "alice", "outcome": "failure"}) == 1
+    assert sample(requests, {"service": "photos", "client": "bob", "outcome": "success"}) == 1
+    latency = "authgate_service_request_duration_seconds"
+    assert sample(f"{latency}_count", {"service": "photos", "client": "alice"}) == 2
+    assert sample(f"{latency}_sum", {"service": "photos", "client": "alice"}) == pytest.approx(
+        0.304
+    )
+    buckets = "authgate_service_latency_seconds_bucket"
+    assert sample(buckets, {"service": "photos", "le": "0.005"}) == 1
+    assert sample(buckets, {"service": "photos", "le": "0.025"}) == 2
+    assert sample(buckets, {"service": "photos", "le": "0.25"}) == 2
+    assert sample(buckets, {"service": "photos", "le": "0.5"}) == 3
+    assert sample(buckets, {"service": "photos", "le": "+Inf"}) == 3
+    assert sample("authgate_events_total", {"event": "token.issued"}) == 1
+    text = monitor.metrics().decode()
+    assert 'authgate_service_latency_seconds_bucket{le="10.0",service="photos"} 3.0' in text
+
+
+def test_two_workers_sharing_a_directory_each_scrape_the_sum(tmp_path):
+    """`serve --workers 2`: whichever worker answers the scrape shows both workers' counts."""
+    first = Monitor(settings(), shared_directory=tmp_path)
+    second = Monitor(settings(), shared_directory=tmp_path)
+    for _ in range(3):
+        finished(first, "photos", "alice", 200, 0.01)
+    finished(second, "photos", "alice", 200, 0.01)
+    finished(second, "photos", "bob", 403, 0.01)
+    first.counts.traffic_dropped += 2
+    assert second.shared is not None
+    second.shared.publish()  # what its task does every second
+    requests = "authgate_service_requests_total"
+    alice = {"service": "photos", "client": "alice", "outcome": "success"}
+    bob = {"service": "photos", "client": "bob", "outcome": "failure"}
+    for scraped in (first, second):
+        assert scraped.registry.get_sample_value(requests, alice) == 4
+        assert scraped.registry.get_sample_value(requests, bob) == 1
+        assert scraped.registry.get_sample_value("authgate_traffic_dropped_total") == 2
+        window = scraped.snapshot(time.time())
+        (photos,) = window["services"]
+        assert (photos["requests"], photos["failures"]) == (5, 1)
+    # A worker's own counts are live in its scrape; the other's are its last published ones.
+    finished(first, "photos", "alice", 200, 0.01)
+    assert first.registry.get_sample_value(requests, alice) == 5

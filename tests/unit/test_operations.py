@@ -195,7 +195,7 @@ async def test_users_are_listed_without_passwords_and_deleted_with_tokens_and_co
     with pytest.raises(Conflict):
         await users.create_user(services, CLI, users.UserCreate(username="alice", password="x"))
     assert "pw-of-alice" not in str([u.model_dump() for u in await users.list_users(services)])
-    await services.registry.remember_consent("alice", "app", ["read"])
+    await services.registry.consents.remember_consent("alice", "app", ["read"])
     key = await issue(services, "app", "alice")
     other = await issue(services, "app", "bob")
 
@@ -203,7 +203,7 @@ async def test_users_are_listed_without_passwords_and_deleted_with_tokens_and_co
 
     assert await services.tokens.get(key) is None
     assert await services.tokens.get(other) is not None
-    assert await services.registry.remembered_scopes("alice", "app") == frozenset()
+    assert await services.registry.consents.remembered_scopes("alice", "app") == frozenset()
     with pytest.raises(NotFound):
         await users.get_user(services, "alice")
 
@@ -236,8 +236,8 @@ async def test_withdrawing_a_consent_revokes_that_clients_tokens_for_that_user(
     services: Services,
 ):
     await users.create_user(services, CLI, users.UserCreate(username="alice", password="pw"))
-    await services.registry.remember_consent("alice", "app", ["read"])
-    await services.registry.remember_consent("alice", "other", ["read"])
+    await services.registry.consents.remember_consent("alice", "app", ["read"])
+    await services.registry.consents.remember_consent("alice", "other", ["read"])
     of_app, of_other = (
         await issue(services, "app", "alice"),
         await issue(services, "other", "alice"),

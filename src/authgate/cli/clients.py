@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from authgate.cli.common import cli_caller, json_flag, print_json
+from authgate.cli.common import UserError, cli_caller, json_flag, print_json
 from authgate.config import GRANT_TYPES
+from authgate.models import AUTH_METHODS
 from authgate.operations import clients, parse
 from authgate.services import Services
 
@@ -30,6 +32,9 @@ async def _client_create(args: argparse.Namespace, services: Services) -> int:
         "scopes": args.scope,
         "public": args.public,
         "introspect": args.introspect,
+        "auth_method": args.auth_method,
+        "tls_subject_dn": args.tls_subject_dn,
+        "tls_certificate": _read_certificate(args.tls_certificate),
     }
     if args.grant_type:
         request["grant_types"] = args.grant_type
@@ -43,6 +48,16 @@ async def _client_create(args: argparse.Namespace, services: Services) -> int:
     if created.client_secret is not None:
         print(f"client_secret: {created.client_secret}  (shown once; only its hash is stored)")
     return 0
+
+
+def _read_certificate(path: str | None) -> str | None:
+    """--tls-certificate: the PEM text of the file (the registry keeps the certificate)."""
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--tls-certificate {path}: {exc}") from None
 
 
 async def _client_list(args: argparse.Namespace, services: Services) -> int:
@@ -129,6 +144,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     create.add_argument("--public", action="store_true", help="a public client: no secret, PKCE")
     create.add_argument(
         "--introspect", action="store_true", help="may call the introspection endpoint"
+    )
+    create.add_argument(
+        "--auth-method",
+        choices=AUTH_METHODS,
+        default="secret",
+        help="secret (default), or a client certificate (RFC 8705): tls_client_auth or "
+        "self_signed_tls_client_auth",
+    )
+    create.add_argument("--tls-subject-dn", metavar="DN", help="tls_client_auth: the subject DN")
+    create.add_argument(
+        "--tls-certificate", metavar="FILE", help="self_signed_tls_client_auth: its PEM certificate"
     )
     json_flag(create)
     create.set_defaults(handler=_client_create)

@@ -1,6 +1,7 @@
 """Settings: one frozen pydantic model per TOML section of SPEC.md, and `load_settings()`."""
 
 from authgate.config.oidc import OidcSettings, SigningAlg
+from authgate.config.portal import RESERVED_SCOPES, PortalSettings
 from authgate.config.sections import (
     GRANT_TYPES,
     AuthorizationCodeSettings,
@@ -15,15 +16,16 @@ from authgate.config.sections import (
     MonitoringSettings,
     PasswordFlowSettings,
     Section,
-    ServerSettings,
     StorageSettings,
     TokenOverrides,
     TokenSettings,
 )
+from authgate.config.server import ServerSettings
 from authgate.config.settings import Settings, load_settings
 
 __all__ = [
     "GRANT_TYPES",
+    "RESERVED_SCOPES",
     "AuthorizationCodeSettings",
     "ClientAuthSettings",
     "FlowSettings",
@@ -36,6 +38,7 @@ __all__ = [
     "MonitoringSettings",
     "OidcSettings",
     "PasswordFlowSettings",
+    "PortalSettings",
     "Section",
     "ServerSettings",
     "Settings",

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -298,6 +299,11 @@ class MonitoringSettings(Section):
 class GatewayRoute(Section):
     path: str = Field(description="path prefix guarded by this route")
     upstream: str = Field(description="base URL of the upstream API")
+    sandbox_upstream: str = Field(
+        default="",
+        description="base URL that receives the calls made with portal sandbox keys' tokens; "
+        "empty: they are refused (403)",
+    )
     scopes: tuple[str, ...] = Field(default=(), description="scopes the token must carry")
     service: str = Field(default="", description="service context name; default: the path")
     timeout: Annotated[float, Field(gt=0)] = Field(
@@ -322,9 +328,11 @@ class GatewayRoute(Section):
             raise ValueError("must start with '/' and not end with '/'")
         return value
 
-    @field_validator("upstream")
+    @field_validator("upstream", "sandbox_upstream")
     @classmethod
-    def _http(cls, value: str) -> str:
+    def _http(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "sandbox_upstream" and not value:
+            return value
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
@@ -347,22 +355,3 @@ class GatewaySettings(Section):
         if repeated:
             raise ValueError(f"two routes have the path {repeated[0]!r}")
         return routes
-
-
-class ServerSettings(Section):
-    host: str = Field(default="127.0.0.1", description="address `serve` listens on; --host wins")
-    port: Annotated[int, Field(ge=0, le=65535)] = Field(
-        default=8080, description="TCP port `serve` listens on; --port wins"
-    )
-    workers: Annotated[int, Field(ge=1)] = Field(
-        default=1, description="worker processes of `serve`; --workers wins"
-    )
-    header_timeout: Annotated[float, Field(gt=0)] = Field(
-        default=10, description="seconds a request's headers may take to arrive; then closed"
-    )
-    body_timeout: Annotated[float, Field(gt=0)] = Field(
-        default=30, description="seconds a request's body may take after its headers; then closed"
-    )
-    max_connections: Annotated[int, Field(ge=1)] = Field(
-        default=1000, description="open connections per worker; past it, new ones get 503"
-    )

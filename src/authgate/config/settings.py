@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from authgate.config.oidc import OidcSettings
+from authgate.config.portal import PortalSettings
 from authgate.config.sections import (
     GRANT_TYPES,
     AuthorizationCodeSettings,
@@ -29,10 +30,10 @@ from authgate.config.sections import (
     LockoutSettings,
     MonitoringSettings,
     Section,
-    ServerSettings,
     StorageSettings,
     TokenSettings,
 )
+from authgate.config.server import ServerSettings
 from authgate.errors import ConfigError
 
 log = logging.getLogger("authgate.config")
@@ -42,7 +43,7 @@ class Settings(Section):
     issuer: str = Field(
         default="",
         description="issuer identifier, exactly as in the metadata and every "
-        "`iss`; default: http://HOST:PORT",
+        "`iss`; default: http(s)://HOST:PORT",
     )
     server: ServerSettings = Field(
         default_factory=ServerSettings, description="the HTTP server of `authgate serve`"
@@ -81,6 +82,10 @@ class Settings(Section):
         default_factory=OidcSettings,
         description="OpenID Connect: id tokens and the keys that sign them and JWT access tokens",
     )
+    portal: PortalSettings = Field(
+        default_factory=PortalSettings,
+        description="the developer portal: self-service applications and their keys",
+    )
 
     @field_validator("issuer")
     @classmethod
@@ -92,7 +97,8 @@ class Settings(Section):
         return value
 
     def effective_issuer(self) -> str:
-        return self.issuer or f"http://{self.server.host}:{self.server.port}"
+        scheme = "https" if self.server.tls else "http"
+        return self.issuer or f"{scheme}://{self.server.host}:{self.server.port}"
 
     def token_settings(self, grant_type: GrantType) -> TokenSettings:
         """`[tokens]` with the flow's own `[flows.<grant>.tokens]` laid over it."""

@@ -38,6 +38,27 @@ clients = Table(
     # A rotated-out secret, accepted until `previous_secret_expires_at` (rotation's grace).
     Column("previous_secret_hash", String(64), nullable=True),
     Column("previous_secret_expires_at", BigInteger, nullable=True),
+    # RFC 8705 client authentication: "secret", "tls_client_auth" (subject DN) or
+    # "self_signed_tls_client_auth" (the PEM certificate itself).
+    Column("auth_method", String(32), nullable=False, server_default="secret"),
+    Column("tls_subject_dn", Text, nullable=True),
+    Column("tls_certificate", Text, nullable=True),
+    # A developer portal application's key: its application and environment ("production"
+    # or "sandbox"); NULL for a client an operator registered. One key per environment.
+    Column("app_id", String(32), nullable=True),
+    Column("environment", String(16), nullable=True),
+)
+Index("ix_clients_app_environment", clients.c.app_id, clients.c.environment, unique=True)
+
+# Developer portal applications; their keys are clients (above) that name the application.
+applications = Table(
+    "applications",
+    metadata,
+    Column("app_id", String(32), primary_key=True),
+    Column("owner", Username, nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 # Local User Store and the manager's administrators: argon2id hashes only.
@@ -164,8 +185,13 @@ traffic = Table(
     Column("status", Integer, nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("outbound_count", Integer, nullable=False),
+    # A gateway call: the client and the user of its access token (a portal application's
+    # usage is counted from these, for as long as the row is kept).
+    Column("token_client_id", String(64), nullable=True),
+    Column("token_username", String(255), nullable=True),
 )
 Index("ix_traffic_started_ms", traffic.c.started_ms)
+Index("ix_traffic_token_client_id", traffic.c.token_client_id, traffic.c.started_ms)
 Index("ix_traffic_service", traffic.c.service)
 Index("ix_traffic_client", traffic.c.client)
 

@@ -9,38 +9,26 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Generic, TypeVar
-from urllib.parse import quote
 
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from authgate.config import GatewayRoute
-from authgate.endpoints.json_api import Answer, ApiOperation, Call, JsonApi
+from authgate.endpoints.json_api import (
+    Answer,
+    ApiOperation,
+    Call,
+    Items,
+    JsonApi,
+    body_of,
+    location,
+)
 from authgate.endpoints.openapi import openapi_document
 from authgate.endpoints.portal_api import PORTAL_API
-from authgate.operations import Model, applications, clients, consents, routes, tokens, users
+from authgate.operations import applications, clients, consents, routes, tokens, users
 from authgate.services import Services
 
 PREFIX = "/admin/api/v1"
 ADMIN_SCOPE = "authgate:admin"
-
-T = TypeVar("T", bound=BaseModel)
-
-
-class Items(Model, Generic[T]):
-    items: list[T]
-
-
-def _location(collection: str, name: str) -> str:
-    """The path of a created resource: its name percent-encoded, as a header must be ASCII."""
-    return f"/{collection}/{quote(name, safe='')}"
-
-
-def _body(call: Call, model: type[T]) -> T:
-    assert isinstance(call.body, model)  # noqa: S101 - JsonApi validated it as this model
-    return call.body
-
 
 # Clients
 
@@ -50,9 +38,9 @@ async def _list_clients(call: Call) -> Answer:
 
 
 async def _create_client(call: Call) -> Answer:
-    request = _body(call, clients.ClientCreate)
+    request = body_of(call, clients.ClientCreate)
     created = await clients.create_client(call.services, call.caller, request)
-    return Answer(created, 201, _location("clients", created.client_id))
+    return Answer(created, 201, location("clients", created.client_id))
 
 
 async def _get_client(call: Call) -> Answer:
@@ -60,13 +48,13 @@ async def _get_client(call: Call) -> Answer:
 
 
 async def _update_client(call: Call) -> Answer:
-    changes = _body(call, clients.ClientChanges)
+    changes = body_of(call, clients.ClientChanges)
     client_id = call.params["client_id"]
     return Answer(await clients.update_client(call.services, call.caller, client_id, changes))
 
 
 async def _rotate_secret(call: Call) -> Answer:
-    rotation = _body(call, clients.SecretRotation)
+    rotation = body_of(call, clients.SecretRotation)
     client_id = call.params["client_id"]
     return Answer(await clients.rotate_secret(call.services, call.caller, client_id, rotation))
 
@@ -84,8 +72,8 @@ async def _list_users(call: Call) -> Answer:
 
 
 async def _create_user(call: Call) -> Answer:
-    created = await users.create_user(call.services, call.caller, _body(call, users.UserCreate))
-    return Answer(created, 201, _location("users", created.username))
+    created = await users.create_user(call.services, call.caller, body_of(call, users.UserCreate))
+    return Answer(created, 201, location("users", created.username))
 
 
 async def _get_user(call: Call) -> Answer:
@@ -93,7 +81,7 @@ async def _get_user(call: Call) -> Answer:
 
 
 async def _update_user(call: Call) -> Answer:
-    changes = _body(call, users.UserChanges)
+    changes = body_of(call, users.UserChanges)
     username = call.params["username"]
     return Answer(await users.update_user(call.services, call.caller, username, changes))
 
@@ -120,7 +108,7 @@ async def _withdraw_consent(call: Call) -> Answer:
 
 
 async def _revoke_tokens(call: Call) -> Answer:
-    request = _body(call, tokens.TokenRevocation)
+    request = body_of(call, tokens.TokenRevocation)
     return Answer(await tokens.revoke_tokens(call.services, call.caller, request))
 
 
@@ -132,8 +120,8 @@ async def _list_routes(call: Call) -> Answer:
 
 
 async def _add_route(call: Call) -> Answer:
-    added = await routes.add_route(call.services, call.caller, _body(call, GatewayRoute))
-    return Answer(added, 201, _location("routes", added.service))
+    added = await routes.add_route(call.services, call.caller, body_of(call, GatewayRoute))
+    return Answer(added, 201, location("routes", added.service))
 
 
 async def _get_route(call: Call) -> Answer:
@@ -141,7 +129,7 @@ async def _get_route(call: Call) -> Answer:
 
 
 async def _replace_route(call: Call) -> Answer:
-    route, service = _body(call, GatewayRoute), call.params["service"]
+    route, service = body_of(call, GatewayRoute), call.params["service"]
     return Answer(await routes.replace_route(call.services, call.caller, service, route))
 
 

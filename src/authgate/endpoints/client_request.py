@@ -19,6 +19,8 @@ async def read_client_request(
     form = parse_form_body(request.body, request.headers)
     request.state["form"] = form  # monitoring names the token endpoint's service by grant_type
     form.reject_repeated(parameters)
-    credentials = read_credentials(request.headers, form, services.settings.client_auth)
+    credentials = read_credentials(
+        request.headers, form, services.settings.client_auth, request.certificate
+    )
     client = await services.clients.authenticate(credentials)
     return form, client, credentials

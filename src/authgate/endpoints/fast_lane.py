@@ -11,19 +11,22 @@ from starlette.datastructures import Headers, State
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from authgate.certificates import peer_certificate
 from authgate.endpoints.responses import error_response, oauth_json
 
 
 class EndpointRequest:
     """What these endpoints read of a request: the body, already read whole; the headers; the
-    app's state; and the request's `state`, where monitoring finds the form and attributes."""
+    client certificate; the app's state; and the request's `state`, where monitoring finds
+    the form and attributes."""
 
-    __slots__ = ("app_state", "body", "headers", "state")
+    __slots__ = ("app_state", "body", "certificate", "headers", "state")
 
     def __init__(self, scope: Scope, body: bytes) -> None:
         self.app_state: State = scope["app"].state
         self.body = body
         self.headers = Headers(scope=scope)
+        self.certificate = peer_certificate(scope)
         self.state: dict[str, Any] = scope.setdefault("state", {})
 
 

@@ -32,6 +32,8 @@ def describe(record: TokenRecord) -> dict[str, object]:
         body["sub"] = record.subject
     if record.username:
         body["username"] = record.username
+    if record.cnf:
+        body["cnf"] = record.cnf  # RFC 8705 section 3.2
     return body
 
 

@@ -15,8 +15,8 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
-from urllib.parse import unquote
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, unquote
 
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -26,7 +26,7 @@ from authgate.errors import OAuthError, StoreUnavailable
 from authgate.gateway.headers import Incoming
 from authgate.limits import BodyTooLarge, ClientGone, read_body
 from authgate.models import TokenRecord
-from authgate.operations import Caller, Conflict, Face, Invalid, NotFound, parse
+from authgate.operations import Caller, Conflict, Face, Invalid, Model, NotFound, parse
 from authgate.services import Services
 
 log = logging.getLogger("authgate.api")
@@ -65,6 +65,20 @@ def json_response(
     return Response(json.dumps(body), status, headers, media_type="application/json")
 
 
+T = TypeVar("T", bound=BaseModel)
+
+
+class Items(Model, Generic[T]):
+    """A listing: `{"items": [...]}`."""
+
+    items: list[T]
+
+
+def location(collection: str, name: str) -> str:
+    """The path of a created resource: its name percent-encoded, as a header must be ASCII."""
+    return f"/{collection}/{quote(name, safe='')}"
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """What an operation gets: the services, who calls, the path's parameters, the body."""
@@ -74,6 +88,11 @@ class Call:
     params: dict[str, str]
     body: BaseModel | None
     token: TokenRecord
+
+
+def body_of(call: Call, model: type[T]) -> T:
+    assert isinstance(call.body, model)  # noqa: S101 - JsonApi validated it as this model
+    return call.body
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ async def server_document(request: Request) -> dict[str, Any]:
     """RFC 8414 section 2: every endpoint, and what each accepts."""
     services: Services = request.app.state.services
     issuer = services.issuer
-    methods = auth_methods(services.settings.client_auth)
+    mutual_tls = bool(services.settings.server.tls_client_ca)
+    methods = auth_methods(services.settings.client_auth, tls=mutual_tls)
     body = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth2/authorize",
@@ -36,6 +37,8 @@ async def server_document(request: Request) -> dict[str, Any]:
         "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
         "end_session_endpoint": f"{issuer}/oauth2/logout",
     }
+    if mutual_tls:  # RFC 8705 section 3.3
+        body["tls_client_certificate_bound_access_tokens"] = True
     return body
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from authgate.certificates import name_by_certificate
 from authgate.endpoints.client_request import read_client_request
 from authgate.endpoints.fast_lane import EndpointRequest
 from authgate.endpoints.responses import oauth_json
@@ -23,7 +24,15 @@ async def token(request: EndpointRequest) -> Response:
     if flow is None:
         raise OAuthError("unsupported_grant_type", "grant_type is not supported")
     form.reject_repeated(flow.parameters)
-    req = TokenRequest(client, form, {"oauth.client.id": client.client_id})
+    certificate = request.certificate
+    req = TokenRequest(
+        client,
+        form,
+        {"oauth.client.id": client.client_id},
+        certificate_thumbprint=certificate.thumbprint if certificate else None,
+    )
     request.state["attributes"] = req.attributes
     grant = await flow.run(req)
+    if certificate is not None and client.auth_method != "secret":
+        name_by_certificate(req.attributes, client.client_id, certificate)
     return oauth_json(grant.response())

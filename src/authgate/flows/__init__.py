@@ -78,6 +78,6 @@ def build_authorization_request(services: Services) -> AuthorizationRequestFlow:
         scopes=_scope_resolver(services.settings, "authorization_code"),
         codes=services.codes,
         find_client=services.clients.get,
-        consents=services.registry,
+        consents=services.registry.consents,
         events=services.events,
     )

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol
 from authgate.config import GrantType, TokenSettings
 from authgate.forms import Form
 from authgate.models import Client
-from authgate.tokens import TokenGrant
+from authgate.tokens import Binding, TokenGrant
 
 
 @dataclass(slots=True)
@@ -20,6 +20,13 @@ class TokenRequest:
     # The request's attribute dict (the seeds' "message attributes"): policies read it,
     # flows write the subject and approved scopes into it, monitoring reads the client.
     attributes: dict[str, Any] = field(default_factory=dict)
+    # The SHA-256 thumbprint of the connection's client certificate (RFC 8705), if any.
+    certificate_thumbprint: str | None = None
+
+    @property
+    def binding(self) -> Binding:
+        """What the tokens issued for this request are bound to."""
+        return Binding(self.certificate_thumbprint, refresh=self.client.is_public)
 
 
 class Flow(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from authgate.certificates import same_thumbprint
 from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
@@ -52,6 +53,11 @@ class RefreshTokenFlow:
         # RFC 6749 section 6: the token is bound to the client it was issued to.
         if record.client_id != client.client_id:
             raise OAuthError("invalid_grant", "refresh token was issued to another client")
+        # RFC 8705 section 4: a public client's refresh token needs its certificate again.
+        # Checked before reuse detection: without the certificate nothing may be revoked.
+        bound = record.certificate_thumbprint
+        if bound is not None and not same_thumbprint(bound, req.certificate_thumbprint):
+            raise OAuthError("invalid_grant", "refresh token is bound to another certificate")
         if record.consumed:
             return await self._reused(record, presented)
         scopes = narrow(requested, record.scopes)
@@ -67,13 +73,20 @@ class RefreshTokenFlow:
                 with_refresh=False,
                 preserved_refresh=presented,
                 access_scopes=scopes,
+                binding=req.binding,
             )
             # OpenID Connect Core 12.2: a new id token, without the nonce.
             grant = await self.signer.finish(grant, self.settings, id_token=True)
             await self.tokens.put([(grant.access.key, grant.access.record)])
         else:
             with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
-            grant = mint(record, self.settings, with_refresh=with_refresh, access_scopes=scopes)
+            grant = mint(
+                record,
+                self.settings,
+                with_refresh=with_refresh,
+                access_scopes=scopes,
+                binding=req.binding,
+            )
             grant = await self.signer.finish(grant, self.settings, id_token=True)
             entries = grant.entries
             if not await self.tokens.exchange(key, entries, successor=self._seal(grant, presented)):

@@ -2,8 +2,10 @@
 
 A request's raw headers are read once (`Incoming`): the client's credentials and hop-by-hop
 headers are kept back, identity headers a client sent are dropped however it spelt their
-names (they come only from the token), and `X-Forwarded-*` is rewritten from what the
-gateway saw. The upstream's answer loses its hop-by-hop headers before it goes back.
+names (they come only from the token), so is a TLS-terminating proxy's client-certificate
+header (`[server] client_certificate_header`: no upstream may take it for proof), and
+`X-Forwarded-*` is rewritten from what the gateway saw. The upstream's answer loses its
+hop-by-hop headers before it goes back.
 """
 
 from __future__ import annotations
@@ -47,8 +49,11 @@ class Incoming:
         "host",
     )
 
-    def __init__(self, raw: list[tuple[bytes, bytes]], prefix: bytes) -> None:
-        """`prefix`: the route's header prefix, `folded`."""
+    def __init__(
+        self, raw: list[tuple[bytes, bytes]], prefix: bytes, withheld: bytes = b""
+    ) -> None:
+        """`prefix`: the route's header prefix, `folded`; `withheld`: one more header name,
+        `folded`, never sent on (the proxy's client-certificate header)."""
         authorization: list[bytes] = []
         connection: list[bytes] = []
         headers: list[tuple[bytes, bytes]] = []
@@ -72,7 +77,8 @@ class Incoming:
                 continue
             # Identity headers come only from the token. `_` counts as `-`: WSGI and CGI
             # upstreams read both as one HTTP_X_AUTHGATE_... variable.
-            if folded(lower).startswith(prefix):
+            fold = folded(lower)
+            if fold.startswith(prefix) or fold == withheld:
                 continue
             if lower.startswith(b"x-forwarded-"):  # rewritten below, from what we saw
                 if lower == b"x-forwarded-for" and forwarded_for is None:

@@ -21,6 +21,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from authgate.bearer import access_token_record, bearer_error, token_from_header
+from authgate.certificates import (
+    PeerCertificate,
+    name_by_certificate,
+    peer_certificate,
+    same_thumbprint,
+)
 from authgate.config import GatewayRoute, GatewaySettings
 from authgate.endpoints.responses import error_response, oauth_json
 from authgate.errors import OAuthError
@@ -57,6 +63,8 @@ class Gateway:
         self.settings = settings
         self.services = services
         self.pool = UpstreamPool(max_connections=200)
+        header = services.settings.server.client_certificate_header
+        self.withheld = folded(header.encode("latin-1")) if header else b""
 
     async def close(self) -> None:
         await self.pool.close()
@@ -80,6 +88,18 @@ class Gateway:
         return await access_token_record(self.services, token_from_header(header))
 
     @staticmethod
+    def check_binding(record: TokenRecord, certificate: PeerCertificate | None) -> bool:
+        """RFC 8705 section 3: a bound token only with its certificate; whether it is bound."""
+        bound = record.certificate_thumbprint
+        if bound is None:
+            return False
+        if certificate is None or not same_thumbprint(bound, certificate.thumbprint):
+            raise bearer_error(
+                "invalid_token", "the access token is bound to another certificate", 401
+            )
+        return True
+
+    @staticmethod
     def check_scope(record: TokenRecord, route: GatewayRoute) -> None:
         if any(scope not in record.scopes for scope in route.scopes):
             raise bearer_error(
@@ -89,9 +109,22 @@ class Gateway:
                 " ".join(route.scopes),
             )
 
+    async def upstream_for(self, proxy: RouteProxy, record: TokenRecord) -> Target:
+        """Where the call goes: a portal sandbox key's token to the route's sandbox upstream,
+        and nowhere (403) on a route without one; any other token to the upstream."""
+        client = await self.services.clients.get(record.client_id)
+        if client is None or not client.is_sandbox:
+            return proxy.target
+        if proxy.sandbox_target is None:
+            raise bearer_error(
+                "insufficient_scope", "this route takes no sandbox keys' tokens", 403
+            )
+        return proxy.sandbox_target
+
     async def forward(
         self,
         proxy: RouteProxy,
+        target: Target,
         scope: Scope,
         receive: Receive,
         request: Incoming,
@@ -112,11 +145,12 @@ class Gateway:
         content: bytes | _BodyStream | None = body
         if body is None and request.has_body:
             content = _BodyStream(receive)
+        base = route.upstream if target is proxy.target else route.sandbox_upstream
         transaction = current_transaction()
         started = time.perf_counter()
         try:
             upstream = await self.pool.request(
-                proxy.target,
+                target,
                 method.encode("latin-1"),
                 path,
                 headers,
@@ -125,12 +159,12 @@ class Gateway:
                 time_limit=route.timeout,
             )
         except UpstreamTimeout as exc:
-            _outbound(transaction, proxy, path, method, None, started, exc.kind)
+            _outbound(transaction, base, path, method, None, started, exc.kind)
             return _gateway_error(504, "gateway_timeout", "the upstream did not answer in time")
         except UpstreamError as exc:
-            _outbound(transaction, proxy, path, method, None, started, exc.kind)
+            _outbound(transaction, base, path, method, None, started, exc.kind)
             return _gateway_error(502, "bad_gateway", "the upstream could not be reached")
-        _outbound(transaction, proxy, path, method, upstream.status, started, None)
+        _outbound(transaction, base, path, method, upstream.status, started, None)
         body_read = not isinstance(content, _BodyStream) or content.is_done
         return UpstreamRelay(upstream, watch_disconnect=body_read, sandbox=route.sandbox)
 
@@ -190,7 +224,7 @@ async def _abort_on_disconnect(receive: Receive, upstream: UpstreamResponse) -> 
 
 def _outbound(
     transaction: Transaction | None,
-    proxy: RouteProxy,
+    base: str,
     path: bytes,
     method: str,
     status: int | None,
@@ -198,7 +232,7 @@ def _outbound(
     error: str | None,
 ) -> None:
     if transaction is not None and transaction.record_outbound:  # cleaned of query there
-        url = proxy.route.upstream + path.decode("latin-1")
+        url = base + path.decode("latin-1")
         transaction.add_outbound("http", method, url, status, time.perf_counter() - started, error)
 
 
@@ -226,6 +260,9 @@ class RouteProxy:
     def __init__(self, route: GatewayRoute) -> None:
         self.route = route
         self.target = Target.parse(route.upstream)
+        self.sandbox_target = (
+            Target.parse(route.sandbox_upstream) if route.sandbox_upstream else None
+        )
         self.prefix = folded(route.header_prefix.encode("latin-1"))
         names = {
             n: (route.header_prefix + n).encode("latin-1")
@@ -266,18 +303,22 @@ class RouteProxy:
     async def handle(self, scope: Scope, receive: Receive) -> Response | UpstreamRelay:
         """Check the token and call the upstream: its answer, ready to send, or an error."""
         gateway: Gateway = scope["app"].state.gateway
-        request = Incoming(scope["headers"], self.prefix)
+        request = Incoming(scope["headers"], self.prefix, gateway.withheld)
         has_form = _has_form(scope, request)
         transaction = current_transaction()
         try:
             record = await gateway.authenticate(
                 request, scope.get("query_string", b""), has_form=has_form
             )
-            scope.setdefault("state", {})["attributes"] = {
+            attributes = scope.setdefault("state", {})["attributes"] = {
                 "authentication.subject.id": record.subject or record.client_id,
                 "oauth.client.id": record.client_id,
             }
+            certificate = peer_certificate(scope)
+            if gateway.check_binding(record, certificate) and certificate is not None:
+                name_by_certificate(attributes, record.client_id, certificate)
             gateway.check_scope(record, self.route)
+            target = await gateway.upstream_for(self, record)
             # Only a request whose own token passed gets its form read, bounded (RFC 6750
             # section 2.2 is refused: the token goes in the header alone).
             body = await _read_form(receive) if has_form else None
@@ -289,7 +330,9 @@ class RouteProxy:
             raise
         if transaction is not None:
             transaction.mark("token", passed=True)
-        response = await gateway.forward(self, scope, receive, request, record, body)
+            transaction.token_client_id = record.client_id
+            transaction.token_username = record.username
+        response = await gateway.forward(self, target, scope, receive, request, record, body)
         if transaction is not None:
             transaction.mark(self.route.service_name, passed=response.status_code < 400)
         return response

@@ -2,154 +2,108 @@
 
 Every request to a service context (an OAuth endpoint or grant, a gateway route's `service`)
 becomes a `Transaction`. When it ends, `Monitor` counts it per service and client (the client
-is the request attribute `[monitoring] client_attribute`), in Prometheus and in a 15-minute
-rolling window for the manager, and hands it to the traffic log. Flows never import this:
-it subscribes to their events.
+is the request attribute `[monitoring] client_attribute`) into plain numbers (counts.py),
+which a Prometheus collector publishes at scrape time and the manager's rolling window reads,
+and hands it to the traffic log. With `serve --workers N` both show the sum over every worker
+(shared_counts.py). Flows never import this: it subscribes to their events.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from authgate.config import Settings
 from authgate.events import Events
+from authgate.monitoring.counts import LATENCY_BUCKETS, Counts
+from authgate.monitoring.shared_counts import SharedCounts
 from authgate.monitoring.transactions import ANONYMOUS, Transaction
 
 OTHER = "other"  # clients beyond `max_clients`
+_BOUNDS = [*(floatToGoString(b) for b in LATENCY_BUCKETS), "+Inf"]  # type: ignore[no-untyped-call]
 
 
-@dataclass(slots=True)
-class _Stat:
-    requests: int = 0
-    failures: int = 0
-    latency_sum: float = 0.0
-    latency_max: float = 0.0
+class CountsCollector(Collector):
+    """The counts as Prometheus families, built when a scrape asks, not on each request."""
 
-    def add(self, passed: bool, duration: float) -> None:
-        self.requests += 1
-        self.failures += 0 if passed else 1
-        self.latency_sum += duration
-        self.latency_max = max(self.latency_max, duration)
+    def __init__(self, read: Any) -> None:
+        self.read = read  # () -> Counts
 
-    def merge(self, other: _Stat) -> None:
-        self.requests += other.requests
-        self.failures += other.failures
-        self.latency_sum += other.latency_sum
-        self.latency_max = max(self.latency_max, other.latency_max)
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "requests": self.requests,
-            "successes": self.requests - self.failures,
-            "failures": self.failures,
-            "error_rate": self.failures / self.requests if self.requests else 0.0,
-            "latency_avg_ms": 1000 * self.latency_sum / self.requests if self.requests else 0.0,
-            "latency_max_ms": 1000 * self.latency_max,
-        }
-
-
-class Window:
-    """Counts per (service, client) in fixed buckets: the last `buckets * bucket_seconds`."""
-
-    def __init__(self, bucket_seconds: int = 10, buckets: int = 90) -> None:
-        self.bucket_seconds = bucket_seconds
-        self.buckets = buckets
-        self._data: dict[int, dict[tuple[str, str], _Stat]] = {}
-
-    def add(self, service: str, client: str, passed: bool, duration: float, when: float) -> None:
-        index = int(when // self.bucket_seconds)
-        bucket = self._data.get(index)
-        if bucket is None:
-            bucket = self._data[index] = {}
-            oldest = index - self.buckets + 1  # a new bucket: drop the ones out of the window
-            for stale in [i for i in self._data if i < oldest]:
-                del self._data[stale]
-        stat = bucket.get((service, client))
-        if stat is None:
-            stat = bucket[(service, client)] = _Stat()
-        stat.add(passed, duration)
-
-    def snapshot(self, now: float) -> dict[str, Any]:
-        last = int(now // self.bucket_seconds)
-        first = last - self.buckets + 1
-        services: dict[str, _Stat] = {}
-        clients: dict[tuple[str, str], _Stat] = {}
-        series: dict[str, list[int]] = {}
-        for index, bucket in self._data.items():
-            if index < first:
-                continue
-            for (service, client), stat in bucket.items():
-                services.setdefault(service, _Stat()).merge(stat)
-                clients.setdefault((service, client), _Stat()).merge(stat)
-                counts = series.setdefault(service, [0] * self.buckets)
-                counts[index - first] += stat.requests
-        return {
-            "now": now,
-            "bucket_seconds": self.bucket_seconds,
-            "window_seconds": self.bucket_seconds * self.buckets,
-            "services": [
-                {"service": name} | stat.as_dict() for name, stat in sorted(services.items())
-            ],
-            "clients": [
-                {"service": service, "client": client} | stat.as_dict()
-                for (service, client), stat in sorted(clients.items())
-            ],
-            "series": series,
-        }
+    def collect(self) -> Iterator[Metric]:
+        counts: Counts = self.read()
+        labels = ["service", "client"]
+        requests = CounterMetricFamily(
+            "authgate_service_requests",
+            "Requests per service context, client and outcome",
+            labels=[*labels, "outcome"],
+        )
+        latency = SummaryMetricFamily(
+            "authgate_service_request_duration_seconds",
+            "Request latency per service and client",
+            labels=labels,
+        )
+        for (service, client), stat in sorted(counts.totals.items()):
+            requests.add_metric([service, client, "success"], stat.requests - stat.failures)
+            requests.add_metric([service, client, "failure"], stat.failures)
+            latency.add_metric([service, client], stat.requests, stat.latency_sum)
+        histogram = HistogramMetricFamily(
+            "authgate_service_latency_seconds", "Request latency per service", labels=["service"]
+        )
+        sums: dict[str, float] = {}
+        for (service, _), stat in counts.totals.items():
+            sums[service] = sums.get(service, 0.0) + stat.latency_sum
+        for service, buckets in sorted(counts.histograms.items()):
+            cumulative, running = [], 0
+            for bound, count in zip(_BOUNDS, buckets, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            histogram.add_metric([service], cumulative, sums.get(service, 0.0))
+        events = CounterMetricFamily(
+            "authgate_events", "Events emitted by flows and endpoints", labels=["event"]
+        )
+        for name, count in sorted(counts.events.items()):
+            events.add_metric([name], count)
+        dropped = CounterMetricFamily(
+            "authgate_traffic_dropped",
+            "Traffic records dropped (queue full or write failed)",
+            value=counts.traffic_dropped,
+        )
+        yield from (requests, latency, histogram, events, dropped)
 
 
 class Monitor:
     """Per-application metrics (its own Prometheus registry: no module globals)."""
 
-    def __init__(self, settings: Settings, events: Events | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        events: Events | None = None,
+        shared_directory: Path | None = None,
+    ) -> None:
         self.settings = settings.monitoring
         self.routes = settings.gateway.routes
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.window = Window()
+        self.counts = Counts()
+        # With several workers: their files in the directory `serve` made for the run.
+        self.shared = SharedCounts(shared_directory, self.counts) if shared_directory else None
         self.in_flight = 0  # transactions begun but not yet handed to finish()
         self.idle = asyncio.Event()  # set while in_flight is 0
         self.idle.set()
         self.traffic: Any = None  # authgate.traffic.TrafficLog, attached when it runs
         self._clients: set[str] = set()
-        # The labelled children of each (service, client): labels() takes a lock and builds a
-        # key on every call, and this runs for every request.
-        self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
-        self._event_counters: dict[str, Any] = {}  # event names are the code's own: bounded
-        labels = ("service", "client")
-        self.requests = Counter(
-            "authgate_service_requests",
-            "Requests per service context, client and outcome",
-            (*labels, "outcome"),
-            registry=self.registry,
-        )
-        self.latency = Summary(
-            "authgate_service_request_duration_seconds",
-            "Request latency per service and client",
-            labels,
-            registry=self.registry,
-        )
-        self.latency_buckets = Histogram(
-            "authgate_service_latency_seconds",
-            "Request latency per service",
-            ("service",),
-            registry=self.registry,
-        )
-        self.events = Counter(
-            "authgate_events",
-            "Events emitted by flows and endpoints",
-            ("event",),
-            registry=self.registry,
-        )
-        self.traffic_dropped = Counter(
-            "authgate_traffic_dropped",
-            "Traffic records dropped (queue full or write failed)",
-            registry=self.registry,
-        )
+        self.registry = CollectorRegistry()
+        self.registry.register(CountsCollector(self.total))
         if events is not None:
             events.subscribe(self.on_event)
 
@@ -158,10 +112,15 @@ class Monitor:
         return self.settings.enabled
 
     def on_event(self, name: str, fields: Mapping[str, Any]) -> None:
-        counter = self._event_counters.get(name)
-        if counter is None:
-            counter = self._event_counters[name] = self.events.labels(event=name[:64])
-        counter.inc()
+        self.counts.event(name[:64])  # event names are the code's own: a bounded set
+
+    def total(self) -> Counts:
+        """What every worker counted (this process alone when it is the only one)."""
+        return self.shared.total() if self.shared is not None else self.counts
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """The rolling window over every worker, for the manager."""
+        return self.total().window.snapshot(now)
 
     def client_label(self, client: str) -> str:
         """Bound the label cardinality: the first `max_clients` clients, then "other"."""
@@ -182,26 +141,13 @@ class Monitor:
     def finish(self, transaction: Transaction) -> None:
         client = self.client_label(transaction.client)
         transaction.client = client
-        self._count(transaction.service, client, transaction.passed, transaction)
+        duration, when = transaction.duration, transaction.started_at
+        self.counts.count(transaction.service, client, transaction.passed, duration, when)
         if transaction.composite:
-            self._count(transaction.composite, client, transaction.composite_passed, transaction)
+            passed = transaction.composite_passed
+            self.counts.count(transaction.composite, client, passed, duration, when)
         if self.traffic is not None:
             self.traffic.submit(transaction)
-
-    def _count(self, service: str, client: str, passed: bool, tx: Transaction) -> None:
-        children = self._children.get((service, client))
-        if children is None:
-            children = self._children[(service, client)] = (
-                self.requests.labels(service=service, client=client, outcome="success"),
-                self.requests.labels(service=service, client=client, outcome="failure"),
-                self.latency.labels(service=service, client=client),
-                self.latency_buckets.labels(service=service),
-            )
-        successes, failures, latency, latency_buckets = children
-        (successes if passed else failures).inc()
-        latency.observe(tx.duration)
-        latency_buckets.observe(tx.duration)
-        self.window.add(service, client, passed, tx.duration, tx.started_at)
 
     def metrics(self) -> bytes:
         return generate_latest(self.registry)

@@ -56,6 +56,8 @@ _TRAFFIC_COLUMNS = (
     "status",
     "duration_ms",
     "outbound_count",
+    "token_client_id",
+    "token_username",
 )
 _OUTBOUND_COLUMNS = (
     "tx_id",
@@ -121,7 +123,7 @@ class TrafficLog:
 
     def _drop(self, count: int) -> None:
         self.dropped += count
-        self.monitor.traffic_dropped.inc(count)
+        self.monitor.counts.traffic_dropped += count
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is written (tests, shutdown)."""
@@ -160,6 +162,8 @@ class TrafficLog:
                 tx.status,
                 round(tx.duration * 1000, 3),
                 len(tx.outbound),
+                tx.token_client_id,
+                tx.token_username[:255] if tx.token_username else None,
             )
             for tx in batch
         ]

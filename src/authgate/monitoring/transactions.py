@@ -71,6 +71,9 @@ class Transaction:
     started_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
     client: str = ANONYMOUS
+    # A gateway call: the client and the user of the access token that passed.
+    token_client_id: str | None = None
+    token_username: str | None = None
     status: int = 500
     duration: float = 0.0
     parts: list[tuple[str, bool]] = field(default_factory=list)

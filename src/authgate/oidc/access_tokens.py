@@ -44,6 +44,8 @@ class JwtAccessTokens:
         }
         if record.auth_time is not None:
             claims["auth_time"] = record.auth_time
+        if record.cnf:  # RFC 8705 section 3.1: the certificate the token is bound to
+            claims["cnf"] = record.cnf
         return await self.ring.sign({"typ": TYP}, claims)
 
     async def verify(self, value: str) -> dict[str, Any]:

@@ -12,13 +12,13 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+# Defined with the settings, which refuse them in `[portal] scopes` too.
+from authgate.config import RESERVED_SCOPES as RESERVED_SCOPES
 from authgate.services import Services
 from authgate.stores import TokenStore
 
 Face = Literal["cli", "admin_api", "manager", "portal"]
 
-# Scopes only an operator may give a client: through the CLI or the administration API.
-RESERVED_SCOPES = frozenset({"authgate:admin", "authgate:portal"})
 OPERATOR_FACES: frozenset[Face] = frozenset({"cli", "admin_api"})
 
 

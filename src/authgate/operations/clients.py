@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
+from authgate.certificates import registration
 from authgate.clients import hash_secret, new_client_secret
 from authgate.config import GrantType
-from authgate.models import Client
+from authgate.models import AuthMethod, Client
 from authgate.operations.base import (
     RESERVED_SCOPES,
     Caller,
@@ -24,6 +25,7 @@ from authgate.registry import AlreadyExists
 from authgate.services import Services
 from authgate.tokens import now
 
+_CERTIFICATE_MEMBERS = ("auth_method", "tls_subject_dn", "tls_certificate")
 MAX_GRACE = 30 * 86400  # seconds an old secret may keep working after a rotation
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 section 3.3
 
@@ -57,6 +59,10 @@ class ClientCreate(Model):
     )
     public: bool = False
     introspect: bool = False
+    # RFC 8705 section 2: a certificate instead of a secret (SPEC.md, TLS and mutual TLS).
+    auth_method: AuthMethod = "secret"
+    tls_subject_dn: str | None = Field(default=None, max_length=2000)
+    tls_certificate: str | None = Field(default=None, max_length=20000)  # PEM
 
     _uris = field_validator("redirect_uris")(_check_redirect_uris)
     _scopes = field_validator("scopes")(_check_scopes)
@@ -94,6 +100,18 @@ class ClientView(Model):
     public: bool
     introspect: bool
     created_at: int
+    # Shown only for a client that authenticates with a certificate (RFC 8705 section 2).
+    auth_method: AuthMethod = "secret"
+    tls_subject_dn: str | None = None
+    tls_certificate: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _certificate_members_when_used(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("auth_method") == "secret":
+            for name in _CERTIFICATE_MEMBERS:
+                data.pop(name, None)
+        return data
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -155,7 +173,15 @@ async def get_client(services: Services, client_id: str) -> ClientView:
     return ClientView.of(await _client(services, client_id))
 
 
-async def create_client(services: Services, caller: Caller, request: ClientCreate) -> NewClient:
+async def create_client(
+    services: Services,
+    caller: Caller,
+    request: ClientCreate,
+    *,
+    app_id: str | None = None,
+    environment: str | None = None,
+) -> NewClient:
+    """Register a client; a developer portal key names its application and environment."""
     grant_types = list(dict.fromkeys(request.grant_types))
     check_client_rules(
         caller,
@@ -166,6 +192,15 @@ async def create_client(services: Services, caller: Caller, request: ClientCreat
         introspect=request.introspect,
     )
     try:
+        tls = registration(
+            request.auth_method,
+            subject_dn=request.tls_subject_dn,
+            certificate=request.tls_certificate,
+            public=request.public,
+        )
+    except ValueError as exc:
+        raise Invalid("auth_method", str(exc)) from None
+    try:
         client, secret = await services.registry.create_client(
             request.name,
             redirect_uris=request.redirect_uris,
@@ -173,6 +208,9 @@ async def create_client(services: Services, caller: Caller, request: ClientCreat
             grant_types=grant_types,
             is_public=request.public,
             can_introspect=request.introspect,
+            **tls,
+            app_id=app_id,
+            environment=environment,
         )
     except AlreadyExists as exc:
         raise Conflict(str(exc)) from None
@@ -215,6 +253,8 @@ async def rotate_secret(
     client = await _client(services, client_id)
     if client.is_public:
         raise Conflict(f"client {client_id} is public: it has no secret")
+    if client.auth_method != "secret":
+        raise Conflict(f"client {client_id} authenticates with a certificate: it has no secret")
     secret = new_client_secret()
     keep_old = rotation.grace > 0 and client.secret_hash is not None
     changed = await services.registry.update_client(

@@ -15,7 +15,7 @@ class ConsentView(Model):
 async def list_consents(services: Services, username: str) -> list[ConsentView]:
     """The user's grants. A user of LDAP or a policy has consents but no local account, so
     only a name with neither is unknown."""
-    consents = await services.registry.list_consents(username)
+    consents = await services.registry.consents.list_consents(username)
     if not consents and await services.registry.find_user(username) is None:
         raise NotFound(f"no user {username}")
     return [
@@ -29,7 +29,7 @@ async def withdraw_consent(
 ) -> int:
     """Forget the grant, so the next authorization asks again, and revoke every token of that
     client for that user; how many tokens."""
-    if not await services.registry.forget_consent(username, client_id):
+    if not await services.registry.consents.forget_consent(username, client_id):
         raise NotFound(f"user {username} has no consent for client {client_id}")
     revoked = await each_store(services, lambda store: store.revoke_user(username, client_id))
     audit(services, caller, "consent.withdraw", f"{username} {client_id}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 SESSION = "authgate_session"  # the login and consent pages
 MANAGER = "authgate_manager"  # the web manager
 PLAYGROUND = "playground_flow"  # the playground client's state and code_verifier
+TRY_IT = "portal_try_it"  # the key that opens the secret of a portal Try it flow
+LOGIN_SUFFIX = "_login"  # a realm's pre-login CSRF cookie, e.g. authgate_session_login
 
 HOST_PREFIX = "__Host-"  # RFC 6265bis 4.1.3.2, taken over https for a cookie of path /
 
@@ -20,4 +22,6 @@ def _every_spelling(names: tuple[str, ...]) -> frozenset[bytes]:
     )
 
 
-OWN_COOKIE_NAMES = _every_spelling((SESSION, MANAGER, PLAYGROUND))
+OWN_COOKIE_NAMES = _every_spelling(
+    (SESSION, MANAGER, SESSION + LOGIN_SUFFIX, MANAGER + LOGIN_SUFFIX, PLAYGROUND, TRY_IT)
+)

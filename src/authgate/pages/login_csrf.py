@@ -1,4 +1,4 @@
-"""The CSRF token of a login form that stores nothing (the manager's, and the portal's next).
+"""The CSRF token of a login form that stores nothing (the manager's and the portal's).
 
 Before a login there is no session to bind a CSRF token to, and a session row made for every
 `GET` of a login page would let anyone fill the database. Instead the page sets a cookie with
@@ -18,6 +18,7 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authgate.pages import cookies
 from authgate.pages.sessions import (
     ANONYMOUS_TTL,
     COOKIE_VALUE_LENGTH,
@@ -40,7 +41,7 @@ class LoginCsrf:
         self.realm = realm
         self.secure = secure
         # Its own cookie: the session cookie names a row, this one names nothing.
-        self.cookie_name = f"{realm.cookie_name(secure=secure)}_login"
+        self.cookie_name = realm.cookie_name(secure=secure) + cookies.LOGIN_SUFFIX
 
     def browser_value(self, request: Request) -> str | None:
         """The random value of this browser's pre-login cookie, if it sent a well-formed one."""

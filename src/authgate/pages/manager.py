@@ -128,7 +128,7 @@ async def usage(request: Request) -> Response:
     if await admin_of(request) is None:
         return page_json({"error": "login required"}, 401)
     monitor = _monitor(request)
-    body = monitor.window.snapshot(time.time()) | {"enabled": monitor.enabled}
+    body = monitor.snapshot(time.time()) | {"enabled": monitor.enabled}
     composites = {route.composite for route in monitor.routes if route.composite}
     for service in body["services"]:
         service["composite"] = service["service"] in composites  # not added to the totals

@@ -151,7 +151,7 @@ async def start(request: Request) -> Response:
 ClientAuth = tuple[dict[str, str], tuple[str, str] | None]  # (form fields, Basic credentials)
 
 
-def _client_auth(services: Services, demo: Demo) -> ClientAuth:
+def client_auth(services: Services, demo: Demo) -> ClientAuth:
     """Authenticate the way `[client_auth] location` accepts."""
     settings = services.settings.client_auth
     if settings.location == "body":
@@ -162,7 +162,7 @@ def _client_auth(services: Services, demo: Demo) -> ClientAuth:
     return {}, (demo.client_id, demo.client_secret)
 
 
-async def _post(
+async def post_form(
     client: httpx.AsyncClient, url: str, form: dict[str, str], auth: ClientAuth
 ) -> dict[str, Any]:
     fields, basic = auth
@@ -216,7 +216,9 @@ async def callback(request: Request) -> Response:
     return response
 
 
-async def _decoded_id_token(services: Services, token: dict[str, Any], nonce: str) -> str | None:
+async def decoded_id_token(
+    services: Services, token: dict[str, Any], nonce: str, client_id: str = CLIENT_ID
+) -> str | None:
     """The id token's header and claims, once checked as a relying party checks them."""
     value = token.get("id_token")
     if not isinstance(value, str):
@@ -226,7 +228,7 @@ async def _decoded_id_token(services: Services, token: dict[str, Any], nonce: st
         header = (await services.oidc.ring.verify(value)).header
     except InvalidToken as exc:
         return f"The id token does not verify: {exc}"
-    if claims.get("nonce") != nonce or claims.get("aud") != CLIENT_ID:
+    if claims.get("nonce") != nonce or claims.get("aud") != client_id:
         return "The id token is not for this request (nonce or aud)."
     return json.dumps({"header": header, "claims": claims}, indent=2)
 
@@ -234,7 +236,7 @@ async def _decoded_id_token(services: Services, token: dict[str, Any], nonce: st
 async def _exchange(
     services: Services, demo: Demo, code: str, verifier: str, nonce: str
 ) -> Response:
-    auth = _client_auth(services, demo)
+    auth = client_auth(services, demo)
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -245,7 +247,7 @@ async def _exchange(
 
     try:
         async with httpx.AsyncClient(timeout=10) as http:
-            token = await _post(http, f"{services.issuer}/oauth2/token", form, auth)
+            token = await post_form(http, f"{services.issuer}/oauth2/token", form, auth)
             access_token = token.get("access_token")
             if not isinstance(access_token, str):
                 return _failed(
@@ -253,7 +255,7 @@ async def _exchange(
                     "The token endpoint refused the code.",
                     token=json.dumps(token, indent=2),
                 )
-            introspection = await _post(
+            introspection = await post_form(
                 http, f"{services.issuer}/oauth2/introspect", {"token": access_token}, auth
             )
     except httpx.HTTPError as exc:
@@ -270,7 +272,7 @@ async def _exchange(
         message="The playground received an access token.",
         token=json.dumps(token, indent=2),
         introspection=json.dumps(introspection, indent=2),
-        id_token=await _decoded_id_token(services, token, nonce) if nonce else None,
+        id_token=await decoded_id_token(services, token, nonce) if nonce else None,
     )
 
 

@@ -35,6 +35,7 @@ SECTION = "routes"
 _EMPTY_FORM = {
     "path": "",
     "upstream": "",
+    "sandbox_upstream": "",
     "service": "",
     "scopes": "",
     "timeout": "30",
@@ -72,7 +73,8 @@ async def routes_list(request: Request, admin: BrowserSession) -> Response:
 
 async def add(request: Request, admin: BrowserSession, form: PostedForm) -> Response:
     values: dict[str, Any] = {
-        name: form.text(name) for name in ("path", "upstream", "service", "scopes", "timeout")
+        name: form.text(name)
+        for name in ("path", "upstream", "sandbox_upstream", "service", "scopes", "timeout")
     }
     values["strip_prefix"] = form.is_checked("strip_prefix")
     route = values | {"scopes": form.words("scopes")}
