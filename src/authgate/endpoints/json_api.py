@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from authgate.bearer import CHALLENGE
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.gateway.headers import Incoming
 from authgate.limits import BodyTooLarge, ClientGone, read_body
@@ -32,7 +33,6 @@ from authgate.services import Services
 log = logging.getLogger("authgate.api")
 
 PROBLEM_TYPE = "application/problem+json"
-CHALLENGE = 'Bearer realm="authgate"'
 _JSON_TYPE = re.compile(r"application/([a-z0-9.+-]+\+)?json", re.IGNORECASE)
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
