@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import queue
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from authgate.db.sqlite_worker import SqliteWorker
+from authgate.errors import StoreUnavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -39,3 +42,48 @@ async def test_a_cursor_never_reaches_the_event_loop(tmp_path: Path) -> None:
         assert count == 1002
     finally:
         await asyncio.to_thread(worker.close)
+
+
+class CountingQueue(queue.SimpleQueue):  # type: ignore[type-arg]
+    """The worker's queue, counting the hand-overs (each one can wake the thread)."""
+
+    def __init__(self) -> None:
+        self.puts = 0
+
+    def put(self, item: object, block: bool = True, timeout: float | None = None) -> None:
+        self.puts += 1
+        super().put(item, block, timeout)
+
+
+async def test_the_jobs_of_one_loop_turn_reach_the_thread_in_one_hand_over(
+    tmp_path: Path,
+) -> None:
+    worker = SqliteWorker(str(tmp_path / "w.db"))
+    worker._jobs = counting = CountingQueue()
+    try:
+        await worker.call(lambda conn: conn.execute("CREATE TABLE t (n INTEGER)"), writes=True)
+        assert counting.puts == 1
+
+        def insert(n: int) -> Any:
+            return worker.call(
+                lambda conn: conn.execute("INSERT INTO t VALUES (?)", (n,)), writes=True
+            )
+
+        await asyncio.gather(*(insert(n) for n in range(20)))  # created in one turn
+        assert counting.puts == 2
+        (count,) = await worker.call(
+            lambda conn: conn.execute("SELECT count(*) FROM t").fetchone(), writes=False
+        )
+        assert count == 20
+    finally:
+        await asyncio.to_thread(worker.close)
+
+
+async def test_a_job_given_as_the_worker_closes_fails_rather_than_hangs(tmp_path: Path) -> None:
+    worker = SqliteWorker(str(tmp_path / "w.db"))
+    await worker.call(lambda conn: conn.execute("SELECT 1"), writes=False)
+    pending = asyncio.ensure_future(worker.call(lambda conn: None, writes=False))
+    await asyncio.sleep(0)  # the call is made; its hand-over waits for the loop's next turn
+    worker.close()
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(pending, 5)
