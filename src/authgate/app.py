@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.config import GatewayRoute, Settings
 from authgate.endpoints import (
@@ -102,35 +102,11 @@ class AuthgateApp(Starlette):
             _with_body(match),
             scope,
             receive,
-            _to_client(send),
+            send,
         )
 
     async def pages(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
-
-
-def _to_client(send: Send) -> Send:
-    """`send`, quiet once the client is gone.
-
-    When a client leaves, uvicorn marks only its request in progress as disconnected: requests
-    it pipelined behind that one still run and write, and uvloop refuses to write to the
-    closed transport with a RuntimeError, which then surfaced as an unhandled error. Their
-    answers have no one to go to; the request ends as for any client that left.
-    """
-    is_gone = False
-
-    async def to_client(message: Message) -> None:
-        nonlocal is_gone
-        if is_gone:
-            return
-        try:
-            await send(message)
-        except RuntimeError as exc:
-            if "handler is closed" not in str(exc):  # uvloop's words for a closed transport
-                raise
-            is_gone = True
-
-    return to_client
 
 
 async def _refuse_path(scope: Scope, receive: Receive, send: Send) -> None:
@@ -166,8 +142,8 @@ _PAGE_SERVICES = {"/oauth2/authorize": "oauth2.authorize"}
 def route_table(app: AuthgateApp, routes: Sequence[GatewayRoute]) -> RouteTable:
     """authgate's own paths (the JSON endpoints, then every path of the router), then the
     gateway `routes`: routing.RouteTable decides between them."""
-    own = [
-        OwnPath(path, RouteMatch(json_endpoint(handler), service))
+    own = [  # each reads its body itself, under the same limit (fast_lane.py)
+        OwnPath(path, RouteMatch(json_endpoint(handler), service, streams_body=True))
         for path, handler, service in _JSON_ENDPOINTS
     ]
     own += [  # a JSON API reads its body itself, under the same limit (json_api.py)

@@ -72,7 +72,7 @@ class _OneWriteTransport:
     first part of the body (or the loop's next turn) and both leave in one system call.
 
     Only a write made once the answer has started is the head: `100 Continue`, written while
-    the request body is awaited, goes out at once.
+    the request body is awaited, goes out at once. Once the client is gone, writes go nowhere.
     """
 
     __slots__ = ("cycle", "held", "is_head_next", "transport")
@@ -84,17 +84,24 @@ class _OneWriteTransport:
         self.is_head_next = True
 
     def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport.is_closing():
+            # The client is gone. uvicorn marks only the request in progress as disconnected:
+            # the requests pipelined behind it still answer, and uvloop refuses a write to a
+            # closed transport with a RuntimeError, an unhandled error of the request.
+            self.held = None
+            return
         held = self.held
         if held is not None:
             self.held = None
-            self.transport.writelines((held, data))  # one writev
+            transport.writelines((held, data))  # one writev
         elif self.is_head_next and self.cycle.response_started:
             self.is_head_next = False
             self.held = data
             # An answer whose body comes later (a streamed upstream) sends its head anyway.
             asyncio.get_running_loop().call_soon(self.flush)
         else:
-            self.transport.write(data)
+            transport.write(data)
 
     def flush(self) -> None:
         held = self.held

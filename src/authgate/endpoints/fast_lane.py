@@ -1,6 +1,7 @@
 """The JSON endpoints of the hot path (token, introspection, revocation) as plain ASGI apps:
 the same handlers and error answers as through Starlette, but no router matching and no
-Starlette `Request`; the body, already read whole by the app, is handed over as bytes."""
+Starlette `Request`; the body is read whole, under the 64 KiB limit, and handed over as
+bytes."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from starlette.types import Receive, Scope, Send
 
 from authgate.certificates import peer_certificate
 from authgate.endpoints.responses import error_response, oauth_json
+from authgate.limits import read_body_or_refuse
 
 
 class EndpointRequest:
-    """What these endpoints read of a request: the body, already read whole; the headers; the
+    """What these endpoints read of a request: the body, read whole; the headers; the
     client certificate; the app's state; and the request's `state`, where monitoring finds
     the form and attributes."""
 
@@ -38,14 +40,16 @@ _POST_ONLY = {"error": "invalid_request", "error_description": "this endpoint ta
 def json_endpoint(endpoint: Endpoint) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI app answering `POST` with `endpoint` and every failure with RFC 6749 JSON.
 
-    The app calls it with the body already read under the 64 KiB limit, replayed as one
-    message (limits.replay)."""
+    The body is read whole under the 64 KiB limit before the endpoint sees any of it
+    (limits.read_body_or_refuse answers 413 past it)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await oauth_json(_POST_ONLY, 405, {"Allow": "POST"})(scope, receive, send)
             return
-        body: bytes = (await receive()).get("body", b"")
+        body = await read_body_or_refuse(scope, receive, send)
+        if body is None:
+            return  # too large (answered) or the client is gone
         try:
             response = await endpoint(EndpointRequest(scope, body))
         except Exception as exc:
