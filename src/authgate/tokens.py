@@ -14,21 +14,22 @@ from authgate.models import Client, TokenRecord
 ALPHABET = string.ascii_letters + string.digits
 
 
-_ALPHABET_BYTES = ALPHABET.encode()
 _UNBIASED = 248  # the largest multiple of 62 below 256: bytes at or above it are dropped
+# Random byte -> character, and the bytes dropped: one C call (bytes.translate) per token
+# instead of a Python loop over its bytes (a fifth of the CPU of minting a token pair).
+_CHARACTERS = bytes(ALPHABET.encode()[byte % 62] for byte in range(256))
+_DROPPED = bytes(range(_UNBIASED, 256))
 
 
 def generate_token(length: int) -> str:
     """A random string of exactly `length` characters from [A-Za-z0-9] (SPEC.md).
 
-    One `secrets.token_bytes` call per token, with rejection sampling so that every
-    character is uniform (a plain `% 62` would favour the first 8 characters).
+    Rejection sampling, so that every character is uniform (a plain `% 62` would favour the
+    first 8 characters): bytes from 248 up are dropped, the rest map to `byte % 62`.
     """
-    out = bytearray()
+    out = b""
     while len(out) < length:
-        for byte in secrets.token_bytes(length + 8):
-            if byte < _UNBIASED:
-                out.append(_ALPHABET_BYTES[byte % 62])
+        out += secrets.token_bytes(length + 8).translate(_CHARACTERS, _DROPPED)
     return out[:length].decode()
 
 
