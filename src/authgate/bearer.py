@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from authgate.errors import BEARER_CHALLENGE as CHALLENGE
 from authgate.errors import OAuthError
 from authgate.models import TokenRecord
 from authgate.oidc import InvalidToken, looks_like_jwt
@@ -16,7 +17,6 @@ from authgate.services import Services
 from authgate.tokens import digest
 
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 section 2.1
-CHALLENGE = 'Bearer realm="authgate"'
 
 
 def bearer_error(

@@ -19,6 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+# RFC 6750 section 3: the challenge of every resource authgate guards with bearer tokens (the
+# gateway, UserInfo, the JSON APIs, /metrics), with error details appended where they apply.
+BEARER_CHALLENGE = 'Bearer realm="authgate"'
+
 ErrorCode = Literal[
     "invalid_request",
     "invalid_client",

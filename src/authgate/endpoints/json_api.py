@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from authgate.bearer import CHALLENGE
+from authgate.errors import BEARER_CHALLENGE as CHALLENGE
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.gateway.headers import Incoming
 from authgate.limits import BodyTooLarge, ClientGone, read_body

@@ -17,9 +17,8 @@ import ipaddress
 from pydantic import SecretStr
 from starlette.requests import Request
 
+from authgate.errors import BEARER_CHALLENGE as CHALLENGE
 from authgate.errors import OAuthError
-
-CHALLENGE = 'Bearer realm="authgate"'
 
 
 def is_loopback(host: str | None) -> bool:
