@@ -1,4 +1,5 @@
-"""A client as a row of the `clients` table: the columns read, in order, and the record."""
+"""A client as a row of the `clients` table: the columns read, in order, the record made from
+them, and the column values written for a record."""
 
 from __future__ import annotations
 
@@ -35,3 +36,25 @@ def client_from_row(row: Sequence[Any]) -> Client:
         app_id=row[14],
         environment=row[15],
     )
+
+
+def client_values(client: Client) -> dict[str, Any]:
+    """The column values of a client's row: what `client_from_row` reads back."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "secret_hash": client.secret_hash,
+        "redirect_uris": json.dumps(list(client.redirect_uris)),
+        "scopes": json.dumps(list(client.scopes)),
+        "grant_types": json.dumps(list(client.grant_types)),
+        "is_public": client.is_public,
+        "can_introspect": client.can_introspect,
+        "created_at": client.created_at,
+        "previous_secret_hash": client.previous_secret_hash,
+        "previous_secret_expires_at": client.previous_secret_expires_at,
+        "auth_method": client.auth_method,
+        "tls_subject_dn": client.tls_subject_dn,
+        "tls_certificate": client.tls_certificate,
+        "app_id": client.app_id,
+        "environment": client.environment,
+    }

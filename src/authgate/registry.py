@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authgate.application_registry import ApplicationRegistry
-from authgate.client_rows import CLIENT_COLUMNS, client_from_row
+from authgate.client_rows import CLIENT_COLUMNS, client_from_row, client_values
 from authgate.clients import hash_secret, new_client_id, new_client_secret
 from authgate.config import GrantType
 from authgate.consents import ConsentRegistry
@@ -139,24 +139,7 @@ class Registry:
         try:
             with self._changing_clients():
                 async with self.transaction() as conn:
-                    await conn.execute(
-                        insert(clients).values(
-                            client_id=client.client_id,
-                            name=client.name,
-                            secret_hash=client.secret_hash,
-                            redirect_uris=json.dumps(list(client.redirect_uris)),
-                            scopes=json.dumps(list(client.scopes)),
-                            grant_types=json.dumps(list(client.grant_types)),
-                            is_public=client.is_public,
-                            can_introspect=client.can_introspect,
-                            created_at=client.created_at,
-                            auth_method=client.auth_method,
-                            tls_subject_dn=client.tls_subject_dn,
-                            tls_certificate=client.tls_certificate,
-                            app_id=app_id,
-                            environment=environment,
-                        )
-                    )
+                    await conn.execute(insert(clients).values(**client_values(client)))
         except IntegrityError:
             if app_id is not None:
                 raise AlreadyExists(f"the {environment} keys already exist") from None

@@ -88,3 +88,28 @@ def test_malformed_authorization_is_invalid_client(header):
 def test_metadata_lists_only_accepted_methods():
     assert auth_methods(ClientAuthSettings()) == ["client_secret_basic", "none"]
     assert auth_methods(ClientAuthSettings(location="body")) == ["client_secret_post", "none"]
+
+
+def test_a_client_row_reads_back_as_the_same_client():
+    from authgate.client_rows import CLIENT_COLUMNS, client_from_row, client_values
+    from authgate.models import Client
+
+    client = Client(
+        client_id="c1",
+        name="Photos",
+        secret_hash="ab" * 32,
+        redirect_uris=("https://app.example/cb",),
+        scopes=("photos.read", "openid"),
+        grant_types=("authorization_code", "client_credentials"),
+        can_introspect=True,
+        created_at=1700000000,
+        previous_secret_hash="cd" * 32,
+        previous_secret_expires_at=1700000600,
+        auth_method="tls_client_auth",
+        tls_subject_dn="CN=photos",
+        app_id="app-1",
+        environment="sandbox",
+    )
+    values = client_values(client)
+    assert list(values) == CLIENT_COLUMNS.split(", ")
+    assert client_from_row(list(values.values())) == client
