@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from authgate.endpoints.responses import OUTAGES
 from authgate.errors import BEARER_CHALLENGE as CHALLENGE
 from authgate.errors import OAuthError, StoreUnavailable
 from authgate.gateway.headers import Incoming
@@ -164,7 +165,7 @@ class JsonApi:
         except Problem as problem:
             response = problem_response(problem)
         except StoreUnavailable as exc:
-            log.warning("answering 503: %s", exc)
+            OUTAGES.answered_503(exc)
             response = problem_response(
                 Problem(503, f"{exc.what} is unavailable", {"Retry-After": "5"})
             )

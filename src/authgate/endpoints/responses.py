@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -53,8 +54,36 @@ def oauth_error(exc: OAuthError) -> Response:
     return oauth_json(exc.as_dict(), exc.status, exc.headers)
 
 
+class OutageLog:
+    """One warning a second at most per unavailable dependency, with how many it stands for.
+
+    During an outage every request answers 503: a line each filled the log with thousands
+    of copies a second (seen in the outage drill), burying everything else.
+    """
+
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._quiet: dict[str, int] = {}  # 503s not logged since the last line
+
+    def answered_503(self, exc: StoreUnavailable) -> None:
+        now = self.clock()
+        last = self._last.get(exc.what)
+        if last is not None and now - last < self.interval:
+            self._quiet[exc.what] = self._quiet.get(exc.what, 0) + 1
+            return
+        self._last[exc.what] = now
+        quiet = self._quiet.pop(exc.what, 0)
+        more = f" (and {quiet} more since the last line)" if quiet else ""
+        log.warning("answering 503: %s%s", exc, more)
+
+
+OUTAGES = OutageLog()
+
+
 def unavailable(exc: StoreUnavailable) -> Response:
-    log.warning("answering 503: %s", exc)
+    OUTAGES.answered_503(exc)
     return oauth_json(
         {"error": "temporarily_unavailable", "error_description": f"{exc.what} is unavailable"},
         503,
