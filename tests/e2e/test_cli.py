@@ -257,3 +257,35 @@ def test_unknown_client_is_a_user_error(tmp_path):
     result = authgate(tmp_path, "token", "create", "--client", "nobody")
     assert result.returncode == 2
     assert result.stderr.startswith("authgate: ")
+
+
+def test_token_create_keeps_the_user_s_canonical_name(tmp_path):
+    client_id = json.loads(
+        ok(
+            authgate(
+                tmp_path,
+                "client",
+                "create",
+                "--name",
+                "svc",
+                "--grant-type",
+                "password",
+                "--scope",
+                "a",
+                "--introspect",
+                "--json",
+            )
+        )
+    )["client_id"]
+    refused = authgate(tmp_path, "token", "create", "--client", client_id, "--user", "bo\tb")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().count("\n") == 0 and "--user" in refused.stderr
+    token = ok(authgate(tmp_path, "token", "create", "--client", client_id, "--user", " BOB "))
+    with run_server(tmp_path) as server:
+        secret = json.loads(ok(authgate(tmp_path, "client", "rotate-secret", client_id, "--json")))
+        answer = httpx.post(
+            f"{server.url}/oauth2/introspect",
+            data={"token": token.strip()},
+            auth=(client_id, secret["client_secret"]),
+        )
+    assert answer.json()["username"] == "bob"  # as `user revoke` and the admin API name it

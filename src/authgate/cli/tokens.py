@@ -10,6 +10,7 @@ from authgate.config import GrantType
 from authgate.scopes import ScopeResolver
 from authgate.services import Services
 from authgate.tokens import digest, issues_refresh_token, mint, new_grant, now
+from authgate.usernames import InvalidUsername, canonical_username
 
 TOKEN_BATCH = 500  # tokens `token create --count N` stores per transaction
 
@@ -18,7 +19,12 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
     client = await services.registry.get_client(args.client)
     if client is None:
         raise UserError(f"no client {args.client}")
-    grant_type: GrantType = "password" if args.user else "client_credentials"
+    # The name as every flow keeps it, so that `user revoke` and the admin API find its tokens.
+    try:
+        username = canonical_username(args.user) if args.user else None
+    except InvalidUsername as exc:
+        raise UserError(f"--user: {exc}") from None
+    grant_type: GrantType = "password" if username else "client_credentials"
     settings = services.settings.token_settings(grant_type)
     resolver = ScopeResolver(
         services.settings.flow(grant_type).model_copy(update={"scopes": "any"}), None
@@ -36,8 +42,8 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
                     new_grant(
                         client.client_id,
                         scopes,
-                        subject=args.user or client.client_id,
-                        username=args.user,
+                        subject=username or client.client_id,
+                        username=username,
                     ),
                     settings,
                     with_refresh=with_refresh,
