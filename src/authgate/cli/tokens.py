@@ -40,6 +40,7 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
                         username=args.user,
                     ),
                     settings,
+                    client=client,
                     with_refresh=with_refresh,
                 ),
                 settings,
