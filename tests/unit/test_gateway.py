@@ -14,6 +14,8 @@ from authgate.errors import OAuthError
 from authgate.gateway.headers import Incoming
 from authgate.gateway.proxy import Gateway, RouteProxy
 from authgate.gateway.upstream import Target
+from authgate.monitoring import Transaction, clean_target
+from authgate.monitoring.transactions import running
 from authgate.operations import Caller, applications, parse
 from authgate.services import Services
 from authgate.tokens import mint, new_grant
@@ -58,6 +60,11 @@ def test_incoming_chunked_body_has_no_length():
 ROUTES = [
     {"path": "/api/photos", "upstream": "http://photos.test", "sandbox_upstream": "http://sb.test"},
     {"path": "/api/videos", "upstream": "http://videos.test"},
+    {
+        "path": "/api/cams",
+        "upstream": "http://user:pw@Cams.TEST:8080/base",
+        "sandbox_upstream": "http://Sandbox.TEST/sb",
+    },
 ]
 
 
@@ -113,7 +120,7 @@ async def key_token(gateway: Gateway, environment: str) -> str:
     return grant.access.value
 
 
-async def call(gateway: Gateway, path: str, token: str) -> int:
+async def call(gateway: Gateway, path: str, token: str, query: bytes = b"") -> int:
     proxy = RouteProxy(next(r for r in gateway.settings.routes if path.startswith(r.path)))
     scope = {
         "type": "http",
@@ -121,7 +128,7 @@ async def call(gateway: Gateway, path: str, token: str) -> int:
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "headers": [(b"host", b"gw.test"), (b"authorization", f"Bearer {token}".encode())],
         "client": ("127.0.0.1", 50000),
         "app": SimpleNamespace(state=SimpleNamespace(gateway=gateway)),
@@ -157,3 +164,18 @@ async def test_a_token_goes_to_its_upstream_without_a_client_lookup(gateway, mon
     assert (refused.value.status, refused.value.code) == (403, "insufficient_scope")
     assert len(pool.targets) == 3
     assert lookups == []
+
+
+@pytest.mark.anyio
+async def test_the_traffic_log_shows_the_upstream_without_credentials_or_query(gateway):
+    tokens = {env: await key_token(gateway, env) for env in ("production", "sandbox")}
+    upstreams = {"production": ROUTES[2]["upstream"], "sandbox": ROUTES[2]["sandbox_upstream"]}
+    for environment, token in tokens.items():
+        transaction = Transaction("cams", "", "GET", "/api/cams/1", record_outbound=True)
+        with running(transaction):
+            assert await call(gateway, "/api/cams/1", token, b"secret=1") == 200
+        (outbound,) = transaction.outbound
+        whole = upstreams[environment] + "/api/cams/1?secret=1"
+        assert outbound.target == clean_target(whole)
+    assert outbound.target == "http://sandbox.test/sb/api/cams/1"
+    assert clean_target(upstreams["production"] + "/x?y") == "http://cams.test:8080/base/x"
