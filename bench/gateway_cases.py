@@ -90,28 +90,7 @@ def gateway_cases(bench: Bench) -> None:
         Row("gateway GET (jwt)", "authgate", "memory"),
         Row("client_credentials (jwt)", "authgate", "memory"),
     ]
-    up_port = free_port()
-    argv = [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        str(BIN / "uvicorn"),
-        "--app-dir",
-        str(BENCH),
-        "upstream:app",
-        "--port",
-        str(up_port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    upstream = Process(
-        "upstream", argv, cwd=bench.work, env=clean_env(), logfile=bench.work / "upstream.log"
-    )
+    upstream, up_port = upstream_process(bench)
     env = {"BENCH_PATH": "/api/bench"}
     with contextlib.ExitStack() as running:
         running.enter_context(started(upstream))
@@ -156,14 +135,45 @@ def gateway_cases(bench: Bench) -> None:
         routed_cases(bench, up_port, "gateway-jwt", routed[1:], jwt)
 
 
-def routed_server(bench: Bench, up_port: int, tag: str, tokens: str = "") -> Authgate:
-    """An authgate (memory store) with a route /api/bench to the upstream."""
-    extra = tokens + (
+def upstream_process(bench: Bench) -> tuple[Process, int]:
+    """The bench upstream (bench/upstream.py) on core 0, and its port."""
+    up_port = free_port()
+    argv = [
+        "taskset",
+        "-c",
+        SERVER_CPU,
+        str(BIN / "uvicorn"),
+        "--app-dir",
+        str(BENCH),
+        "upstream:app",
+        "--port",
+        str(up_port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    upstream = Process(
+        "upstream", argv, cwd=bench.work, env=clean_env(), logfile=bench.work / "upstream.log"
+    )
+    return upstream, up_port
+
+
+def route_config(up_port: int) -> str:
+    """The `[[gateway.routes]]` table of a route /api/bench to the upstream."""
+    return (
         f'[[gateway.routes]]\npath = "/api/bench"\n'
         f'upstream = "http://127.0.0.1:{up_port}"\nscopes = ["{SCOPE}"]\n'
         f'service = "bench"\n'
     )
-    return Authgate(bench, Store("memory", "memory://"), tag, extra)
+
+
+def routed_server(bench: Bench, up_port: int, tag: str, tokens: str = "") -> Authgate:
+    """An authgate (memory store) with a route /api/bench to the upstream."""
+    return Authgate(bench, Store("memory", "memory://"), tag, tokens + route_config(up_port))
 
 
 def gateway_token(server: Authgate) -> str:

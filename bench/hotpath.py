@@ -3,8 +3,10 @@
     .venv/bin/pip install py-spy            # not a project dependency
     .venv/bin/python bench/hotpath.py [--store sqlite] [--seconds 10]
 
-Starts `authgate serve` on core 0 with the given store, runs wrk (core 1) on
-client_credentials and then introspection while `py-spy record` samples the server, and
+Starts `authgate serve` on core 0 with the given store and a gateway route to the bench
+upstream (bench/upstream.py, also on core 0, as in bench/run.py's gateway rows), runs wrk
+(core 1) on client_credentials, introspection and then a gateway GET while `py-spy record`
+samples the server, and
 prints the top frames by own time and by inclusive time for each, plus the raw collapsed
 stacks under bench/results/profile-<endpoint>-<store>.txt. Only the thread holding the GIL
 is sampled (`--gil`): idle threads (aiosqlite's waiting workers, the event loop in epoll)
@@ -21,7 +23,8 @@ import threading
 from pathlib import Path
 
 # bench/harness.py and bench/targets.py: Python puts the script's folder first on sys.path.
-from harness import BIN, RESULTS, Bench, started, wrk
+from gateway_cases import gateway_token, route_config, upstream_process
+from harness import BIN, RESULTS, Bench, started, wait_ready, wrk
 from targets import Authgate, Store
 
 TOP = 25
@@ -74,6 +77,11 @@ def profile(server: Authgate, script: str, env: dict[str, str], seconds: int, ou
     return summarize(out)
 
 
+def gateway_env(token: str) -> dict[str, str]:
+    """wrk's environment for bench/wrk/gateway.lua: the route's path and the token."""
+    return {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="sqlite", choices=["memory", "sqlite"])
@@ -83,14 +91,17 @@ def main() -> int:
     store = Store(args.store, "memory://" if args.store == "memory" else "")
     RESULTS.mkdir(exist_ok=True)
     try:
-        server = Authgate(bench, store, f"profile-{args.store}")
-        with started(server.process):
-            server.ready()
-            token = server.access_token()
+        upstream, up_port = upstream_process(bench)
+        server = Authgate(bench, store, f"profile-{args.store}", route_config(up_port))
+        with started(upstream), started(server.process):
+            wait_ready(upstream, up_port, "/")
+            token = gateway_token(server)
             wrk("client_credentials.lua", server.port, 2, server.env())  # warm-up
+            wrk("gateway.lua", server.port, 2, gateway_env(token))
             for endpoint, script, env in (
                 ("client_credentials", "client_credentials.lua", server.env()),
                 ("introspection", "introspect.lua", server.env(BENCH_TOKEN=token)),
+                ("gateway", "gateway.lua", gateway_env(token)),
             ):
                 out = RESULTS / f"profile-{endpoint}-{args.store}.txt"
                 print(f"== {endpoint} ({args.store}) ==")

@@ -62,6 +62,7 @@ from harness import (
 from targets import Store, authgate_cli, write_config
 
 from authgate.config import TokenSettings
+from authgate.models import Client
 from authgate.scopes import parse_scope
 from authgate.stores import MemoryStore
 from authgate.tokens import mint, new_grant
@@ -118,7 +119,10 @@ def children(pid: int) -> list[int]:
 def token_row(client_id: str, settings: TokenSettings) -> tuple[str, tuple[Any, ...]]:
     """One access token as client_credentials issues it: (raw value, tokens-table row)."""
     access = mint(
-        new_grant(client_id, (SCOPE,), subject=client_id), settings, with_refresh=False
+        new_grant(client_id, (SCOPE,), subject=client_id),
+        settings,
+        client=Client(client_id, "bench", None),
+        with_refresh=False,
     ).access
     r = access.record
     return access.value, (access.key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json())
@@ -278,6 +282,7 @@ def memory_store_child(pairs: int, fresh: bool, trace: bool) -> dict[str, Any]:
 
     settings = TokenSettings()
     client_id = "c" + "0" * 23
+    client = Client(client_id, "bench", None)
     scopes = parse_scope(SCOPE)
     store = MemoryStore(max_entries=max(2 * pairs, 1))
     # Warm-up outside the measurement: first-use allocations (caches, interned names).
@@ -285,7 +290,10 @@ def memory_store_child(pairs: int, fresh: bool, trace: bool) -> dict[str, Any]:
     asyncio.run(
         warm.put(
             mint(
-                new_grant(client_id, scopes, subject=client_id), settings, with_refresh=True
+                new_grant(client_id, scopes, subject=client_id),
+                settings,
+                client=client,
+                with_refresh=True,
             ).entries
         )
     )
@@ -306,7 +314,12 @@ def memory_store_child(pairs: int, fresh: bool, trace: bool) -> dict[str, Any]:
             else:
                 cid, grant_scopes = client_id, scopes
             await store.put(
-                mint(new_grant(cid, grant_scopes, subject=cid), settings, with_refresh=True).entries
+                mint(
+                    new_grant(cid, grant_scopes, subject=cid),
+                    settings,
+                    client=client,
+                    with_refresh=True,
+                ).entries
             )
 
     asyncio.run(fill_store())

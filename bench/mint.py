@@ -19,7 +19,7 @@ import asyncio
 from pathlib import Path
 
 from authgate.config import load_settings
-from authgate.models import TokenRecord
+from authgate.models import Client, TokenRecord
 from authgate.services import Services
 from authgate.stores import Entry
 from authgate.tokens import digest, generate_token, mint, new_grant_id, now
@@ -57,7 +57,7 @@ async def mint_codes(
 
 
 async def mint_refresh_tokens(
-    services: Services, client_id: str, user: str, count: int, scopes: tuple[str, ...]
+    services: Services, client: Client, user: str, count: int, scopes: tuple[str, ...]
 ) -> list[str]:
     settings = services.settings.token_settings("password")  # as `token create --user`
     tokens: list[str] = []
@@ -66,7 +66,7 @@ async def mint_refresh_tokens(
         for _ in range(min(BATCH, count - len(tokens))):
             base = TokenRecord(
                 kind="access_token",
-                client_id=client_id,
+                client_id=client.client_id,
                 grant_id=new_grant_id(),
                 scopes=scopes,
                 issued_at=0,
@@ -74,7 +74,7 @@ async def mint_refresh_tokens(
                 subject=user,
                 username=user,
             )
-            grant = mint(base, settings, with_refresh=True)
+            grant = mint(base, settings, client=client, with_refresh=True)
             assert grant.refresh is not None
             entries.extend((t.key, t.record) for t in grant.records)
             tokens.append(grant.refresh.value)
@@ -86,13 +86,14 @@ async def main_async(args: argparse.Namespace) -> list[str]:
     settings = load_settings(args.config)
     services = await Services.open(settings)
     try:
-        if await services.registry.get_client(args.client) is None:
+        client = await services.registry.get_client(args.client)
+        if client is None:
             raise SystemExit(f"mint: no client {args.client}")
         scopes = tuple(args.scope)
         if args.what == "codes":
             values = await mint_codes(services, args.client, args.count, scopes, args.redirect_uri)
         else:
-            values = await mint_refresh_tokens(services, args.client, args.user, args.count, scopes)
+            values = await mint_refresh_tokens(services, client, args.user, args.count, scopes)
     finally:
         await services.close()
     return values

@@ -103,6 +103,9 @@ class TokenRecord:
     # RFC 8705 section 3: {"x5t#S256": thumbprint} of the client certificate the token is
     # bound to (RFC 7800 `cnf`); empty for an unbound token. Introspection shows it as is.
     cnf: dict[str, str] = field(default_factory=dict)
+    # Access and refresh tokens of a developer portal sandbox key (`Client.is_sandbox`),
+    # written at issue time so that the gateway routes a call without reading the client.
+    is_sandbox: bool = False
 
     def is_expired(self, now: float) -> bool:
         return now >= self.expires_at
@@ -114,10 +117,11 @@ class TokenRecord:
 
     def to_json(self) -> str:
         # By hand rather than dataclasses.asdict, which deep-copies: this runs for every token.
+        # Unset optional fields are left out, so an ordinary token's record stays as small.
         data = {}
         for name in _RECORD_FIELDS:
             value = getattr(self, name)
-            if value is not None and value != () and value != {}:
+            if value is not None and value is not False and value != () and value != {}:
                 data[name] = value
         return orjson.dumps(data).decode()
 

@@ -154,6 +154,7 @@ def mint(
     base: TokenRecord,
     settings: TokenSettings,
     *,
+    client: Client,
     with_refresh: bool,
     preserved_refresh: str | None = None,
     access_scopes: tuple[str, ...] | None = None,
@@ -162,10 +163,13 @@ def mint(
     """Mint an access token (and a refresh token) for the grant that `base` describes.
 
     `base` carries client, subject, scopes and grant id; kind, times and type are set here.
-    `access_scopes` narrows the access token only: a new refresh token keeps the scope of
-    the grant (RFC 6749 section 6).
+    `client` is the authenticated client the tokens go to (`base.client_id`): whether it is a
+    sandbox key is taken from it, never from `base`, so a code or a refresh token passes on
+    what the client is now. `access_scopes` narrows the access token only: a new refresh
+    token keeps the scope of the grant (RFC 6749 section 6).
     """
     issued_at = now()
+    is_sandbox = client.is_sandbox
     access_value = generate_token(settings.access_token_length)
     refresh: IssuedToken | None = None
     if with_refresh:
@@ -182,6 +186,7 @@ def mint(
             nonce=None,
             successor=None,
             cnf=binding.cnf(refresh=True),
+            is_sandbox=is_sandbox,
         )
         refresh = IssuedToken(refresh_value, digest(refresh_value), refresh_record)
     access_record = replace(
@@ -197,6 +202,7 @@ def mint(
         nonce=None,
         successor=None,
         cnf=binding.cnf(refresh=False),
+        is_sandbox=is_sandbox,
     )
     access = IssuedToken(access_value, digest(access_value), access_record)
     return TokenGrant(access, refresh, preserved_refresh)

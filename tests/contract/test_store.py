@@ -85,6 +85,19 @@ async def test_put_then_get_keeps_the_certificate_binding(store: TokenStore):
     assert found.certificate_thumbprint == "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"
 
 
+async def test_a_sandbox_keys_token_keeps_its_mark_and_a_rotation_passes_it_on(
+    store: TokenStore,
+):
+    """The gateway routes by the record alone: the mark must come back from every backend."""
+    _, key, rec = entry(replace(record(), is_sandbox=True))
+    _, access_key, access = entry(replace(rec, kind="access_token"))
+    await store.put([(key, rec)])
+    assert await store.exchange(key, [(access_key, access)], successor="sealed")
+    found, issued = await store.get(key), await store.get(access_key)
+    assert found is not None and found.is_sandbox and found.consumed
+    assert issued == access and issued.is_sandbox
+
+
 async def test_record_expired_at_put_is_never_seen(store: TokenStore):
     _, key, rec = entry(record(ttl=-5))
     await store.put([(key, rec)])

@@ -1,5 +1,6 @@
 """Sandbox and production at the gateway, and an application's usage, over real HTTP with two
-real upstreams: a sandbox key's token goes to the route's `sandbox_upstream`, or nowhere."""
+real upstreams: a sandbox key's token, opaque or JWT, goes to the route's `sandbox_upstream`, or
+nowhere."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ def sandbox_upstream() -> Iterator[Upstream]:
         yield running
 
 
-@pytest.fixture
+@pytest.fixture(params=["opaque", "jwt"])
 def server(
-    tmp_path: Path, upstream: Upstream, sandbox_upstream: Upstream
+    request: pytest.FixtureRequest, tmp_path: Path, upstream: Upstream, sandbox_upstream: Upstream
 ) -> Iterator[RunningServer]:
     table = [
         {
@@ -38,7 +39,8 @@ def server(
         },
         {"path": "/api/videos", "upstream": upstream.url, "service": "videos"},
     ]
-    with run_server(tmp_path, {"gateway.routes": json.dumps(table)}) as running:
+    config = {"gateway.routes": json.dumps(table), "tokens.access_token_format": request.param}
+    with run_server(tmp_path, config) as running:
         yield running
 
 
@@ -60,6 +62,8 @@ def keys(alice: Developer, server: RunningServer) -> tuple[str, dict[str, str]]:
     for environment in ("production", "sandbox"):
         key = alice.post(f"/applications/{app_id}/keys/{environment}", json=KEY).json()
         tokens[environment] = client_token(server, key["client_id"], key["client_secret"])
+        jwt = server.settings.token_settings("client_credentials").access_token_format == "jwt"
+        assert tokens[environment].count(".") == (2 if jwt else 0)
     return app_id, tokens
 
 
@@ -109,7 +113,13 @@ def test_usage_counts_requests_and_distinct_users_per_service(
     for path in ("/api/photos/1", "/api/photos/2", "/api/videos/1"):
         httpx.get(f"{server.url}{path}", headers=bearer(tokens["production"]))
     for user in ("carol", "dave", "carol"):
-        token = issue(server, subject=user, client_id=sandbox_client, scopes=("photos.read",))
+        token = issue(
+            server,
+            subject=user,
+            client_id=sandbox_client,
+            scopes=("photos.read",),
+            is_sandbox=True,
+        )
         httpx.get(f"{server.url}/api/photos/3", headers=bearer(token))
     # Another application's calls are not this one's.
     other = alice.new_app("Other")

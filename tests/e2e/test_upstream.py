@@ -438,6 +438,78 @@ async def test_silent_upstream_times_out():
         await pool.close()
 
 
+async def test_a_stalled_body_times_out_after_the_head():
+    async def handler(up, reader, writer, n):
+        await up.head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+        await writer.drain()
+        await asyncio.sleep(10)
+
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        loop = asyncio.get_running_loop()
+        response = await get(pool, up.target, time_limit=0.3)
+        assert await response.read() == b"abc"
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout) as caught:
+            await response.read()
+        assert caught.value.kind == "ReadTimeout"
+        assert 0.2 < loop.time() - started < 2
+        await pool.close()
+
+
+async def test_each_exchange_on_a_kept_alive_connection_has_its_own_time_limit():
+    """A short limit after a long one still times out on time; a long one after a short one
+    that has passed is not cut short by it."""
+    delays = [0.0, 10.0, 0.0, 0.5]  # seconds before each answer, in order
+
+    async def handler(up, reader, writer, n):
+        while delays:
+            await up.head(reader)
+            await asyncio.sleep(delays.pop(0))
+            writer.write(OK)
+            await writer.drain()
+
+    async with Scripted(handler) as up:
+        pool = UpstreamPool()
+        loop = asyncio.get_running_loop()
+        assert await read_all(await get(pool, up.target, time_limit=30)) == b"ok"
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout):  # the same connection, a limit of 0.2 s
+            await get(pool, up.target, time_limit=0.2)
+        assert loop.time() - started < 2
+        assert up.connections == 1
+        # A new connection: a short exchange, then a slower one with room for it.
+        assert await read_all(await get(pool, up.target, time_limit=0.3)) == b"ok"
+        assert await read_all(await get(pool, up.target, time_limit=5)) == b"ok"
+        assert up.connections == 2
+        await pool.close()
+
+
+async def test_no_timer_is_made_for_each_exchange(monkeypatch):
+    """One timer per connection, moved lazily: the hot path sets none per request."""
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, asyncio.BaseEventLoop):
+        pytest.skip("counts the timers of asyncio's own loop (uvloop's are not patchable)")
+    async with Scripted(answering(OK)) as up:
+        pool = UpstreamPool()
+        assert await read_all(await get(pool, up.target)) == b"ok"  # connected, timer set
+        made = []
+        call_at = loop.call_at
+
+        def counting(when, callback, *args, **kwargs):
+            made.append(callback)
+            return call_at(when, callback, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "call_at", counting)
+        for _ in range(20):
+            assert await read_all(await get(pool, up.target)) == b"ok"
+        monkeypatch.undo()
+        assert made == []
+        assert up.connections == 1
+        await pool.close()
+
+
 async def test_refused_connection_is_a_connect_error():
     pool = UpstreamPool()
     with pytest.raises(UpstreamError) as caught:

@@ -147,6 +147,7 @@ def issue(
     metadata: dict[str, str] | None = None,
     expires_in: int = 3600,
     kind: TokenKind = "access_token",
+    is_sandbox: bool = False,
 ) -> str:
     value = generate_token(54)
     issued = int(time.time())
@@ -160,6 +161,7 @@ def issue(
         subject=subject,
         username=subject,
         metadata=metadata or {},
+        is_sandbox=is_sandbox,
     )
     server.run(server.services.tokens.put([(digest(value), record)]))
     return value

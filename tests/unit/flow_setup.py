@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -52,6 +53,11 @@ def app_client(
         grant_types=grant_types,
         is_public=public,
     )
+
+
+def sandbox_key(client: Client) -> Client:
+    """`client` as a developer portal application's sandbox key."""
+    return replace(client, app_id="app-1", environment="sandbox")
 
 
 def form(**params: str) -> Form:

@@ -22,6 +22,7 @@ from tests.unit.flow_setup import (
     app_client,
     code_record,
     configure,
+    sandbox_key,
     token_request,
 )
 
@@ -191,3 +192,14 @@ async def test_refresh_token_per_the_flows_settings(mode, grants, with_refresh):
     await setup.store_code(client)
     grant = await setup.exchange(client, redirect_uri=REDIRECT)
     assert ("refresh_token" in grant.response()) is with_refresh
+
+
+async def test_a_sandbox_keys_tokens_are_marked_as_such():
+    setup = Setup()
+    key = sandbox_key(app_client())
+    await setup.store_code(key)  # the code itself carries no mark: the client decides
+    grant = await setup.exchange(key, redirect_uri=REDIRECT)
+    assert grant.refresh is not None
+    for token in (grant.access.value, grant.refresh.value):
+        record = await setup.tokens.get(digest(token))
+        assert record is not None and record.is_sandbox

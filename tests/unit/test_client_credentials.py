@@ -16,6 +16,7 @@ from tests.unit.flow_setup import (
     app_client,
     configure,
     resolver,
+    sandbox_key,
     token_request,
 )
 
@@ -96,3 +97,13 @@ async def test_a_scope_policy_decides_the_tokens_scopes():
         )
     )
     assert (await setup.grant(scope="read")).response()["scope"] == "read audit"
+
+
+async def test_a_sandbox_keys_token_is_marked_as_one():
+    setup = Setup(configure(flows={"client_credentials": {"tokens": {"refresh": "new"}}}))
+    for client, is_sandbox in ((SERVICE, False), (sandbox_key(SERVICE), True)):
+        grant = await setup.grant(client)
+        assert grant.refresh is not None
+        for token in (grant.access.value, grant.refresh.value):
+            record = await setup.tokens.get(digest(token))
+            assert record is not None and record.is_sandbox is is_sandbox

@@ -10,7 +10,7 @@ import pytest
 from authgate.config import GrantType, Settings
 from authgate.errors import OAuthError
 from authgate.flows.password import PasswordFlow
-from authgate.models import User
+from authgate.models import Client, User
 from authgate.stores import MemoryStore
 from authgate.tokens import TokenGrant, digest
 from tests.unit.flow_setup import (
@@ -19,6 +19,7 @@ from tests.unit.flow_setup import (
     app_client,
     configure,
     resolver,
+    sandbox_key,
     token_request,
 )
 
@@ -64,8 +65,8 @@ class Setup:
             self.log.events,
         )
 
-    async def grant(self, **params: str) -> TokenGrant:
-        client = app_client(grant_types=GRANTS)
+    async def grant(self, client: Client | None = None, **params: str) -> TokenGrant:
+        client = client or app_client(grant_types=GRANTS)
         return await self.flow.run(token_request(client, **params))
 
 
@@ -147,3 +148,13 @@ async def test_refresh_token_per_the_flows_settings(mode, with_refresh):
     grant = await setup.grant(username="alice", password="alice-password")
     assert ("refresh_token" in grant.response()) is with_refresh
     assert len(grant.access.value) == 30
+
+
+async def test_a_sandbox_keys_tokens_are_marked_as_such():
+    setup = Setup()
+    key = sandbox_key(app_client(grant_types=GRANTS))
+    grant = await setup.grant(key, username="alice", password="alice-password")
+    assert grant.refresh is not None
+    for token in (grant.access.value, grant.refresh.value):
+        record = await setup.tokens.get(digest(token))
+        assert record is not None and record.is_sandbox

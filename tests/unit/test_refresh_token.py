@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.unit.flow_setup import (
     app_client,
     configure,
     resolver,
+    sandbox_key,
     token_request,
 )
 
@@ -41,7 +43,7 @@ class Setup:
     ) -> TokenGrant:
         """Tokens as an earlier grant issued them, with a refresh token."""
         base = new_grant(client.client_id, scopes, subject="subject-of-alice", username="alice")
-        grant = mint(base, self.settings, with_refresh=True)
+        grant = mint(base, self.settings, client=client, with_refresh=True)
         await self.tokens.put(grant.entries)
         return grant
 
@@ -196,3 +198,29 @@ async def test_a_scope_policy_approves_within_the_grant():
     client = app_client()
     first = await setup.first_grant(client)  # alice: the policy approves read and write
     assert (await setup.refresh(client, refresh_of(first))).response()["scope"] == "read write"
+
+
+@pytest.mark.parametrize("mode", ["new", "preserve"])
+async def test_a_sandbox_keys_refreshed_tokens_stay_marked(mode):
+    setup = Setup(configure(tokens={"refresh": mode}))
+    key = sandbox_key(app_client())
+    first = await setup.first_grant(key)
+    assert first.access.record.is_sandbox
+    second = await setup.refresh(key, refresh_of(first))
+    tokens = [second.access.value] + ([second.refresh.value] if second.refresh else [])
+    for token in tokens:
+        record = await setup.tokens.get(digest(token))
+        assert record is not None and record.is_sandbox
+
+
+async def test_a_refresh_token_without_the_mark_gives_a_sandbox_key_marked_tokens():
+    """A refresh token written before the mark existed: the client decides, not the record."""
+    setup = Setup()
+    key = sandbox_key(app_client())
+    first = await setup.first_grant(key)
+    assert first.refresh is not None
+    unmarked = replace(first.refresh.record, is_sandbox=False)
+    await setup.tokens.put([(first.refresh.key, unmarked)])
+    second = await setup.refresh(key, refresh_of(first))
+    record = await setup.tokens.get(digest(second.access.value))
+    assert record is not None and record.is_sandbox

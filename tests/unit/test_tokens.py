@@ -33,7 +33,7 @@ def test_mint_follows_settings():
         metadata={"Department": "Engineering"},
     )
     base = TokenRecord("access_token", "c", "g", ("a",), 0, 0, subject="u")
-    grant = mint(base, settings, with_refresh=True)
+    grant = mint(base, settings, client=Client("c", "C", None), with_refresh=True)
     body = grant.response()
     access, refresh = body["access_token"], body["refresh_token"]
     assert isinstance(access, str) and len(access) == 20
@@ -118,3 +118,28 @@ def test_client_credentials_refresh_needs_the_flows_own_new_rfc6749_4_4_3():
     assert issues_refresh_token(
         client, flow_says_new.token_settings("client_credentials"), "client_credentials"
     )
+
+
+def test_a_sandbox_keys_tokens_say_so_and_an_ordinary_record_is_unchanged():
+    base = TokenRecord("access_token", "c", "g", ("a",), 0, 0, subject="u")
+    ordinary = Client("c", "C", None)
+    sandbox = Client("c", "C", None, app_id="app-1", environment="sandbox")
+    grant = mint(base, TokenSettings(), client=sandbox, with_refresh=True)
+    assert grant.refresh is not None
+    for record in (grant.access.record, grant.refresh.record):
+        assert record.is_sandbox
+        assert '"is_sandbox":true' in record.to_json()
+        assert TokenRecord.from_json(record.to_json()) == record
+    # The mark comes from the client, whatever the record it is minted from says.
+    again = mint(grant.refresh.record, TokenSettings(), client=ordinary, with_refresh=True)
+    assert again.refresh is not None
+    for record in (again.access.record, again.refresh.record):
+        assert not record.is_sandbox
+        assert "is_sandbox" not in record.to_json()  # an ordinary token's record: no new key
+        assert TokenRecord.from_json(record.to_json()) == record
+    # A record written before the field existed reads as an ordinary one.
+    assert not TokenRecord.from_json(base.to_json()).is_sandbox
+    production = Client("c", "C", None, app_id="app-1", environment="production")
+    assert not mint(
+        base, TokenSettings(), client=production, with_refresh=False
+    ).access.record.is_sandbox

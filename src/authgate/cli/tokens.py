@@ -46,6 +46,7 @@ async def _token_create(args: argparse.Namespace, services: Services) -> int:
                         username=username,
                     ),
                     settings,
+                    client=client,
                     with_refresh=with_refresh,
                 ),
                 settings,

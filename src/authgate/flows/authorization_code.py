@@ -63,7 +63,9 @@ class AuthorizationCodeFlow:
         check_redirect_uri(record, client, req.form.get("redirect_uri"))
         check_pkce(record, req.form.get("code_verifier"))
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
-        grant = mint(record, self.settings, with_refresh=with_refresh, binding=req.binding)
+        grant = mint(
+            record, self.settings, client=client, with_refresh=with_refresh, binding=req.binding
+        )
         grant = await self.signer.finish(grant, self.settings, id_token=True, nonce=record.nonce)
         if not await self._exchange(key, grant):
             await self._revoke_reused(record)

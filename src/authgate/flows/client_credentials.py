@@ -44,7 +44,9 @@ class ClientCredentialsFlow:
         # The client acts on its own behalf (section 4.4): it is the subject.
         base = new_grant(client.client_id, scopes, subject=client.client_id)
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
-        grant = mint(base, self.settings, with_refresh=with_refresh, binding=req.binding)
+        grant = mint(
+            base, self.settings, client=client, with_refresh=with_refresh, binding=req.binding
+        )
         grant = await self.signer.finish(grant, self.settings)
         await self.tokens.put(grant.entries)
         req.attributes["authentication.subject.id"] = client.client_id

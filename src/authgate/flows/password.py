@@ -76,7 +76,9 @@ class PasswordFlow:
         )
         base = new_grant(client.client_id, scopes, subject=user.subject, username=user.username)
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
-        grant = mint(base, self.settings, with_refresh=with_refresh, binding=req.binding)
+        grant = mint(
+            base, self.settings, client=client, with_refresh=with_refresh, binding=req.binding
+        )
         grant = await self.signer.finish(grant, self.settings)
         await self.tokens.put(grant.entries)
         self.events.emit(

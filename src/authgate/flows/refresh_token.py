@@ -70,6 +70,7 @@ class RefreshTokenFlow:
             grant = mint(
                 record,
                 self.settings,
+                client=client,
                 with_refresh=False,
                 preserved_refresh=presented,
                 access_scopes=scopes,
@@ -83,6 +84,7 @@ class RefreshTokenFlow:
             grant = mint(
                 record,
                 self.settings,
+                client=client,
                 with_refresh=with_refresh,
                 access_scopes=scopes,
                 binding=req.binding,

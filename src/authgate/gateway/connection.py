@@ -42,6 +42,12 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.write_paused = False
         self.reading_paused = False
+        # The time limit of the wait under way, watched by one timer that is moved lazily:
+        # a timer made and cancelled for every wait cost more than the rest of the wait.
+        self._deadline = 0.0
+        self._timeout_kind = ""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
         self._reset(is_head=False)
 
     def _reset(self, *, is_head: bool) -> None:
@@ -69,6 +75,9 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.is_closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None:
             self.transport.close()
 
@@ -80,14 +89,36 @@ class Connection(asyncio.Protocol):
 
     async def wait(self, time_limit: float, kind: str) -> None:
         """Until the socket has news (data, end, room to write), or UpstreamTimeout(kind)."""
-        waiter = self.loop.create_future()
+        loop = self.loop
+        waiter = loop.create_future()
         self.waiter = waiter
-        timer = self.loop.call_later(time_limit, _expire, waiter, kind)
+        deadline = loop.time() + time_limit
+        self._deadline = deadline
+        self._timeout_kind = kind
+        # The timer may stay set for a later time than this wait needs: it fires, finds the
+        # deadline not yet reached and moves itself. Only an earlier deadline resets it.
+        if self._timer is None or deadline < self._timer_due:
+            self._set_timer(deadline)
         try:
             await waiter
         finally:
-            timer.cancel()
             self.waiter = None
+
+    def _set_timer(self, due: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(due, self._on_timer)
+        self._timer_due = due
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # nothing waits: the next wait sets the timer again
+        if self.loop.time() < self._deadline:
+            self._set_timer(self._deadline)  # a later wait moved the deadline
+            return
+        waiter.set_exception(UpstreamTimeout(self._timeout_kind, "the upstream took too long"))
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -185,8 +216,3 @@ class Connection(asyncio.Protocol):
         self.keep_alive = keep_alive
         self.parser = None
         self._wake()
-
-
-def _expire(waiter: asyncio.Future[None], kind: str) -> None:
-    if not waiter.done():
-        waiter.set_exception(UpstreamTimeout(kind, "the upstream took too long"))

@@ -41,7 +41,7 @@ from authgate.gateway.headers import (
 )
 from authgate.gateway.upstream import Target, UpstreamPool, UpstreamResponse
 from authgate.models import TokenRecord
-from authgate.monitoring import Transaction, current_transaction
+from authgate.monitoring import Transaction, clean_target, current_transaction
 from authgate.paths import request_path
 from authgate.services import Services
 
@@ -109,11 +109,20 @@ class Gateway:
                 " ".join(route.scopes),
             )
 
-    async def upstream_for(self, proxy: RouteProxy, record: TokenRecord) -> Target:
+    @staticmethod
+    def upstream_for(proxy: RouteProxy, record: TokenRecord) -> Target:
         """Where the call goes: a portal sandbox key's token to the route's sandbox upstream,
         and nowhere (403) on a route without one; any other token to the upstream."""
-        client = await self.services.clients.get(record.client_id)
-        if client is None or not client.is_sandbox:
+        # The token says whether its client is a sandbox key (`tokens.mint` writes it from
+        # the authenticated client), so the client is not read here. A record without the
+        # mark is taken as not a sandbox key's, with no lookup to make sure: sandbox keys
+        # came with the developer portal, in the same release as the mark, so no earlier
+        # release issued a token for one. A key's environment never changes, and deleting
+        # a key revokes its tokens. Only a build from between the two could have left an
+        # unmarked sandbox access token, for at most its lifetime: its refresh tokens mint
+        # marked ones. A fallback lookup for unmarked records would be a lookup for every
+        # ordinary token, the cost this removes.
+        if not record.is_sandbox:
             return proxy.target
         if proxy.sandbox_target is None:
             raise bearer_error(
@@ -145,7 +154,7 @@ class Gateway:
         content: bytes | _BodyStream | None = body
         if body is None and request.has_body:
             content = _BodyStream(receive)
-        base = route.upstream if target is proxy.target else route.sandbox_upstream
+        logged = proxy.logged_upstream if target is proxy.target else proxy.logged_sandbox
         transaction = current_transaction()
         started = time.perf_counter()
         try:
@@ -159,12 +168,12 @@ class Gateway:
                 time_limit=route.timeout,
             )
         except UpstreamTimeout as exc:
-            _outbound(transaction, base, path, method, None, started, exc.kind)
+            _outbound(transaction, logged, path, method, None, started, exc.kind)
             return _gateway_error(504, "gateway_timeout", "the upstream did not answer in time")
         except UpstreamError as exc:
-            _outbound(transaction, base, path, method, None, started, exc.kind)
+            _outbound(transaction, logged, path, method, None, started, exc.kind)
             return _gateway_error(502, "bad_gateway", "the upstream could not be reached")
-        _outbound(transaction, base, path, method, upstream.status, started, None)
+        _outbound(transaction, logged, path, method, upstream.status, started, None)
         body_read = not isinstance(content, _BodyStream) or content.is_done
         return UpstreamRelay(upstream, watch_disconnect=body_read, sandbox=route.sandbox)
 
@@ -224,16 +233,19 @@ async def _abort_on_disconnect(receive: Receive, upstream: UpstreamResponse) -> 
 
 def _outbound(
     transaction: Transaction | None,
-    base: str,
+    logged: str,
     path: bytes,
     method: str,
     status: int | None,
     started: float,
     error: str | None,
 ) -> None:
-    if transaction is not None and transaction.record_outbound:  # cleaned of query there
-        url = base + path.decode("latin-1")
-        transaction.add_outbound("http", method, url, status, time.perf_counter() - started, error)
+    """Record the call: `logged` is the upstream as `clean_target` leaves it, and the path
+    loses its query here, which is all that `clean_target` would do to the whole URL."""
+    if transaction is not None and transaction.record_outbound:
+        url = (logged + path.split(b"?", 1)[0].decode("latin-1"))[:500]
+        duration = time.perf_counter() - started
+        transaction.add_outbound("http", method, url, status, duration, error, is_clean=True)
 
 
 class _BodyStream:
@@ -263,6 +275,9 @@ class RouteProxy:
         self.sandbox_target = (
             Target.parse(route.sandbox_upstream) if route.sandbox_upstream else None
         )
+        # The upstreams as the traffic log shows them (no credentials), made once per route.
+        self.logged_upstream = clean_target(route.upstream)
+        self.logged_sandbox = clean_target(route.sandbox_upstream)
         self.prefix = folded(route.header_prefix.encode("latin-1"))
         names = {
             n: (route.header_prefix + n).encode("latin-1")
@@ -318,7 +333,7 @@ class RouteProxy:
             if gateway.check_binding(record, certificate) and certificate is not None:
                 name_by_certificate(attributes, record.client_id, certificate)
             gateway.check_scope(record, self.route)
-            target = await gateway.upstream_for(self, record)
+            target = gateway.upstream_for(self, record)
             # Only a request whose own token passed gets its form read, bounded (RFC 6750
             # section 2.2 is refused: the token goes in the header alone).
             body = await _read_form(receive) if has_form else None

@@ -8,8 +8,16 @@ from authgate.monitoring.transactions import (
     ANONYMOUS,
     OutboundCall,
     Transaction,
+    clean_target,
     current_transaction,
     outbound_call,
 )
 
-__all__ = ["ANONYMOUS", "OutboundCall", "Transaction", "current_transaction", "outbound_call"]
+__all__ = [
+    "ANONYMOUS",
+    "OutboundCall",
+    "Transaction",
+    "clean_target",
+    "current_transaction",
+    "outbound_call",
+]

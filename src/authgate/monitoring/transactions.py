@@ -109,14 +109,17 @@ class Transaction:
         status: int | None,
         duration: float,
         error: str | None,
+        *,
+        is_clean: bool = False,
     ) -> None:
+        """`is_clean`: the caller already made `target` what `clean_target` would."""
         if not self.record_outbound or len(self.outbound) >= MAX_OUTBOUND:
             return
         offset = time.perf_counter() - self.started - duration
+        if not is_clean:
+            target = clean_target(target)
         self.outbound.append(
-            OutboundCall(
-                kind, method, clean_target(target), status, duration, error, max(0.0, offset)
-            )
+            OutboundCall(kind, method, target, status, duration, error, max(0.0, offset))
         )
 
 
