@@ -34,10 +34,11 @@ def test_flows_users_policies_and_operations_never_reach_the_web_stack() -> None
 
 
 # A worker with the default settings, from start through issuing, introspecting and revoking
-# opaque tokens, then asked for its JWKS and its metrics. What it need not load at start
-# (issue 15): joserfc and cryptography (about 9.5 MB) come with the first key, id token, JWT
-# access token, sealed value or client certificate; prometheus_client (about 1.3 MB) with the
-# first scrape; regex (about 1.4 MB) with the first username.
+# opaque tokens, then asked for its JWKS, its metrics and a page. What it need not load at
+# start (issue 15): joserfc and cryptography (about 9.5 MB) come with the first key, id token,
+# JWT access token, sealed value or client certificate; prometheus_client (about 1.3 MB) with
+# the first scrape; jinja2 (about 1.9 MB) with the first page; regex (about 1.4 MB) with the
+# first username.
 WORKER = """\
 import asyncio, json, sys
 import httpx
@@ -45,7 +46,7 @@ import authgate.cli, authgate.server
 from authgate.app import create_app
 from authgate.config import load_settings
 
-LAZY = ("cryptography", "joserfc", "prometheus_client", "regex")
+LAZY = ("cryptography", "jinja2", "joserfc", "prometheus_client", "regex")
 
 def loaded():
     return sorted({name.split(".")[0] for name in sys.modules} & set(LAZY))
@@ -76,7 +77,8 @@ async def main(directory):
             seen["opaque tokens"] = loaded()
             assert (await http.get("/oauth2/jwks")).status_code == 200
             assert (await http.get("/metrics")).status_code == 200
-            seen["jwks and metrics"] = loaded()
+            assert (await http.get("/oauth2/authorize")).status_code == 400  # its error page
+            seen["jwks, metrics, a page"] = loaded()
     print(json.dumps(seen))
 
 asyncio.run(main(sys.argv[1]))
@@ -98,7 +100,8 @@ def test_a_default_worker_loads_its_heavy_libraries_only_when_they_are_used(
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen["start"] == [] and seen["opaque tokens"] == []
     # The probe does see them load.
-    assert seen["jwks and metrics"] == ["cryptography", "joserfc", "prometheus_client"]
+    used = ["cryptography", "jinja2", "joserfc", "prometheus_client"]
+    assert seen["jwks, metrics, a page"] == used
 
 
 def test_no_module_is_over_400_lines() -> None:
