@@ -373,6 +373,9 @@ def measure_memory_store(pairs: int) -> list[dict[str, Any]]:
 # the floor
 
 
+# What `authgate serve` imports before it answers, in order. Not jinja2, prometheus_client,
+# joserfc or cryptography: a worker loads them with its first page, scrape or key
+# (tests/unit/test_layout.py); nor httpx, the `demo` extra.
 FLOOR_IMPORTS = (
     "asyncio",
     "pydantic",
@@ -381,13 +384,11 @@ FLOOR_IMPORTS = (
     "sqlalchemy.ext.asyncio",
     "aiosqlite",
     "starlette.applications",
-    "jinja2",
-    "httpx",
-    "prometheus_client",
     "argon2",
     "authgate.app",
     "uvicorn",
     "authgate.server",
+    "authgate.cli",
 )
 
 FLOOR_CHILD = """\

@@ -12,11 +12,16 @@ import re
 from authgate.errors import BEARER_CHALLENGE as CHALLENGE
 from authgate.errors import OAuthError
 from authgate.models import TokenRecord
-from authgate.oidc import InvalidToken, looks_like_jwt
+from authgate.oidc import InvalidToken
 from authgate.services import Services
 from authgate.tokens import digest
 
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 section 2.1
+
+
+def looks_like_jwt(value: str) -> bool:
+    """An opaque token is [A-Za-z0-9] only: a dot means a JWS compact serialisation."""
+    return "." in value
 
 
 def bearer_error(

@@ -14,12 +14,12 @@ import hmac
 import ssl
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from authgate.models import AuthMethod
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CACHE_SIZE = 1024  # parsed certificates kept per process: a client presents the same one
 
@@ -59,6 +59,10 @@ class PeerCertificate:
     __slots__ = ("_subject_dn", "cert", "der", "thumbprint")
 
     def __init__(self, der: bytes) -> None:
+        # Imported with the first certificate, not at start: cryptography costs each process
+        # several MB, and a server without TLS clients never parses a certificate.
+        from cryptography import x509
+
         self.der = der
         self.cert = x509.load_der_x509_certificate(der)
         self.thumbprint = thumbprint(der)
@@ -74,6 +78,8 @@ class PeerCertificate:
     def issued_by_one_of(self, authorities: Sequence[x509.Certificate]) -> bool:
         """Whether one of `authorities` signed this certificate (RFC 8705 section 2.1: a DN
         counts only in a certificate from a CA the server trusts)."""
+        from cryptography.exceptions import InvalidSignature  # loaded by __init__ already
+
         for authority in authorities:
             try:
                 self.cert.verify_directly_issued_by(authority)
@@ -98,6 +104,8 @@ def from_pem(pem: str) -> PeerCertificate | None:
 
 def load_authorities(path: str) -> list[x509.Certificate]:
     """The certificates of a PEM bundle (`[server] tls_client_ca`)."""
+    from cryptography import x509  # on first use, as in PeerCertificate
+
     with open(path, "rb") as file:
         return x509.load_pem_x509_certificates(file.read())
 

@@ -23,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
-from cryptography import x509
-
 from authgate.certificates import PeerCertificate, from_pem, load_authorities, same_thumbprint
 from authgate.config import ClientAuthSettings
 from authgate.errors import OAuthError
@@ -33,6 +31,8 @@ from authgate.models import Client
 from authgate.tokens import generate_token
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from authgate.registry import Registry
 
 log = logging.getLogger("authgate.clients")

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import base64
 import secrets
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12  # the GCM nonce size (NIST SP 800-38D)
 TAG_BYTES = 16
@@ -28,6 +27,12 @@ _INFO = b"authgate seal aes-256-gcm v2"
 
 
 def _cipher(secret: str) -> AESGCM:
+    # Imported on the first seal, not at start: cryptography costs each process about 9 MB,
+    # and with the default settings (no refresh grace period) nothing is ever sealed.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     kdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_INFO)
     return AESGCM(kdf.derive(secret.encode()))
 
@@ -41,6 +46,8 @@ def seal(secret: str, plaintext: bytes) -> str:
 
 def unseal(secret: str, sealed: str) -> bytes | None:
     """The plaintext, or None when `sealed` was not made with `secret` or was altered."""
+    from cryptography.exceptions import InvalidTag  # on first use, as in _cipher
+
     try:
         raw = base64.urlsafe_b64decode(sealed.encode("ascii"))
     except (ValueError, UnicodeEncodeError):

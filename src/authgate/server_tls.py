@@ -24,8 +24,6 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-
 from authgate.config import ServerSettings
 from authgate.errors import ConfigError, StoreUnavailable
 
@@ -190,6 +188,10 @@ def _readable(path: str, key: str) -> tuple[int, int, int]:
 
 
 def _is_certificate(path: str) -> bool:
+    # Imported here, not at start: cryptography costs each process several MB, and only a
+    # server with TLS configured reads a certificate file.
+    from cryptography import x509
+
     try:
         with open(path, "rb") as file:
             x509.load_pem_x509_certificates(file.read())

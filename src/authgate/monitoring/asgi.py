@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,4 +71,7 @@ async def metrics_endpoint(request: Request) -> Response:
     """GET /metrics in the Prometheus text format, for the peers monitoring.access lets in."""
     check_metrics_access(request, request.app.state.services.settings.monitoring.metrics_token)
     monitor: Monitor = request.app.state.monitor
-    return Response(monitor.metrics(), media_type=CONTENT_TYPE_LATEST)
+    body = monitor.metrics()
+    from authgate.monitoring.prometheus import CONTENT_TYPE  # loaded by metrics() already
+
+    return Response(body, media_type=CONTENT_TYPE)

@@ -3,84 +3,30 @@
 Every request to a service context (an OAuth endpoint or grant, a gateway route's `service`)
 becomes a `Transaction`. When it ends, `Monitor` counts it per service and client (the client
 is the request attribute `[monitoring] client_attribute`) into plain numbers (counts.py),
-which a Prometheus collector publishes at scrape time and the manager's rolling window reads,
-and hands it to the traffic log. With `serve --workers N` both show the sum over every worker
-(shared_counts.py). Flows never import this: it subscribes to their events.
+which a Prometheus collector (prometheus.py) publishes at scrape time and the manager's
+rolling window reads, and hands it to the traffic log. With `serve --workers N` both show the
+sum over every worker (shared_counts.py). Flows never import this: it subscribes to their
+events.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-    SummaryMetricFamily,
-)
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+from typing import TYPE_CHECKING, Any
 
 from authgate.config import Settings
 from authgate.events import Events
-from authgate.monitoring.counts import LATENCY_BUCKETS, Counts
+from authgate.monitoring.counts import Counts
 from authgate.monitoring.shared_counts import SharedCounts
 from authgate.monitoring.transactions import ANONYMOUS, Transaction
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
 OTHER = "other"  # clients beyond `max_clients`
-_BOUNDS = [*(floatToGoString(b) for b in LATENCY_BUCKETS), "+Inf"]  # type: ignore[no-untyped-call]
-
-
-class CountsCollector(Collector):
-    """The counts as Prometheus families, built when a scrape asks, not on each request."""
-
-    def __init__(self, read: Any) -> None:
-        self.read = read  # () -> Counts
-
-    def collect(self) -> Iterator[Metric]:
-        counts: Counts = self.read()
-        labels = ["service", "client"]
-        requests = CounterMetricFamily(
-            "authgate_service_requests",
-            "Requests per service context, client and outcome",
-            labels=[*labels, "outcome"],
-        )
-        latency = SummaryMetricFamily(
-            "authgate_service_request_duration_seconds",
-            "Request latency per service and client",
-            labels=labels,
-        )
-        for (service, client), stat in sorted(counts.totals.items()):
-            requests.add_metric([service, client, "success"], stat.requests - stat.failures)
-            requests.add_metric([service, client, "failure"], stat.failures)
-            latency.add_metric([service, client], stat.requests, stat.latency_sum)
-        histogram = HistogramMetricFamily(
-            "authgate_service_latency_seconds", "Request latency per service", labels=["service"]
-        )
-        sums: dict[str, float] = {}
-        for (service, _), stat in counts.totals.items():
-            sums[service] = sums.get(service, 0.0) + stat.latency_sum
-        for service, buckets in sorted(counts.histograms.items()):
-            cumulative, running = [], 0
-            for bound, count in zip(_BOUNDS, buckets, strict=True):
-                running += count
-                cumulative.append((bound, running))
-            histogram.add_metric([service], cumulative, sums.get(service, 0.0))
-        events = CounterMetricFamily(
-            "authgate_events", "Events emitted by flows and endpoints", labels=["event"]
-        )
-        for name, count in sorted(counts.events.items()):
-            events.add_metric([name], count)
-        dropped = CounterMetricFamily(
-            "authgate_traffic_dropped",
-            "Traffic records dropped (queue full or write failed)",
-            value=counts.traffic_dropped,
-        )
-        yield from (requests, latency, histogram, events, dropped)
 
 
 class Monitor:
@@ -102,10 +48,15 @@ class Monitor:
         self.idle.set()
         self.traffic: Any = None  # authgate.traffic.TrafficLog, attached when it runs
         self._clients: set[str] = set()
-        self.registry = CollectorRegistry()
-        self.registry.register(CountsCollector(self.total))
         if events is not None:
             events.subscribe(self.on_event)
+
+    @cached_property
+    def registry(self) -> CollectorRegistry:
+        """The Prometheus registry of `total()`, made at the first scrape."""
+        from authgate.monitoring import prometheus  # not at start: see prometheus.py
+
+        return prometheus.counts_registry(self.total)
 
     @property
     def enabled(self) -> bool:
@@ -150,4 +101,6 @@ class Monitor:
             self.traffic.submit(transaction)
 
     def metrics(self) -> bytes:
-        return generate_latest(self.registry)
+        from authgate.monitoring import prometheus  # loaded by self.registry already
+
+        return prometheus.exposition(self.registry)

@@ -12,16 +12,12 @@ from typing import Any
 from joserfc.jwt import JWTClaimsRegistry
 
 from authgate.models import TokenRecord
-from authgate.oidc.key_ring import InvalidToken, KeyRing
+from authgate.oidc.errors import InvalidToken
+from authgate.oidc.key_ring import KeyRing
 from authgate.tokens import generate_token
 
 TYP = "at+jwt"  # RFC 9068 section 2.1
 JTI_LENGTH = 22
-
-
-def looks_like_jwt(value: str) -> bool:
-    """An opaque token is [A-Za-z0-9] only: a dot means a JWS compact serialisation."""
-    return "." in value
 
 
 class JwtAccessTokens:

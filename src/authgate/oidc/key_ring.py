@@ -20,6 +20,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from authgate.config import OidcSettings
 from authgate.db.change_counter import ChangeCounter
+from authgate.oidc.errors import InvalidToken
 from authgate.oidc.signing_keys import PrivateKey, SigningKeys, StoredKey
 from authgate.tokens import now
 
@@ -29,10 +30,6 @@ MISS_INTERVAL = 1.0  # seconds between reloads caused by an unknown `kid`
 ALGORITHMS = ("RS256", "ES256")  # never `none`, never HMAC
 # What joserfc raises for a token that is not one of ours (malformed base64 and JSON too).
 _BAD_TOKEN = (JoseError, ValueError, TypeError, KeyError)
-
-
-class InvalidToken(Exception):
-    """A JWT that is malformed, not signed by a published key, or whose claims fail."""
 
 
 @dataclass(frozen=True, slots=True)

