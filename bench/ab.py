@@ -71,17 +71,24 @@ def upstream(bench: Bench) -> tuple[Process, int]:
 
 
 def server(bench: Bench, case: str, tag: str, up_port: int) -> tuple[Authgate, str, dict[str, str]]:
-    """One side of a case: the server, the wrk script and its environment."""
-    if case == "gateway":
-        gateway = routed_server(bench, up_port, tag)
-        token = gateway_token(gateway)
-        return gateway, "gateway.lua", {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
-    sqlite = Store("sqlite", f"sqlite:///{bench.work / tag}.db")
-    target = Authgate(bench, sqlite, tag)
-    target.ready()
-    if case == "introspection":
-        return target, "introspect.lua", target.env(BENCH_TOKEN=target.access_token())
-    return target, "client_credentials.lua", target.env()
+    """One side of a case: the server, the wrk script and its environment. A server whose
+    setup fails is stopped here: the caller never gets it to stop."""
+    target = (
+        routed_server(bench, up_port, tag)
+        if case == "gateway"
+        else Authgate(bench, Store("sqlite", f"sqlite:///{bench.work / tag}.db"), tag)
+    )
+    try:
+        if case == "gateway":
+            token = gateway_token(target)
+            return target, "gateway.lua", {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
+        target.ready()
+        if case == "introspection":
+            return target, "introspect.lua", target.env(BENCH_TOKEN=target.access_token())
+        return target, "client_credentials.lua", target.env()
+    except BaseException:
+        target.process.stop()
+        raise
 
 
 def main() -> None:
