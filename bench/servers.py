@@ -52,18 +52,20 @@ def granian(target: Authgate) -> tuple[Process, int]:
 
 def authgate(bench: Bench, case: str, up_port: int) -> tuple[Authgate, str, dict[str, str]]:
     database = Store("sqlite", f"sqlite:///{Path(bench.work) / case}.db")
-    if case == "gateway":
-        route = (
-            f'[[gateway.routes]]\npath = "/api/bench"\nupstream = "http://127.0.0.1:{up_port}"\n'
-        )
-        target = Authgate(bench, database, case, route + 'scopes = ["api"]\nservice = "bench"\n')
-        token = gateway_token(target)
-        return target, "gateway.lua", {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
-    target = Authgate(bench, database, case)
-    target.ready()
-    if case == "introspection":
-        return target, "introspect.lua", target.env(BENCH_TOKEN=target.access_token())
-    return target, "client_credentials.lua", target.env()
+    route = f'[[gateway.routes]]\npath = "/api/bench"\nupstream = "http://127.0.0.1:{up_port}"\n'
+    extra = route + 'scopes = ["api"]\nservice = "bench"\n' if case == "gateway" else ""
+    target = Authgate(bench, database, case, extra)
+    try:
+        if case == "gateway":
+            token = gateway_token(target)
+            return target, "gateway.lua", {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
+        target.ready()
+        if case == "introspection":
+            return target, "introspect.lua", target.env(BENCH_TOKEN=target.access_token())
+        return target, "client_credentials.lua", target.env()
+    except BaseException:
+        target.process.stop()  # the caller never gets it to stop
+        raise
 
 
 def main() -> None:
@@ -82,7 +84,11 @@ def main() -> None:
     try:
         for case in args.cases.split(","):
             target, script, env = authgate(bench, case, up_port)
-            second, second_port = granian(target)
+            try:
+                second, second_port = granian(target)
+            except BaseException:
+                target.process.stop()
+                raise
             sides = [(target.process, target.port), (second, second_port)]
             rates: list[list[float]] = [[], []]
             cpu: list[list[float]] = [[], []]
