@@ -26,6 +26,14 @@ class OpenIDProvider:
         self.access_tokens = JwtAccessTokens(self.ring, issuer, settings.audiences())
         self.issuer = issuer
 
+    def signs(self, grant: TokenGrant, settings: TokenSettings, *, id_token: bool = False) -> bool:
+        """Whether `finish` changes the grant: a JWT access token, or an id token (the same
+        conditions as there)."""
+        if settings.access_token_format == "jwt":
+            return True
+        record = grant.access.record
+        return id_token and OPENID in record.scopes and record.subject is not None
+
     async def finish(
         self,
         grant: TokenGrant,
