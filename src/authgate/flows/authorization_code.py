@@ -11,7 +11,7 @@ from authgate.flows.base import TokenRequest, TokenSigner, Unsigned
 from authgate.flows.pkce import check_pkce
 from authgate.models import Client, TokenRecord
 from authgate.stores import Redeemed, Redemption, TokenStore
-from authgate.tokens import TokenGrant, digest, issues_refresh_token, mint
+from authgate.tokens import TokenGrant, digest, fresh_values, issues_refresh_token, mint
 
 
 def check_redirect_uri(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:
@@ -52,13 +52,19 @@ class AuthorizationCodeFlow:
         if code is None:
             raise OAuthError("invalid_request", "code is required")
         key = digest(code)
+        # Drawn here, on the event loop: `decide` below runs inside the store's step (on the
+        # SQLite worker's thread for `sqlite:///`), which should do as little Python as it can.
+        with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
+        values = fresh_values(self.settings, with_refresh=with_refresh)
         minted: list[TokenGrant] = []
 
         def decide(found: TokenRecord | None) -> Redemption | None:
             record = self._check(found, req)
             if record.consumed:
                 return None  # a reuse: revoked below, outside the store's step
-            grant = self._mint(record, req)
+            grant = mint(
+                record, self.settings, with_refresh=with_refresh, binding=req.binding, values=values
+            )
             minted.append(grant)
             if self.codes is not self.tokens or self.signer.signs(
                 grant, self.settings, id_token=True
@@ -113,10 +119,6 @@ class AuthorizationCodeFlow:
             check_redirect_uri(record, req.client, req.form.get("redirect_uri"))
             check_pkce(record, req.form.get("code_verifier"))
         return record
-
-    def _mint(self, record: TokenRecord, req: TokenRequest) -> TokenGrant:
-        with_refresh = issues_refresh_token(req.client, self.settings, self.grant_type)
-        return mint(record, self.settings, with_refresh=with_refresh, binding=req.binding)
 
     async def _exchange(self, key: str, grant: TokenGrant) -> bool:
         entries = grant.entries

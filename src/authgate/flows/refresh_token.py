@@ -10,11 +10,20 @@ from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
 from authgate.events import Events
 from authgate.flows.base import TokenRequest, TokenSigner, Unsigned
-from authgate.models import TokenRecord
+from authgate.models import Client, TokenRecord
 from authgate.scopes import ScopeResolver, narrow, parse_scope
 from authgate.sealing import seal, unseal
 from authgate.stores import Redemption, TokenStore
-from authgate.tokens import IssuedToken, TokenGrant, digest, issues_refresh_token, mint, now
+from authgate.tokens import (
+    FreshValues,
+    IssuedToken,
+    TokenGrant,
+    digest,
+    fresh_values,
+    issues_refresh_token,
+    mint,
+    now,
+)
 
 
 class RefreshTokenFlow:
@@ -51,13 +60,17 @@ class RefreshTokenFlow:
         in_one_step = (
             self.scopes.settings.scopes != "policy" and self.settings.refresh != "preserve"
         )
+        # Drawn here, on the event loop: `decide` below runs inside the store's step (on the
+        # SQLite worker's thread for `sqlite:///`), which should do as little Python as it can.
+        with_refresh = self._with_refresh(client)
+        values = fresh_values(self.settings, with_refresh=with_refresh) if in_one_step else None
         minted: list[TokenGrant] = []
 
         def decide(found: TokenRecord | None) -> Redemption | None:
             record = self._check(found, req)
             if record.consumed or not in_one_step:
                 return None  # a reuse, handled below; or a grant made below, in two steps
-            grant = self._mint(record, req, narrow(requested, record.scopes))
+            grant = self._mint(record, req, narrow(requested, record.scopes), values)
             minted.append(grant)
             if self.signer.signs(grant, self.settings, id_token=True):
                 return None  # signed below, then exchanged
@@ -103,14 +116,23 @@ class RefreshTokenFlow:
             raise OAuthError("invalid_grant", "refresh token is bound to another certificate")
         return record
 
-    def _mint(self, record: TokenRecord, req: TokenRequest, scopes: tuple[str, ...]) -> TokenGrant:
-        with_refresh = issues_refresh_token(req.client, self.settings, self.grant_type)
+    def _with_refresh(self, client: Client) -> bool:
+        return issues_refresh_token(client, self.settings, self.grant_type)
+
+    def _mint(
+        self,
+        record: TokenRecord,
+        req: TokenRequest,
+        scopes: tuple[str, ...],
+        values: FreshValues | None = None,
+    ) -> TokenGrant:
         return mint(
             record,
             self.settings,
-            with_refresh=with_refresh,
+            with_refresh=self._with_refresh(req.client),
             access_scopes=scopes,
             binding=req.binding,
+            values=values,
         )
 
     async def _in_two_steps(
