@@ -31,11 +31,15 @@ def _rows(entries: Sequence[Entry]) -> list[tuple[object, ...]]:
     ]
 
 
-def _read(conn: sqlite3.Connection, key: str) -> TokenRecord | None:
-    row = conn.execute(
+def _row(conn: sqlite3.Connection, key: str) -> tuple[str, int, int] | None:
+    row: tuple[str, int, int] | None = conn.execute(
         "SELECT data, consumed, expires_at FROM tokens WHERE token_key = ?", (key,)
     ).fetchone()
-    return None if row is None else live_record(row[0], row[1], row[2])
+    return row
+
+
+def _record(row: tuple[str, int, int] | None) -> TokenRecord | None:
+    return None if row is None else live_record(row[0], bool(row[1]), row[2])
 
 
 def _swap(
@@ -75,7 +79,8 @@ class SqliteStore:
         await self.worker.call(lambda conn: conn.executemany(_INSERT, rows), writes=True)
 
     async def get(self, key: str) -> TokenRecord | None:
-        return await self.worker.call(lambda conn: _read(conn, key), writes=False)
+        # The row's JSON is parsed here, on the event loop: the worker's thread is shared.
+        return _record(await self.worker.call(lambda conn: _row(conn, key), writes=False))
 
     async def exchange(
         self, key: str, entries: Sequence[Entry], *, successor: str | None = None
@@ -87,12 +92,12 @@ class SqliteStore:
         def step(conn: sqlite3.Connection) -> Redeemed:
             # One job, so one thread hop: read, decide, test-and-set and insert inside the
             # job's savepoint; an exception from `decide` rolls back nothing but itself.
-            record = _read(conn, key)
+            record = _record(_row(conn, key))
             redemption = decide(record)
             if redemption is None or record is None or record.consumed:
                 return Redeemed(record, stored=False)
             if not _swap(conn, key, _rows(redemption.entries), redemption.successor):
-                return Redeemed(_read(conn, key), stored=False)  # another process won
+                return Redeemed(_record(_row(conn, key)), stored=False)  # another process won
             return Redeemed(record, stored=True)
 
         return await self.worker.call(step, writes=True)
