@@ -150,25 +150,6 @@ def issues_refresh_token(client: Client, settings: TokenSettings, grant_type: Gr
     return settings.refresh == "preserve" and grant_type in ("authorization_code", "password")
 
 
-@dataclass(frozen=True, slots=True)
-class FreshValues:
-    """New token values with their digests, (value, key), drawn before the grant's record is
-    known: a flow that mints inside a store's atomic step then only builds records there."""
-
-    access: tuple[str, str]
-    refresh: tuple[str, str] | None = None
-
-
-def _fresh(length: int) -> tuple[str, str]:
-    value = generate_token(length)
-    return value, digest(value)
-
-
-def fresh_values(settings: TokenSettings, *, with_refresh: bool) -> FreshValues:
-    refresh = _fresh(settings.refresh_token_length) if with_refresh else None
-    return FreshValues(_fresh(settings.access_token_length), refresh)
-
-
 def mint(
     base: TokenRecord,
     settings: TokenSettings,
@@ -178,7 +159,6 @@ def mint(
     preserved_refresh: str | None = None,
     access_scopes: tuple[str, ...] | None = None,
     binding: Binding = UNBOUND,
-    values: FreshValues | None = None,
 ) -> TokenGrant:
     """Mint an access token (and a refresh token) for the grant that `base` describes.
 
@@ -186,17 +166,14 @@ def mint(
     `client` is the authenticated client the tokens go to (`base.client_id`): whether it is a
     sandbox key is taken from it, never from `base`, so a code or a refresh token passes on
     what the client is now. `access_scopes` narrows the access token only: a new refresh
-    token keeps the scope of the grant (RFC 6749 section 6). `values`, drawn earlier by
-    `fresh_values` with the same `with_refresh`, are used instead of new ones.
+    token keeps the scope of the grant (RFC 6749 section 6).
     """
     issued_at = now()
     is_sandbox = client.is_sandbox
-    if values is None:
-        values = fresh_values(settings, with_refresh=with_refresh)
+    access_value = generate_token(settings.access_token_length)
     refresh: IssuedToken | None = None
     if with_refresh:
-        if values.refresh is None:
-            raise ValueError("values drawn without a refresh token")
+        refresh_value = generate_token(settings.refresh_token_length)
         refresh_record = replace(
             base,
             kind="refresh_token",
@@ -211,7 +188,7 @@ def mint(
             cnf=binding.cnf(refresh=True),
             is_sandbox=is_sandbox,
         )
-        refresh = IssuedToken(*values.refresh, refresh_record)
+        refresh = IssuedToken(refresh_value, digest(refresh_value), refresh_record)
     access_record = replace(
         base,
         kind="access_token",
@@ -227,5 +204,5 @@ def mint(
         cnf=binding.cnf(refresh=False),
         is_sandbox=is_sandbox,
     )
-    access = IssuedToken(*values.access, access_record)
+    access = IssuedToken(access_value, digest(access_value), access_record)
     return TokenGrant(access, refresh, preserved_refresh)

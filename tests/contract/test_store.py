@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from authgate.errors import OAuthError, StoreUnavailable
+from authgate.errors import StoreUnavailable
 from authgate.models import TokenKind, TokenRecord
-from authgate.stores import Redeemed, Redemption, SqliteStore, TokenStore, open_store
+from authgate.stores import TokenStore, open_store
 from authgate.tokens import digest, generate_token, new_grant_id
 from tests.backends import Outage
 from tests.contract.conftest import PURGE_BATCH, down_url, raw_contents
@@ -162,126 +162,6 @@ async def test_exchange_of_a_missing_or_expired_record_stores_nothing(store: Tok
         _, new_key, new = entry(record("access_token", grant_id=grant))
         assert await store.exchange(key, [(new_key, new)]) is False
         assert await store.get(new_key) is None
-
-
-def redeeming(entries: list[tuple[str, TokenRecord]], successor: str | None = None):
-    """A decision that asks for the same redemption whatever it is given, and records what
-    it was given: the store alone must refuse a consumed or missing record."""
-    seen: list[TokenRecord | None] = []
-
-    def decide(record: TokenRecord | None) -> Redemption:
-        seen.append(record)
-        return Redemption(entries, successor=successor)
-
-    return decide, seen
-
-
-async def test_redeem_consumes_the_record_and_stores_the_entries(store: TokenStore):
-    _, key, refresh = entry(record())
-    _, next_key, next_refresh = entry(refresh)
-    await store.put([(key, refresh)])
-    decide, seen = redeeming([(next_key, next_refresh)], successor="sealed-blob")
-
-    assert await store.redeem(key, decide) == Redeemed(refresh, stored=True)
-
-    assert seen == [refresh]
-    assert await store.get(key) == replace(refresh, consumed=True, successor="sealed-blob")
-    assert await store.get(next_key) == next_refresh
-
-
-async def test_redeem_has_exactly_one_winner_among_50_callers(store: TokenStore):
-    _, key, code = entry(record("authorization_code"))
-    await store.put([(key, code)])
-    candidates = [entry(replace(code, kind="access_token")) for _ in range(50)]
-    decisions = [redeeming([(k, r)], successor=f"s-{i}") for i, (_, k, r) in enumerate(candidates)]
-
-    results = await asyncio.gather(*(store.redeem(key, decide) for decide, _ in decisions))
-
-    assert [r.stored for r in results].count(True) == 1
-    winner = next(i for i, r in enumerate(results) if r.stored)
-    consumed = replace(code, consumed=True, successor=f"s-{winner}")
-    for i, (_, k, r) in enumerate(candidates):
-        assert await store.get(k) == (r if i == winner else None)
-        # A loser is told so with the record as the winner left it (its successor too).
-        assert results[i] == (Redeemed(code, True) if i == winner else Redeemed(consumed, False))
-
-
-async def test_redeem_of_a_consumed_record_stores_nothing_and_shows_it(store: TokenStore):
-    _, key, refresh = entry(record())
-    _, access_key, access = entry(replace(refresh, kind="access_token"))
-    await store.put([(key, refresh)])
-    assert await store.exchange(key, [], successor="sealed-blob") is True
-    decide, seen = redeeming([(access_key, access)])
-
-    consumed = replace(refresh, consumed=True, successor="sealed-blob")
-    assert await store.redeem(key, decide) == Redeemed(consumed, stored=False)
-
-    assert seen == [consumed]  # the decision sees it, to check the client before a reuse
-    assert await store.get(access_key) is None
-    assert await store.get(key) == consumed
-
-
-async def test_redeem_whose_decision_fails_consumes_nothing(store: TokenStore):
-    _, key, code = entry(record("authorization_code"))
-    _, access_key, access = entry(replace(code, kind="access_token"))
-    await store.put([(key, code)])
-
-    def refuse(record: TokenRecord | None) -> Redemption:
-        raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-
-    with pytest.raises(OAuthError, match="code_verifier"):
-        await store.redeem(key, refuse)
-    assert await store.get(key) == code  # still unused: the right verifier may follow
-
-    decide, _ = redeeming([(access_key, access)])
-    assert await store.redeem(key, decide) == Redeemed(code, stored=True)
-    assert await store.get(access_key) == access
-
-
-async def test_redeem_whose_decision_declines_stores_nothing(store: TokenStore):
-    _, key, refresh = entry(record())
-    await store.put([(key, refresh)])
-    seen: list[TokenRecord | None] = []
-
-    def decline(record: TokenRecord | None) -> None:
-        seen.append(record)
-
-    assert await store.redeem(key, decline) == Redeemed(refresh, stored=False)
-    assert seen == [refresh]
-    assert await store.get(key) == refresh
-
-
-async def test_redeem_of_a_missing_or_expired_record_stores_nothing(store: TokenStore):
-    _, expired_key, expired = entry(record(ttl=-1))
-    await store.put([(expired_key, expired)])
-    for key, grant in ((digest("no such code"), new_grant_id()), (expired_key, expired.grant_id)):
-        _, new_key, new = entry(record("access_token", grant_id=grant))
-        decide, seen = redeeming([(new_key, new)])
-        assert await store.redeem(key, decide) == Redeemed(None, stored=False)
-        assert seen == [None]
-        assert await store.get(new_key) is None
-
-
-async def test_redeem_on_sqlite_is_one_job_of_its_worker(store: TokenStore, backend: str):
-    # The point of `redeem`: one hop to the worker's thread where get + exchange took two.
-    if backend != "sqlite":
-        pytest.skip("counts the jobs of the sqlite:/// worker thread")
-    assert isinstance(store, SqliteStore)
-    _, key, code = entry(record("authorization_code"))
-    _, access_key, access = entry(replace(code, kind="access_token"))
-    await store.put([(key, code)])
-    jobs = 0
-    call = store.worker.call
-
-    async def counted(job, *, writes):
-        nonlocal jobs
-        jobs += 1
-        return await call(job, writes=writes)
-
-    store.worker.call = counted  # type: ignore[method-assign]  # counts, then calls through
-    decide, _ = redeeming([(access_key, access)])
-    assert await store.redeem(key, decide) == Redeemed(code, stored=True)
-    assert jobs == 1
 
 
 async def test_revoke_grant_removes_the_whole_family(store: TokenStore):
@@ -434,7 +314,6 @@ async def test_unreachable_backend_raises_store_unavailable(
             lambda: down.get(key),
             lambda: down.put([(key, rec)]),
             lambda: down.exchange(key, [(key, rec)]),
-            lambda: down.redeem(key, lambda found: Redemption([(key, rec)])),
             lambda: down.delete(key),
             lambda: down.revoke_grant(rec.grant_id),
             lambda: down.revoke_client(rec.client_id),
@@ -469,7 +348,6 @@ async def test_outage_raises_store_unavailable_writes_nothing_and_recovers(
         for call in (
             lambda: relayed.get(key),
             lambda: relayed.exchange(key, [(access_key, access)]),
-            lambda: relayed.redeem(key, lambda found: Redemption([(access_key, access)])),
             lambda: relayed.put([(other_key, other)]),
             relayed.ping,
         ):

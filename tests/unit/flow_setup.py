@@ -6,22 +6,20 @@ Flows run against `MemoryStore` and are called directly: no HTTP, no server.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from authgate.config import GrantType, Settings, TokenSettings
-from authgate.errors import StoreUnavailable
+from authgate.config import GrantType, Settings
 from authgate.events import Events
 from authgate.flows import TokenRequest
 from authgate.forms import Form
 from authgate.models import Client, TokenRecord
 from authgate.policies import load_policy
 from authgate.scopes import ScopeResolver
-from authgate.stores import Decide, Entry, MemoryStore, Redeemed
-from authgate.tokens import IssuedToken, TokenGrant, digest
+from authgate.tokens import digest
 
 ISSUER = "https://login.example"
 REDIRECT = "https://app.example/callback"
@@ -117,53 +115,3 @@ def code_record(
         redirect_uri=redirect_uri,
         code_challenge=challenge,
     )
-
-
-class CountingStore(MemoryStore):
-    """A MemoryStore that lists the calls a flow makes: each one is a hop to a backend."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[str] = []
-
-    async def get(self, key: str) -> TokenRecord | None:
-        self.calls.append("get")
-        return await super().get(key)
-
-    async def put(self, entries: Sequence[Entry]) -> None:
-        self.calls.append("put")
-        await super().put(entries)
-
-    async def exchange(
-        self, key: str, entries: Sequence[Entry], *, successor: str | None = None
-    ) -> bool:
-        self.calls.append("exchange")
-        return await super().exchange(key, entries, successor=successor)
-
-    async def redeem(self, key: str, decide: Decide) -> Redeemed:
-        self.calls.append("redeem")
-        return await super().redeem(key, decide)
-
-
-class Signer:
-    """A TokenSigner that always signs: the access token gets a new value (and key), as a
-    JWT access token does; with `fails`, signing raises as an unreachable key store does."""
-
-    def __init__(self, *, fails: bool = False) -> None:
-        self.fails = fails
-
-    def signs(self, grant: TokenGrant, settings: TokenSettings, *, id_token: bool = False) -> bool:
-        return True
-
-    async def finish(
-        self,
-        grant: TokenGrant,
-        settings: TokenSettings,
-        *,
-        id_token: bool = False,
-        nonce: str | None = None,
-    ) -> TokenGrant:
-        if self.fails:
-            raise StoreUnavailable("signing keys")
-        value = f"signed.{grant.access.value}"
-        return replace(grant, access=IssuedToken(value, digest(value), grant.access.record))

@@ -8,18 +8,16 @@ from typing import Any
 import pytest
 
 from authgate.config import Settings
-from authgate.errors import OAuthError, StoreUnavailable
+from authgate.errors import OAuthError
 from authgate.flows.authorization_code import AuthorizationCodeFlow
-from authgate.flows.base import TokenSigner, Unsigned
 from authgate.flows.pkce import s256
 from authgate.models import Client
+from authgate.stores import MemoryStore
 from authgate.tokens import TokenGrant, digest
 from tests.unit.flow_setup import (
     REDIRECT,
     VERIFIER,
-    CountingStore,
     EventLog,
-    Signer,
     anyio_backend,  # noqa: F401 - a fixture, asked for by name
     app_client,
     code_record,
@@ -34,23 +32,13 @@ CODE = "c0de" * 8
 
 
 class Setup:
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        separate_stores: bool = False,
-        signer: TokenSigner = Unsigned(),  # noqa: B008  # stateless, safe to share
-    ):
-        self.tokens = CountingStore()
-        self.codes = CountingStore() if separate_stores else self.tokens
+    def __init__(self, settings: Settings | None = None, *, separate_stores: bool = False):
+        self.tokens = MemoryStore()
+        self.codes = MemoryStore() if separate_stores else self.tokens
         self.log = EventLog()
         settings = settings or configure()
         self.flow = AuthorizationCodeFlow(
-            self.codes,
-            self.tokens,
-            settings.token_settings("authorization_code"),
-            self.log.events,
-            signer=signer,
+            self.codes, self.tokens, settings.token_settings("authorization_code"), self.log.events
         )
 
     async def store_code(self, client: Client, **binding: Any) -> None:
@@ -215,48 +203,3 @@ async def test_a_sandbox_keys_tokens_are_marked_as_such():
     for token in (grant.access.value, grant.refresh.value):
         record = await setup.tokens.get(digest(token))
         assert record is not None and record.is_sandbox
-
-
-async def test_a_code_is_exchanged_in_one_store_step():
-    setup = Setup()
-    client = app_client()
-    await setup.store_code(client)
-    setup.tokens.calls.clear()
-    grant = await setup.exchange(client, redirect_uri=REDIRECT)
-    assert setup.tokens.calls == ["redeem"]  # checked, consumed and stored at once
-    assert await setup.is_live(grant.access.value)
-    code = await setup.tokens.get(digest(CODE))
-    assert code is not None and code.consumed
-
-
-async def test_a_refused_code_stays_unused_in_one_store_step_rfc7636_4_6():
-    setup = Setup()
-    client = app_client()
-    await setup.store_code(client, challenge=s256(VERIFIER))
-    setup.tokens.calls.clear()
-    await invalid_grant(setup.exchange(client, redirect_uri=REDIRECT, code_verifier="w" * 43))
-    assert setup.tokens.calls == ["redeem"]
-    grant = await setup.exchange(client, redirect_uri=REDIRECT, code_verifier=VERIFIER)
-    assert await setup.is_live(grant.access.value)
-
-
-async def test_a_grant_to_sign_is_stored_as_signed():
-    setup = Setup(signer=Signer())
-    client = app_client()
-    await setup.store_code(client)
-    setup.tokens.calls.clear()
-    grant = await setup.exchange(client, redirect_uri=REDIRECT)
-    assert setup.tokens.calls == ["redeem", "exchange"]
-    assert grant.access.value.startswith("signed.")
-    assert await setup.is_live(grant.access.value)
-
-
-async def test_a_failure_to_sign_leaves_the_code_unused():
-    setup = Setup(signer=Signer(fails=True))
-    client = app_client()
-    await setup.store_code(client)
-    with pytest.raises(StoreUnavailable):
-        await setup.exchange(client, redirect_uri=REDIRECT)
-    code = await setup.tokens.get(digest(CODE))
-    assert code is not None and not code.consumed  # nothing half-issued: the client may retry
-    assert len(setup.tokens._records) == 1

@@ -8,15 +8,13 @@ from dataclasses import replace
 import pytest
 
 from authgate.config import Settings
-from authgate.errors import OAuthError, StoreUnavailable
-from authgate.flows.base import TokenSigner, Unsigned
+from authgate.errors import OAuthError
 from authgate.flows.refresh_token import RefreshTokenFlow
 from authgate.models import Client
+from authgate.stores import MemoryStore
 from authgate.tokens import TokenGrant, digest, mint, new_grant
 from tests.unit.flow_setup import (
-    CountingStore,
     EventLog,
-    Signer,
     anyio_backend,  # noqa: F401 - a fixture, asked for by name
     app_client,
     configure,
@@ -29,22 +27,13 @@ pytestmark = pytest.mark.anyio
 
 
 class Setup:
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        signer: TokenSigner = Unsigned(),  # noqa: B008  # stateless, safe to share
-    ) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         settings = settings or configure()
-        self.tokens = CountingStore()
+        self.tokens = MemoryStore()
         self.log = EventLog()
         self.settings = settings.token_settings("refresh_token")
         self.flow = RefreshTokenFlow(
-            self.tokens,
-            self.settings,
-            resolver(settings, "refresh_token"),
-            self.log.events,
-            signer=signer,
+            self.tokens, self.settings, resolver(settings, "refresh_token"), self.log.events
         )
 
     async def first_grant(
@@ -235,37 +224,3 @@ async def test_a_refresh_token_without_the_mark_gives_a_sandbox_key_marked_token
     second = await setup.refresh(key, refresh_of(first))
     record = await setup.tokens.get(digest(second.access.value))
     assert record is not None and record.is_sandbox
-
-
-async def test_a_rotation_is_one_store_step():
-    setup = Setup(configure(tokens={"refresh_grace_period": 30}))
-    client = app_client()
-    first = await setup.first_grant(client)
-    setup.tokens.calls.clear()
-    second = await setup.refresh(client, refresh_of(first))
-    assert setup.tokens.calls == ["redeem"]  # checked, rotated and stored at once
-    assert await setup.is_live(refresh_of(second))
-    consumed = await setup.tokens.get(digest(refresh_of(first)))
-    assert consumed is not None and consumed.consumed and consumed.successor is not None
-
-
-async def test_a_grant_to_sign_is_stored_as_signed():
-    setup = Setup(signer=Signer())
-    client = app_client()
-    first = await setup.first_grant(client)
-    setup.tokens.calls.clear()
-    second = await setup.refresh(client, refresh_of(first))
-    assert setup.tokens.calls == ["redeem", "exchange"]
-    assert second.access.value.startswith("signed.")
-    assert await setup.is_live(second.access.value)
-    assert await setup.is_live(refresh_of(second))
-
-
-async def test_a_failure_to_sign_leaves_the_refresh_token_unused():
-    setup = Setup(signer=Signer(fails=True))
-    client = app_client()
-    first = await setup.first_grant(client)
-    with pytest.raises(StoreUnavailable):
-        await setup.refresh(client, refresh_of(first))
-    assert await setup.is_live(refresh_of(first))  # nothing half-issued: the client may retry
-    assert len(setup.tokens._records) == 2

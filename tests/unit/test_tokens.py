@@ -7,15 +7,7 @@ import pytest
 
 from authgate.config import GRANT_TYPES, GrantType, Settings, TokenSettings
 from authgate.models import Client, TokenRecord
-from authgate.tokens import (
-    digest,
-    fresh_values,
-    generate_token,
-    issues_refresh_token,
-    mint,
-    new_grant,
-    new_grant_id,
-)
+from authgate.tokens import digest, generate_token, issues_refresh_token, mint, new_grant_id
 
 
 def test_tokens_have_exact_length_and_alphabet():
@@ -51,22 +43,6 @@ def test_mint_follows_settings():
     assert grant.access.record.metadata == {"Department": "Engineering"}
     assert grant.refresh is not None
     assert grant.refresh.record.grant_id == grant.access.record.grant_id == "g"
-
-
-def test_mint_uses_values_drawn_before_it():
-    settings = TokenSettings(access_token_length=40, refresh_token_length=50)
-    values = fresh_values(settings, with_refresh=True)
-    base = new_grant("app", ("read",), subject="alice")
-    grant = mint(base, settings, client=_client(), with_refresh=True, values=values)
-    assert grant.refresh is not None
-    assert (grant.access.value, grant.access.key) == values.access
-    assert (grant.refresh.value, grant.refresh.key) == values.refresh
-    assert len(grant.access.value) == 40 and grant.access.key == digest(grant.access.value)
-    assert len(grant.refresh.value) == 50 and grant.refresh.key == digest(grant.refresh.value)
-    without = fresh_values(settings, with_refresh=False)
-    assert without.refresh is None
-    with pytest.raises(ValueError, match="without a refresh token"):
-        mint(base, settings, client=_client(), with_refresh=True, values=without)
 
 
 def test_every_character_is_equally_likely():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, NoReturn
+from typing import ClassVar
 
 from authgate.config import GrantType, TokenSettings
 from authgate.errors import OAuthError
@@ -10,8 +10,8 @@ from authgate.events import Events
 from authgate.flows.base import TokenRequest, TokenSigner, Unsigned
 from authgate.flows.pkce import check_pkce
 from authgate.models import Client, TokenRecord
-from authgate.stores import Redeemed, Redemption, TokenStore
-from authgate.tokens import TokenGrant, digest, fresh_values, issues_refresh_token, mint
+from authgate.stores import TokenStore
+from authgate.tokens import TokenGrant, digest, issues_refresh_token, mint
 
 
 def check_redirect_uri(record: TokenRecord, client: Client, redirect_uri: str | None) -> None:
@@ -52,78 +52,32 @@ class AuthorizationCodeFlow:
         if code is None:
             raise OAuthError("invalid_request", "code is required")
         key = digest(code)
-        # Drawn here, on the event loop: `decide` below runs inside the store's step (on the
-        # SQLite worker's thread for `sqlite:///`), which should do as little Python as it can.
+        record = await self.codes.get(key)
+        if record is None or record.kind != "authorization_code":
+            raise OAuthError("invalid_grant", "code is invalid or expired")
+        # RFC 6749 section 4.1.3. Checked before reuse: another client's replay revokes nothing.
+        if record.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "the code was issued to another client")
+        if record.consumed:
+            await self._revoke_reused(record)
+        check_redirect_uri(record, client, req.form.get("redirect_uri"))
+        check_pkce(record, req.form.get("code_verifier"))
         with_refresh = issues_refresh_token(client, self.settings, self.grant_type)
-        values = fresh_values(self.settings, with_refresh=with_refresh)
-        minted: list[TokenGrant] = []
-
-        def decide(found: TokenRecord | None) -> Redemption | None:
-            record = self._check(found, req)
-            if record.consumed:
-                return None  # a reuse: revoked below, outside the store's step
-            grant = mint(
-                record,
-                self.settings,
-                client=client,
-                with_refresh=with_refresh,
-                binding=req.binding,
-                values=values,
-            )
-            minted.append(grant)
-            if self.codes is not self.tokens or self.signer.signs(
-                grant, self.settings, id_token=True
-            ):
-                return None  # stored below, in two steps
-            return Redemption(grant.entries)
-
-        # One atomic step checks the code, consumes it and stores the tokens (`decide` runs
-        # inside it, on the SQLite worker's thread for `sqlite:///`: it only reads the
-        # request). A grant that must be signed first (a JWT access token, an id token: the
-        # key ring is async) or whose codes live in a store of their own takes two steps: it
-        # is signed, then exchanged, so a failure to sign leaves the code unused and no
-        # token is ever half-issued.
-        redeemed = await self.codes.redeem(key, decide)
-        grant = minted[0] if redeemed.stored else await self._two_steps(key, redeemed, minted)
-        subject = grant.access.record.subject
-        if subject:
-            req.attributes["authentication.subject.id"] = subject
+        grant = mint(
+            record, self.settings, client=client, with_refresh=with_refresh, binding=req.binding
+        )
+        grant = await self.signer.finish(grant, self.settings, id_token=True, nonce=record.nonce)
+        if not await self._exchange(key, grant):
+            await self._revoke_reused(record)
+        if record.subject:
+            req.attributes["authentication.subject.id"] = record.subject
         self.events.emit(
             "token.issued",
             grant_type=self.grant_type,
             client_id=client.client_id,
-            subject=subject,
+            subject=record.subject,
         )
         return grant
-
-    async def _two_steps(
-        self, key: str, redeemed: Redeemed, minted: list[TokenGrant]
-    ) -> TokenGrant:
-        """What `decide` left undone: a reuse, or a grant to sign and then exchange."""
-        record = redeemed.record
-        if record is None or record.consumed:
-            # Used before, or by a concurrent request that won (the code may be gone since:
-            # the grant minted from it names the same grant family).
-            await self._revoke_reused(record if record is not None else minted[0].access.record)
-        grant = await self.signer.finish(
-            minted[0], self.settings, id_token=True, nonce=record.nonce
-        )
-        if not await self._exchange(key, grant):
-            await self._revoke_reused(record)
-        return grant
-
-    def _check(self, record: TokenRecord | None, req: TokenRequest) -> TokenRecord:
-        """The code's record, unless it is no code of this client's; then the request's
-        redirect_uri and code_verifier, unless the code was used already."""
-        if record is None or record.kind != "authorization_code":
-            raise OAuthError("invalid_grant", "code is invalid or expired")
-        # RFC 6749 section 4.1.3. Checked before reuse: another client's replay revokes nothing.
-        if record.client_id != req.client.client_id:
-            raise OAuthError("invalid_grant", "the code was issued to another client")
-        if not record.consumed:
-            check_redirect_uri(record, req.client, req.form.get("redirect_uri"))
-            check_pkce(record, req.form.get("code_verifier"))
-        return record
 
     async def _exchange(self, key: str, grant: TokenGrant) -> bool:
         entries = grant.entries
@@ -134,7 +88,7 @@ class AuthorizationCodeFlow:
         await self.tokens.put(entries)
         return True
 
-    async def _revoke_reused(self, record: TokenRecord) -> NoReturn:
+    async def _revoke_reused(self, record: TokenRecord) -> None:
         """RFC 6749 section 4.1.2: a second use revokes the tokens of the first."""
         await self.tokens.revoke_grant(record.grant_id)
         self.events.emit("code.reused", client_id=record.client_id, grant_id=record.grant_id)

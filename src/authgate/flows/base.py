@@ -41,10 +41,6 @@ class TokenSigner(Protocol):
     """The OpenID Provider's last step of a token response (oidc.OpenIDProvider.finish): the
     access token as a JWT where `access_token_format` says so, and the id token."""
 
-    def signs(self, grant: TokenGrant, settings: TokenSettings, *, id_token: bool = False) -> bool:
-        """Whether `finish` would change this grant. Synchronous, so a flow can ask inside a
-        store's atomic step (TokenStore.redeem) whether the grant may be stored as minted."""
-
     async def finish(
         self,
         grant: TokenGrant,
@@ -57,9 +53,6 @@ class TokenSigner(Protocol):
 
 class Unsigned:
     """No OpenID Provider: opaque access tokens and no id token (flows tested alone)."""
-
-    def signs(self, grant: TokenGrant, settings: TokenSettings, *, id_token: bool = False) -> bool:
-        return False
 
     async def finish(
         self,

@@ -58,14 +58,6 @@ class OpenIDProvider:
 
         return JwtAccessTokens(self.ring, self.issuer, self.settings.audiences())
 
-    def signs(self, grant: TokenGrant, settings: TokenSettings, *, id_token: bool = False) -> bool:
-        """Whether `finish` changes the grant: a JWT access token, or an id token (the same
-        conditions as there)."""
-        if settings.access_token_format == "jwt":
-            return True
-        record = grant.access.record
-        return id_token and OPENID in record.scopes and record.subject is not None
-
     async def finish(
         self,
         grant: TokenGrant,

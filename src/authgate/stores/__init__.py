@@ -6,17 +6,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authgate.db import create_engine, is_sql_url
 from authgate.db.sqlite_worker import SqliteWorker, sqlite_path
-from authgate.stores.base import Decide, Entry, Redeemed, Redemption, TokenStore
+from authgate.stores.base import Entry, TokenStore
 from authgate.stores.memory import MemoryStore
 from authgate.stores.sql import SqlStore
 from authgate.stores.sqlite import SqliteStore
 
 __all__ = [
-    "Decide",
     "Entry",
     "MemoryStore",
-    "Redeemed",
-    "Redemption",
     "SqlStore",
     "SqliteStore",
     "SqliteWorker",

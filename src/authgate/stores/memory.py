@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from authgate.models import TokenRecord
-from authgate.stores.base import Decide, Entry, Redeemed
+from authgate.stores.base import Entry
 
 DEFAULT_MAX_ENTRIES = 1_000_000
 
@@ -60,15 +60,6 @@ class MemoryStore:
         self._records[key] = replace(record, consumed=True, successor=successor)
         self._insert(entries)
         return True
-
-    async def redeem(self, key: str, decide: Decide) -> Redeemed:
-        record = self._live(key)
-        redemption = decide(record)
-        if redemption is None or record is None or record.consumed:
-            return Redeemed(record, stored=False)
-        self._records[key] = replace(record, consumed=True, successor=redemption.successor)
-        self._insert(redemption.entries)
-        return Redeemed(record, stored=True)
 
     async def delete(self, key: str) -> None:
         self._remove(key)

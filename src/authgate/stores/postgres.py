@@ -18,7 +18,7 @@ import asyncpg
 
 from authgate.errors import StoreUnavailable
 from authgate.models import TokenRecord
-from authgate.stores.base import Decide, Entry, Redeemed, live_record, redeem_in_two_steps
+from authgate.stores.base import Entry, live_record
 
 # No floor: asyncpg reconnects to keep one on its own, in the background, and logs a traceback
 # at each failed try of an outage. Requests open what they need (and answer 503 when they
@@ -175,9 +175,6 @@ class PostgresStore:
             if columns is not None:
                 await conn.execute(_INSERT, *columns)
             return True
-
-    async def redeem(self, key: str, decide: Decide) -> Redeemed:
-        return await redeem_in_two_steps(self, key, decide)
 
     async def delete(self, key: str) -> None:
         async with self._connection() as conn:

@@ -40,7 +40,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from authgate.errors import StoreUnavailable
 from authgate.models import TokenRecord
-from authgate.stores.base import Decide, Entry, Redeemed, redeem_in_two_steps
+from authgate.stores.base import Entry
 
 DEFAULT_TIMEOUT = 5.0  # seconds, for connecting and for each reply
 
@@ -234,9 +234,6 @@ class RedisStore:
             if not won and live:
                 await self.client.delete(*[_pointer(k) for k, _ in live])
             return bool(won)
-
-    async def redeem(self, key: str, decide: Decide) -> Redeemed:
-        return await redeem_in_two_steps(self, key, decide)
 
     async def delete(self, key: str) -> None:
         async with self._guard():

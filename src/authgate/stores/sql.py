@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authgate.db.schema import tokens
 from authgate.errors import StoreUnavailable
 from authgate.models import TokenRecord
-from authgate.stores.base import Decide, Entry, Redeemed, live_record, redeem_in_two_steps
+from authgate.stores.base import Entry, live_record
 
 
 class SqlStore:
@@ -103,9 +103,6 @@ class SqlStore:
             if entries:
                 await conn.execute(insert(tokens), self._rows(entries))
             return True
-
-    async def redeem(self, key: str, decide: Decide) -> Redeemed:
-        return await redeem_in_two_steps(self, key, decide)
 
     async def delete(self, key: str) -> None:
         async with self._transaction() as conn:

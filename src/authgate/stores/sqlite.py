@@ -2,8 +2,7 @@
 
 Every call goes through the file's SqliteWorker (authgate.db.sqlite_worker), which batches
 the jobs of many requests into one transaction; `exchange` is a conditional UPDATE, the
-atomic test-and-set, as in SqlStore. `redeem` is one job: the read, the caller's decision
-and the exchange cost one hop to the worker's thread, not two.
+atomic test-and-set, as in SqlStore.
 """
 
 from __future__ import annotations
@@ -12,10 +11,11 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from authgate.db.sqlite_worker import SqliteWorker
 from authgate.models import TokenRecord
-from authgate.stores.base import Decide, Entry, Redeemed, live_record
+from authgate.stores.base import Entry, live_record
 
 _INSERT = (
     "INSERT INTO tokens "
@@ -29,40 +29,6 @@ def _rows(entries: Sequence[Entry]) -> list[tuple[object, ...]]:
         (key, r.kind, r.grant_id, r.client_id, r.expires_at, r.to_json(), r.username)
         for key, r in entries
     ]
-
-
-def _row(conn: sqlite3.Connection, key: str) -> tuple[str, int, int] | None:
-    row: tuple[str, int, int] | None = conn.execute(
-        "SELECT data, consumed, expires_at FROM tokens WHERE token_key = ?", (key,)
-    ).fetchone()
-    return row
-
-
-def _record(row: tuple[str, int, int] | None) -> TokenRecord | None:
-    return None if row is None else live_record(row[0], bool(row[1]), row[2])
-
-
-def _swap(
-    conn: sqlite3.Connection, key: str, rows: list[tuple[object, ...]], successor: str | None
-) -> bool:
-    # The conditional UPDATE is the atomic test-and-set (also across processes); with a
-    # grace period it seals the successor into the record in the same statement.
-    if successor is None:
-        changed = conn.execute(
-            "UPDATE tokens SET consumed = 1 WHERE token_key = ? AND consumed = 0 "
-            "AND expires_at > ?",
-            (key, int(time.time())),
-        ).rowcount
-    else:
-        changed = conn.execute(
-            "UPDATE tokens SET consumed = 1, data = json_set(data, '$.successor', ?) "
-            "WHERE token_key = ? AND consumed = 0 AND expires_at > ?",
-            (successor, key, int(time.time())),
-        ).rowcount
-    if changed != 1:
-        return False
-    conn.executemany(_INSERT, rows)
-    return True
 
 
 class SqliteStore:
@@ -79,28 +45,40 @@ class SqliteStore:
         await self.worker.call(lambda conn: conn.executemany(_INSERT, rows), writes=True)
 
     async def get(self, key: str) -> TokenRecord | None:
-        # The row's JSON is parsed here, on the event loop: the worker's thread is shared.
-        return _record(await self.worker.call(lambda conn: _row(conn, key), writes=False))
+        def read(conn: sqlite3.Connection) -> Any:
+            return conn.execute(
+                "SELECT data, consumed, expires_at FROM tokens WHERE token_key = ?", (key,)
+            ).fetchone()
+
+        row = await self.worker.call(read, writes=False)
+        return None if row is None else live_record(row[0], row[1], row[2])
 
     async def exchange(
         self, key: str, entries: Sequence[Entry], *, successor: str | None = None
     ) -> bool:
         rows = _rows(entries)
-        return await self.worker.call(lambda conn: _swap(conn, key, rows, successor), writes=True)
 
-    async def redeem(self, key: str, decide: Decide) -> Redeemed:
-        def step(conn: sqlite3.Connection) -> Redeemed:
-            # One job, so one thread hop: read, decide, test-and-set and insert inside the
-            # job's savepoint; an exception from `decide` rolls back nothing but itself.
-            record = _record(_row(conn, key))
-            redemption = decide(record)
-            if redemption is None or record is None or record.consumed:
-                return Redeemed(record, stored=False)
-            if not _swap(conn, key, _rows(redemption.entries), redemption.successor):
-                return Redeemed(_record(_row(conn, key)), stored=False)  # another process won
-            return Redeemed(record, stored=True)
+        def swap(conn: sqlite3.Connection) -> bool:
+            # The conditional UPDATE is the atomic test-and-set (also across processes); with a
+            # grace period it seals the successor into the record in the same statement.
+            if successor is None:
+                changed = conn.execute(
+                    "UPDATE tokens SET consumed = 1 WHERE token_key = ? AND consumed = 0 "
+                    "AND expires_at > ?",
+                    (key, int(time.time())),
+                ).rowcount
+            else:
+                changed = conn.execute(
+                    "UPDATE tokens SET consumed = 1, data = json_set(data, '$.successor', ?) "
+                    "WHERE token_key = ? AND consumed = 0 AND expires_at > ?",
+                    (successor, key, int(time.time())),
+                ).rowcount
+            if changed != 1:
+                return False
+            conn.executemany(_INSERT, rows)
+            return True
 
-        return await self.worker.call(step, writes=True)
+        return await self.worker.call(swap, writes=True)
 
     async def delete(self, key: str) -> None:
         await self.worker.call(
