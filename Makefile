@@ -50,7 +50,7 @@ bench: install ## authgate vs node-oidc-provider with wrk, about 10 minutes (doc
 bench-memory: install ## worker RSS with 1,000,000 SQLite tokens, memory-store bytes per token, about 2 minutes
 	$(BIN)/python bench/memory.py
 
-bench-scale: install ## SQLite with 10,000 / 1,000,000 / 10,000,000 tokens, PostgreSQL 10,000 / 1,000,000, about 30 minutes
+bench-scale: install ## SQLite with 10,000 / 1,000,000 / 10,000,000 tokens, PostgreSQL 10,000 / 1,000,000, about 20 minutes
 	$(BIN)/python bench/scale.py
 
 $(VENV)/.bench-extra: $(BIN)/authgate
