@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test unit e2e lint typecheck check coverage fmt docs clean bench bench-memory bench-upstream drills drills-quick
+.PHONY: help install demo test unit e2e lint typecheck check coverage fmt docs clean bench bench-memory bench-scale bench-upstream drills drills-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,6 +49,9 @@ bench: install ## authgate vs node-oidc-provider with wrk, about 10 minutes (doc
 
 bench-memory: install ## worker RSS with 1,000,000 SQLite tokens, memory-store bytes per token, about 2 minutes
 	$(BIN)/python bench/memory.py
+
+bench-scale: install ## SQLite with 10,000 / 1,000,000 / 10,000,000 tokens, PostgreSQL 10,000 / 1,000,000, about 20 minutes
+	$(BIN)/python bench/scale.py
 
 $(VENV)/.bench-extra: $(BIN)/authgate
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

@@ -106,6 +106,35 @@ def test_memory_smoke_run_reads_the_server_and_sizes_the_memory_store(tmp_path: 
     assert "| sqlite 20,000 |" in done.stdout
 
 
+def test_scale_smoke_run_measures_each_size_in_rounds_with_ratios(tmp_path: Path) -> None:
+    require("wrk")
+    require("taskset")
+    out = tmp_path / "scale.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scale.py"), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert not report["notes"], report["notes"]
+    rows = {row["tokens"]: row for row in report["rows"]}
+    assert set(rows) == {2_000, 20_000}
+    for size, row in rows.items():
+        assert row["store"] == "sqlite"
+        assert row["introspection"] > 0 and row["client_credentials"] > 0
+        assert row["VmHWM"] >= row["VmRSS"] > 0
+        # The tokens client_credentials issued are deleted after each phase (but for a few
+        # written as wrk stopped).
+        assert size <= row["tokens_at_end"] < size + 100
+    assert rows[2_000]["introspection_ratio"] == 1.0
+    assert rows[20_000]["introspection_ratio"] > 0
+    assert "| sqlite | 20,000 |" in done.stdout
+
+
 def test_upstream_client_smoke_run_streams_both_cases_through_the_own_client(
     tmp_path: Path,
 ) -> None:
