@@ -70,6 +70,7 @@ from memory import INTROSPECT_RANDOM_LUA, active, bulk_connect, proc_status
 from targets import Store, authgate_cli, write_config
 
 from authgate.config import TokenSettings
+from authgate.models import Client
 from authgate.tokens import generate_token, mint, new_grant
 
 CHUNK = 100_000  # rows per transaction (SQLite) or per COPY (PostgreSQL)
@@ -100,7 +101,10 @@ class Template:
     def mint(cls, client_id: str) -> Template:
         settings = TokenSettings(access_token_expiry=EXPIRY)
         record = mint(
-            new_grant(client_id, (SCOPE,), subject=client_id), settings, with_refresh=False
+            new_grant(client_id, (SCOPE,), subject=client_id),
+            settings,
+            client=Client(client_id, "bench", None),
+            with_refresh=False,
         ).access.record
         data = record.to_json()
         assert data.count(record.grant_id) == 1
