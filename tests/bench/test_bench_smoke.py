@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,20 +27,28 @@ def require(tool: str) -> None:
         pytest.skip(f"{tool} is not installed")
 
 
-def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path: Path) -> None:
-    require("wrk")
-    require("taskset")
-    out = tmp_path / "bench.json"
+def smoke(
+    tmp_path: Path, script: str, *options: str, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run `bench/<script> --smoke`: what it printed, and the JSON report it wrote."""
+    out = tmp_path / "report.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
+        [sys.executable, str(ROOT / "bench" / script), "--smoke", *options, "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=timeout,
         cwd=ROOT,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(out.read_text())
+    report: dict[str, Any] = json.loads(out.read_text())
+    return done, report
+
+
+def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path: Path) -> None:
+    require("wrk")
+    require("taskset")
+    done, report = smoke(tmp_path, "run.py", timeout=240)
     rows = {row["endpoint"]: row for row in report["rows"]}
     endpoints = ("introspection", "refresh_token", "authorization_code")
     for endpoint in ("client_credentials", "client_credentials (https)", *endpoints):
@@ -55,18 +64,8 @@ def test_smoke_run_measures_every_authgate_endpoint_on_the_memory_store(tmp_path
 def test_gateway_smoke_run_measures_opaque_and_jwt_tokens_side_by_side(tmp_path: Path) -> None:
     require("wrk")
     require("taskset")
-    out = tmp_path / "gateway.json"
-    script = str(ROOT / "bench" / "run.py")
-    done = subprocess.run(
-        [sys.executable, script, "--smoke", "--gateway-only", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = {(row["endpoint"], row["server"]): row for row in json.loads(out.read_text())["rows"]}
+    done, report = smoke(tmp_path, "run.py", "--gateway-only", timeout=240)
+    rows = {(row["endpoint"], row["server"]): row for row in report["rows"]}
     for key in (
         ("gateway GET", "upstream"),
         ("gateway GET", "authgate"),
@@ -81,17 +80,7 @@ def test_gateway_smoke_run_measures_opaque_and_jwt_tokens_side_by_side(tmp_path:
 def test_memory_smoke_run_reads_the_server_and_sizes_the_memory_store(tmp_path: Path) -> None:
     require("wrk")
     require("taskset")
-    out = tmp_path / "memory.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "memory.py"), "--smoke", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(out.read_text())
+    done, report = smoke(tmp_path, "memory.py")
     assert not report["notes"], report["notes"]
     states = [row["state"] for row in report["server"]]
     assert sum(s.endswith(" s introspection") for s in states) == 2
@@ -109,17 +98,7 @@ def test_memory_smoke_run_reads_the_server_and_sizes_the_memory_store(tmp_path: 
 def test_scale_smoke_run_measures_each_size_in_rounds_with_ratios(tmp_path: Path) -> None:
     require("wrk")
     require("taskset")
-    out = tmp_path / "scale.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "scale.py"), "--smoke", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(out.read_text())
+    done, report = smoke(tmp_path, "scale.py")
     assert not report["notes"], report["notes"]
     rows = {row["tokens"]: row for row in report["rows"]}
     assert set(rows) == {2_000, 20_000}
@@ -138,17 +117,8 @@ def test_scale_smoke_run_measures_each_size_in_rounds_with_ratios(tmp_path: Path
 def test_upstream_client_smoke_run_streams_both_cases_through_the_own_client(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "upstream.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "upstream_client.py"), "--smoke", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = {(row["case"], row["client"]): row for row in json.loads(out.read_text())["rows"]}
+    done, report = smoke(tmp_path, "upstream_client.py")
+    rows = {(row["case"], row["client"]): row for row in report["rows"]}
     assert set(rows) == {
         (case, client) for case in ("small", "large") for client in ("authgate", "aiohttp")
     }
