@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from gateway_cases import gateway_token, routed_server
+from gateway_cases import gateway_token, route_config
 from harness import BENCH, BIN, ROOT, SERVER_CPU, Bench, Process, Run, clean_env, wait_ready, wrk
 from targets import Authgate, Store
 
@@ -70,14 +70,18 @@ def upstream(bench: Bench) -> tuple[Process, int]:
     return process, port
 
 
-def server(bench: Bench, case: str, tag: str, up_port: int) -> tuple[Authgate, str, dict[str, str]]:
-    """One side of a case: the server, the wrk script and its environment. A server whose
-    setup fails is stopped here: the caller never gets it to stop."""
-    target = (
-        routed_server(bench, up_port, tag)
-        if case == "gateway"
-        else Authgate(bench, Store("sqlite", f"sqlite:///{bench.work / tag}.db"), tag)
-    )
+def server(
+    bench: Bench, case: str, tag: str, up_port: int, *, gateway_store: Store | None = None
+) -> tuple[Authgate, str, dict[str, str]]:
+    """One side of a case: the server, the wrk script and its environment. The token store
+    is SQLite, the gateway's `gateway_store` (default: memory, as in bench/run.py). A server
+    whose setup fails is stopped here: the caller never gets it to stop."""
+    sqlite = Store("sqlite", f"sqlite:///{bench.work / tag}.db")
+    if case == "gateway":
+        store = gateway_store or Store("memory", "memory://")
+        target = Authgate(bench, store, tag, route_config(up_port))
+    else:
+        target = Authgate(bench, sqlite, tag)
     try:
         if case == "gateway":
             token = gateway_token(target)

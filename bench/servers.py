@@ -20,8 +20,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from ab import cpu_seconds, upstream
-from gateway_cases import gateway_token
+from ab import cpu_seconds, server, upstream
 from harness import BIN, SERVER_CPU, Bench, Process, clean_env, free_port, wait_ready, wrk
 from targets import Authgate, Store
 
@@ -50,24 +49,6 @@ def granian(target: Authgate) -> tuple[Process, int]:
     return process, port
 
 
-def authgate(bench: Bench, case: str, up_port: int) -> tuple[Authgate, str, dict[str, str]]:
-    database = Store("sqlite", f"sqlite:///{Path(bench.work) / case}.db")
-    route = f'[[gateway.routes]]\npath = "/api/bench"\nupstream = "http://127.0.0.1:{up_port}"\n'
-    extra = route + 'scopes = ["api"]\nservice = "bench"\n' if case == "gateway" else ""
-    target = Authgate(bench, database, case, extra)
-    try:
-        if case == "gateway":
-            token = gateway_token(target)
-            return target, "gateway.lua", {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
-        target.ready()
-        if case == "introspection":
-            return target, "introspect.lua", target.env(BENCH_TOKEN=target.access_token())
-        return target, "client_credentials.lua", target.env()
-    except BaseException:
-        target.process.stop()  # the caller never gets it to stop
-        raise
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default=",".join(CASES))
@@ -83,7 +64,9 @@ def main() -> None:
     up, up_port = upstream(bench)
     try:
         for case in args.cases.split(","):
-            target, script, env = authgate(bench, case, up_port)
+            # The gateway's tokens in SQLite too: a memory store is private to each server.
+            sqlite = Store("sqlite", f"sqlite:///{Path(bench.work) / case}.db")
+            target, script, env = server(bench, case, case, up_port, gateway_store=sqlite)
             try:
                 second, second_port = granian(target)
             except BaseException:
