@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,6 +36,13 @@ def authgate(
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def created_client(tmp_path: Path, *options: str) -> dict[str, Any]:
+    """`authgate client create --name svc OPTIONS --json`: the client it printed."""
+    printed = ok(authgate(tmp_path, "client", "create", "--name", "svc", *options, "--json"))
+    client: dict[str, Any] = json.loads(printed)
+    return client
 
 
 def test_client_create_prints_credentials_once_and_stores_a_hash(tmp_path):
@@ -94,25 +102,10 @@ def test_user_create_reads_one_line_from_stdin(tmp_path):
 
 
 def test_token_create_count_json_lines_and_revoke(tmp_path):
-    created = json.loads(
-        ok(
-            authgate(
-                tmp_path,
-                "client",
-                "create",
-                "--name",
-                "svc",
-                "--grant-type",
-                "client_credentials",
-                "--grant-type",
-                "password",
-                "--grant-type",
-                "refresh_token",
-                "--scope",
-                "a",
-                "--json",
-            )
-        )
+    created = created_client(
+        tmp_path,
+        *("--grant-type", "client_credentials", "--grant-type", "password"),
+        *("--grant-type", "refresh_token", "--scope", "a"),
     )
     lines = ok(
         authgate(
@@ -260,32 +253,16 @@ def test_unknown_client_is_a_user_error(tmp_path):
 
 
 def test_token_create_keeps_the_user_s_canonical_name(tmp_path):
-    client_id = json.loads(
-        ok(
-            authgate(
-                tmp_path,
-                "client",
-                "create",
-                "--name",
-                "svc",
-                "--grant-type",
-                "password",
-                "--scope",
-                "a",
-                "--introspect",
-                "--json",
-            )
-        )
-    )["client_id"]
+    created = created_client(tmp_path, "--grant-type", "password", "--scope", "a", "--introspect")
+    client_id = created["client_id"]
     refused = authgate(tmp_path, "token", "create", "--client", client_id, "--user", "bo\tb")
     assert refused.returncode != 0
     assert refused.stderr.strip().count("\n") == 0 and "--user" in refused.stderr
     token = ok(authgate(tmp_path, "token", "create", "--client", client_id, "--user", " BOB "))
     with run_server(tmp_path) as server:
-        secret = json.loads(ok(authgate(tmp_path, "client", "rotate-secret", client_id, "--json")))
         answer = httpx.post(
             f"{server.url}/oauth2/introspect",
             data={"token": token.strip()},
-            auth=(client_id, secret["client_secret"]),
+            auth=(client_id, created["client_secret"]),
         )
     assert answer.json()["username"] == "bob"  # as `user revoke` and the admin API name it

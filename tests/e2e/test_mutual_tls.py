@@ -13,7 +13,7 @@ import pytest
 from authgate.certificates import normalize_dn
 from tests.e2e.conftest import Pki
 from tests.e2e.server import RunningServer, run_server
-from tests.e2e.test_cli import authgate, ok
+from tests.e2e.test_cli import authgate, created_client, ok
 from tests.tls_certificates import Issued, client_context, self_signed
 
 DN = "CN=billing,OU=services,O=Acme"
@@ -187,23 +187,10 @@ def test_a_secret_client_over_mutual_tls_still_uses_its_secret(mtls, pki):
 
 
 def test_client_create_with_certificate_methods(tmp_path, pki):
-    created = json.loads(
-        ok(
-            authgate(
-                tmp_path,
-                "client",
-                "create",
-                "--name",
-                "svc",
-                "--grant-type",
-                "client_credentials",
-                "--auth-method",
-                "tls_client_auth",
-                "--tls-subject-dn",
-                "cn=svc,  O=Acme",
-                "--json",
-            )
-        )
+    created = created_client(
+        tmp_path,
+        *("--grant-type", "client_credentials", "--auth-method", "tls_client_auth"),
+        *("--tls-subject-dn", "cn=svc,  O=Acme"),
     )
     assert created.get("client_secret") is None
     assert created["auth_method"] == "tls_client_auth"
