@@ -27,7 +27,8 @@ from gateway_cases import gateway_token, route_config
 from harness import BENCH, BIN, ROOT, SERVER_CPU, Bench, Process, Run, clean_env, wait_ready, wrk
 from targets import Authgate, Store
 
-CASES = ("client_credentials", "introspection", "gateway")
+CASES = ("client_credentials", "introspection", "refresh_token", "gateway")
+REFRESH_RATE = 8000  # refresh tokens minted per measured second: more than one core answers
 
 
 @contextlib.contextmanager
@@ -75,7 +76,9 @@ def server(
 ) -> tuple[Authgate, str, dict[str, str]]:
     """One side of a case: the server, the wrk script and its environment. The token store
     is SQLite, the gateway's `gateway_store` (default: memory, as in bench/run.py). A server
-    whose setup fails is stopped here: the caller never gets it to stop."""
+    whose setup fails is stopped here: the caller never gets it to stop. For refresh_token
+    the environment's BENCH_POOL names a pool per run, "{run}" standing for the run's index
+    (the warm-up is run 0)."""
     sqlite = Store("sqlite", f"sqlite:///{bench.work / tag}.db")
     if case == "gateway":
         store = gateway_store or Store("memory", "memory://")
@@ -89,6 +92,14 @@ def server(
         target.ready()
         if case == "introspection":
             return target, "introspect.lua", target.env(BENCH_TOKEN=target.access_token())
+        if case == "refresh_token":
+            per_run = int(REFRESH_RATE * bench.args.duration)
+            values = target.mint("refresh", per_run * (bench.args.runs + 1))
+            for index in range(bench.args.runs + 1):
+                pool = target.directory / f"refresh-{index}.txt"
+                pool.write_text("".join(v + "\n" for v in values[index :: bench.args.runs + 1]))
+            pools = str(target.directory / "refresh-{run}.txt")
+            return target, "refresh_token.lua", target.env(BENCH_POOL=pools)
         return target, "client_credentials.lua", target.env()
     except BaseException:
         target.process.stop()
@@ -118,7 +129,7 @@ def main() -> None:
                 with source(where):
                     target, script, env = server(bench, case, tag, up_port)
                 running.enter_context(contextlib.closing(_Stop(target.process)))
-                wrk(script, target.port, 1, env)  # warm-up
+                wrk(script, target.port, 1, for_run(env, 0))  # warm-up
                 sides.append((target, script, env))
             runs: list[list[Run]] = [[], []]
             cpu: list[list[float]] = [[], []]  # the server's CPU µs per request, each run
@@ -127,7 +138,7 @@ def main() -> None:
                 for side in order:
                     target, script, env = sides[side]
                     before = cpu_seconds(target.process.pid)
-                    run = wrk(script, target.port, args.duration, env)
+                    run = wrk(script, target.port, args.duration, for_run(env, index + 1))
                     used = cpu_seconds(target.process.pid) - before
                     runs[side].append(run)
                     cpu[side].append(1e6 * used / max(run.requests, 1))
@@ -142,6 +153,13 @@ def main() -> None:
             )
             print(lines[-1], flush=True)
     print("\n".join(lines))
+
+
+def for_run(env: dict[str, str], index: int) -> dict[str, str]:
+    """The environment of one run: its own pool of single-use tokens, where there is one."""
+    if "BENCH_POOL" not in env:
+        return env
+    return dict(env, BENCH_POOL=env["BENCH_POOL"].replace("{run}", str(index)))
 
 
 def cpu_seconds(pid: int) -> float:

@@ -5,7 +5,8 @@
 
 Starts `authgate serve` on core 0 with the given store and a gateway route to the bench
 upstream (bench/upstream.py, also on core 0, as in bench/run.py's gateway rows), runs wrk
-(core 1) on client_credentials, introspection and then a gateway GET while `py-spy record`
+(core 1) on client_credentials, introspection, the rotating refresh grant (a pool of refresh
+tokens minted before) and then a gateway GET while `py-spy record`
 samples the server, and
 prints the top frames by own time and by inclusive time for each, plus the raw collapsed
 stacks under bench/results/profile-<endpoint>-<store>.txt. Only the thread holding the GIL
@@ -28,6 +29,7 @@ from harness import BIN, RESULTS, Bench, started, wait_ready, wrk
 from targets import Authgate, Store
 
 TOP = 25
+REFRESH_RATE = 8000  # refresh tokens minted per profiled second: more than one core answers
 
 
 def summarize(collapsed: Path, top: int = TOP) -> str:
@@ -82,6 +84,13 @@ def gateway_env(token: str) -> dict[str, str]:
     return {"BENCH_PATH": "/api/bench", "BENCH_TOKEN": token}
 
 
+def refresh_env(server: Authgate, seconds: int) -> dict[str, str]:
+    """wrk's environment for bench/wrk/refresh_token.lua: a pool no run of `seconds` spends."""
+    pool = server.directory / "refresh-pool.txt"
+    pool.write_text("".join(v + "\n" for v in server.mint("refresh", REFRESH_RATE * seconds)))
+    return server.env(BENCH_POOL=str(pool))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="sqlite", choices=["memory", "sqlite"])
@@ -101,6 +110,7 @@ def main() -> int:
             for endpoint, script, env in (
                 ("client_credentials", "client_credentials.lua", server.env()),
                 ("introspection", "introspect.lua", server.env(BENCH_TOKEN=token)),
+                ("refresh_token", "refresh_token.lua", refresh_env(server, args.seconds)),
                 ("gateway", "gateway.lua", gateway_env(token)),
             ):
                 out = RESULTS / f"profile-{endpoint}-{args.store}.txt"

@@ -87,3 +87,43 @@ async def test_a_job_given_as_the_worker_closes_fails_rather_than_hangs(tmp_path
     worker.close()
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(pending, 5)
+
+
+async def test_a_failing_write_job_takes_only_its_own_changes(tmp_path: Path) -> None:
+    """Jobs of one batch share a transaction: the one that fails half-way must leave nothing
+    behind, and the others of its batch must still be committed."""
+    worker = SqliteWorker(str(tmp_path / "w.db"))
+    try:
+        await worker.call(
+            lambda conn: conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)"), writes=True
+        )
+
+        def insert(n: int) -> Any:
+            return worker.call(
+                lambda conn: conn.execute("INSERT INTO t VALUES (?)", (n,)), writes=True
+            )
+
+        def half_then_fail(conn: Any) -> None:
+            conn.execute("INSERT INTO t VALUES (100)")
+            conn.execute("INSERT INTO t VALUES (1)")  # taken by the batch's first job
+
+        def read() -> Any:
+            return worker.call(lambda conn: conn.execute("SELECT 7").fetchone(), writes=False)
+
+        outcomes = await asyncio.gather(  # created in one turn: one batch
+            insert(1),
+            worker.call(half_then_fail, writes=True),
+            read(),
+            insert(2),
+            return_exceptions=True,
+        )
+        assert outcomes[0] is None
+        assert type(outcomes[1]).__name__ == "IntegrityError"
+        assert outcomes[2] == (7,)
+        assert outcomes[3] is None
+        rows = await worker.call(
+            lambda conn: conn.execute("SELECT n FROM t ORDER BY n").fetchall(), writes=False
+        )
+        assert rows == [(1,), (2,)]
+    finally:
+        await asyncio.to_thread(worker.close)
