@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import queue
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from authgate.db.sqlite_worker import SqliteWorker
+from authgate.db.sqlite_worker import NICENESS, SqliteWorker
 from authgate.errors import StoreUnavailable
 
 pytestmark = pytest.mark.anyio
@@ -125,5 +127,20 @@ async def test_a_failing_write_job_takes_only_its_own_changes(tmp_path: Path) ->
             lambda conn: conn.execute("SELECT n FROM t ORDER BY n").fetchall(), writes=False
         )
         assert rows == [(1,), (2,)]
+    finally:
+        await asyncio.to_thread(worker.close)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="thread priorities are Linux's")
+async def test_the_thread_stands_back_from_the_event_loop(tmp_path: Path) -> None:
+    """Woken by a hand-over, the thread must not preempt the event loop's thread mid-turn."""
+    worker = SqliteWorker(str(tmp_path / "w.db"))
+    try:
+        loop_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+        worker_niceness = await worker.call(
+            lambda conn: os.getpriority(os.PRIO_PROCESS, 0), writes=False
+        )
+        assert worker_niceness == min(19, loop_niceness + NICENESS)
+        assert os.getpriority(os.PRIO_PROCESS, 0) == loop_niceness  # the loop's unchanged
     finally:
         await asyncio.to_thread(worker.close)
