@@ -75,11 +75,17 @@ class _OneWriteTransport:
     the request body is awaited, goes out at once. Once the client is gone, writes go nowhere.
     """
 
-    __slots__ = ("cycle", "held", "is_head_next", "transport")
+    __slots__ = ("cycle", "held", "is_head_next", "loop", "transport")
 
-    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        cycle: RequestResponseCycle,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.transport = transport
         self.cycle = cycle
+        self.loop = loop  # asyncio.get_running_loop() is a getpid() system call each time
         self.held: bytes | None = None
         self.is_head_next = True
 
@@ -99,7 +105,7 @@ class _OneWriteTransport:
             self.is_head_next = False
             self.held = data
             # An answer whose body comes later (a streamed upstream) sends its head anyway.
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.loop.call_soon(self.flush)
         else:
             transport.write(data)
 
@@ -181,7 +187,7 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not previous:  # a new request's cycle (not an upgrade)
-            cycle.transport = _OneWriteTransport(self.transport, cycle)  # type: ignore[assignment]  # the cycle only writes, closes and asks is_closing
+            cycle.transport = _OneWriteTransport(self.transport, cycle, self.loop)  # type: ignore[assignment]  # the cycle only writes, closes and asks is_closing
 
     def on_body(self, body: bytes) -> None:
         if self.is_admitted:  # a refused request has no cycle to take its body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import os
 import queue
@@ -144,3 +145,27 @@ async def test_the_thread_stands_back_from_the_event_loop(tmp_path: Path) -> Non
         assert os.getpriority(os.PRIO_PROCESS, 0) == loop_niceness  # the loop's unchanged
     finally:
         await asyncio.to_thread(worker.close)
+
+
+def test_each_event_loop_gets_its_own_answers(tmp_path: Path) -> None:
+    """One worker, called from loops that follow each other in a thread and from loops that
+    run at once in two threads: every answer reaches the loop that asked."""
+    worker = SqliteWorker(str(tmp_path / "w.db"))
+
+    async def ask(n: int) -> Any:
+        await asyncio.sleep(0)
+        return await worker.call(
+            lambda conn: conn.execute("SELECT ?", (n,)).fetchone(), writes=False
+        )
+
+    async def many(base: int) -> list[Any]:
+        return list(await asyncio.gather(*(ask(base + i) for i in range(50))))
+
+    try:
+        assert asyncio.run(ask(1)) == (1,)
+        assert asyncio.run(ask(2)) == (2,)  # a new loop in the same thread
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda base: asyncio.run(many(base)), [100, 200, 300, 400]))
+        assert answers == [[(b + i,) for i in range(50)] for b in (100, 200, 300, 400)]
+    finally:
+        worker.close()

@@ -98,6 +98,8 @@ class SqliteWorker:
         # loop's thread touches its list).
         self._outboxes: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the last caller's, and its thread
+        self._loop_thread = 0
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
         self._stop_checkpoints = threading.Event()
@@ -141,7 +143,12 @@ class SqliteWorker:
             raise StoreUnavailable("token store")
         if self._thread is None:
             self._ensure_thread()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None or self._loop_thread != threading.get_ident() or not loop.is_running():
+            # One loop runs in a thread at a time: a running loop of this thread is the
+            # current one. asyncio.get_running_loop() is a getpid() system call each time.
+            loop = self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
         future: asyncio.Future[T] = loop.create_future()
         outbox = self._outboxes.get(loop)
         if outbox is None:
