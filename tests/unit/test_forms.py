@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from authgate.errors import OAuthError
-from authgate.forms import parse_form_body
+from authgate.forms import _pairs, parse_form_body
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -48,3 +52,28 @@ def test_bad_bodies_are_invalid_request(body):
     with pytest.raises(OAuthError) as caught:
         parse_form_body(body, FORM)
     assert caught.value.code == "invalid_request"
+
+
+_FORM_TEXT = st.text(alphabet=st.sampled_from("ab=&+ %\x00é;"), max_size=40)
+
+
+@given(_FORM_TEXT)
+def test_a_body_reads_as_parse_qsl_reads_it(text: str) -> None:
+    """The plain-text fast lane of _pairs and the standard library agree on every body."""
+    try:
+        expected = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        expected = None
+    try:
+        got = _pairs(text)
+    except OAuthError:
+        got = None
+    if expected is not None and any("\x00" in n or "\x00" in v for n, v in expected):
+        expected = None  # refused by _pairs on purpose
+    assert got == expected
+
+
+@pytest.mark.parametrize("body", ["a=1&" * 100, "a=1%20&" * 100])
+def test_more_than_a_hundred_fields_are_refused(body: str) -> None:
+    with pytest.raises(OAuthError, match="too many parameters"):
+        _pairs(body)
