@@ -117,9 +117,9 @@ def main() -> None:
     lines = [f"A = {args.base}, B = working tree; {args.runs} runs of {args.duration:g} s each"]
     lines += [
         "| case | A req/s | B req/s | B/A of medians | B/A run by run "
-        "| A CPU µs/req | B CPU µs/req | A/B of CPU |"
+        "| A CPU µs/req | B CPU µs/req | A/B of CPU | A p50/p99 ms | B p50/p99 ms |"
     ]
-    lines += ["|---|---|---|---|---|---|---|---|"]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|"]
     with worktree(args.base) as tree, contextlib.ExitStack() as running:
         up, up_port = upstream(bench)
         running.enter_context(contextlib.closing(_Stop(up)))
@@ -149,10 +149,17 @@ def main() -> None:
                 f"| {case} | {statistics.median(a):.0f} | {statistics.median(b):.0f} | "
                 f"{statistics.median(b) / statistics.median(a):.3f} | {ratios} | "
                 f"{per_request[0]:.1f} | {per_request[1]:.1f} | "
-                f"{per_request[0] / per_request[1]:.3f} |"
+                f"{per_request[0] / per_request[1]:.3f} | {latency(runs[0])} | {latency(runs[1])} |"
             )
             print(lines[-1], flush=True)
     print("\n".join(lines))
+
+
+def latency(runs: list[Run]) -> str:
+    """The medians of the runs' p50 and p99: what a change trades in latency, if anything."""
+    p50 = statistics.median(r.p50_ms for r in runs)
+    p99 = statistics.median(r.p99_ms for r in runs)
+    return f"{p50:.2f} / {p99:.2f}"
 
 
 def for_run(env: dict[str, str], index: int) -> dict[str, str]:
