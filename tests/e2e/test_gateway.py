@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socketserver
 import threading
@@ -16,6 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from authgate.errors import StoreUnavailable
 from authgate.tokens import digest, generate_token
+from tests.backends import (
+    fresh_database,  # noqa: F401 - a fixture, asked for by name
+    migrated,
+)
 from tests.e2e.server import RunningServer, free_port, run_server
 from tests.e2e.upstream import Upstream, bearer, flush, issue, routes
 
@@ -564,19 +569,43 @@ def test_monitoring_disabled(tmp_path, upstream):
         assert server._app.state.monitor.traffic is None
 
 
-def test_traffic_retention_by_count_and_age(tmp_path, upstream):
-    config = {"gateway.routes": routes(upstream.url), "monitoring.traffic_max_rows": "3"}
+def test_traffic_retention_by_count_and_age(tmp_path, upstream, fresh_database):  # noqa: F811
+    """On every registry backend, in chunks smaller than what goes (each its own
+    transaction): the newest rows by count, then none by age, outbound calls with them."""
+    asyncio.run(migrated(fresh_database))
+    config = {
+        "storage.url": fresh_database,
+        "gateway.routes": routes(upstream.url),
+        "monitoring.traffic_max_rows": "3",
+    }
     with run_server(tmp_path, config) as server:
         token = issue(server)
-        for _ in range(6):
+        for _ in range(7):
             httpx.get(f"{server.url}/api/photos", headers=bearer(token))
             time.sleep(0.005)
-        assert len(traffic(server)) == 6
+        assert len(traffic(server)) == 7
+        newest = [row["tx_id"] for row in traffic(server)][:3]
         log = server._app.state.monitor.traffic
+        log.retention_chunk = 2
         server.run(log.apply_retention())
-        assert len(traffic(server)) == 3
+        assert [row["tx_id"] for row in traffic(server)] == newest
+        assert all(server.run(log.detail(tx_id))["outbound"] for tx_id in newest)
+        assert server.run(outbound_rows(log)) == 3
         server.run(log.apply_retention(time.time() + 8 * 86400))
         assert traffic(server) == []
+        assert server.run(outbound_rows(log)) == 0
+
+
+async def outbound_rows(log: Any) -> int:
+    from sqlalchemy import func, select
+
+    from authgate.db.schema import traffic_outbound
+
+    async with log.engine.connect() as conn:
+        count: int = (
+            await conn.execute(select(func.count()).select_from(traffic_outbound))
+        ).scalar_one()
+    return count
 
 
 # Upstreams that stream in chunks, keep connections alive, or stop halfway
