@@ -226,10 +226,12 @@ def create_app(
         try:
             yield
         finally:
-            following.cancel()
-            purge.cancel()
-            if trust is not None:
-                trust.cancel()
+            background = [task for task in (following, purge, trust) if task is not None]
+            for task in background:
+                task.cancel()
+            # Awaited before the stores close: a task cancelled in the middle of a query
+            # returns its connection here, not from a thread after the loop is gone.
+            await asyncio.gather(*background, return_exceptions=True)
             await app.state.gateway.close()
             if monitor.traffic is not None:
                 await monitor.traffic.close()
