@@ -245,7 +245,7 @@ class SqliteWorker:
         if writes:
             conn.execute("BEGIN IMMEDIATE")
         try:
-            results = _run_jobs(conn, batch, isolated=not writes)
+            results = _run_jobs(conn, batch, isolated=False)
             if results is None:
                 # A write job failed half-way: undo the batch and run it again with each write
                 # job in a SAVEPOINT of its own, so the failure takes only its own changes.
@@ -266,7 +266,8 @@ def _run_jobs(conn: sqlite3.Connection, batch: list[_Pending], *, isolated: bool
     """Each job's outcome, in order. Not `isolated`: no SAVEPOINT per write job (three
     statements less per job, each a release and a retake of the GIL on this thread, which the
     event loop's thread contends for), and None as soon as a write job fails: its changes
-    are mixed with the batch's, and only a ROLLBACK of the whole batch takes them out. Every
+    are mixed with the batch's, and only a ROLLBACK of the whole batch takes them out (a
+    batch of reads only never gives up: a failed read changed nothing). Every
     job touches nothing but the database, so running a batch twice is safe."""
     results: Settled = []
     for pending in batch:

@@ -81,12 +81,12 @@ def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
 
 
 _INSERT_TRAFFIC = _insert_sql("traffic", _TRAFFIC_COLUMNS)
+_INSERT_OUTBOUND = _insert_sql("traffic_outbound", _OUTBOUND_COLUMNS)
 # What retention deletes: each table, its key, and when its transaction started.
 _RETAINED = (
     (traffic, traffic.c.tx_id, traffic.c.started_ms),
     (traffic_outbound, traffic_outbound.c.id, traffic_outbound.c.tx_started_ms),
 )
-_INSERT_OUTBOUND = _insert_sql("traffic_outbound", _OUTBOUND_COLUMNS)
 
 
 class TrafficLog:
