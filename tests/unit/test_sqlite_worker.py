@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import gc
 import os
 import queue
+import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from authgate.db import sqlite_worker
 from authgate.db.sqlite_worker import NICENESS, SqliteWorker
 from authgate.errors import StoreUnavailable
 
@@ -169,3 +173,49 @@ def test_each_event_loop_gets_its_own_answers(tmp_path: Path) -> None:
         assert answers == [[(b + i,) for i in range(50)] for b in (100, 200, 300, 400)]
     finally:
         worker.close()
+
+
+def _wal_restarts(path: Path) -> int:
+    """The WAL header's checkpoint sequence number: one more each time the WAL starts over."""
+    with open(f"{path}-wal", "rb") as wal:
+        return int.from_bytes(wal.read(16)[12:16], "big")
+
+
+async def test_the_wal_starts_over_under_writes_that_never_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite starts the WAL over only when a write transaction begins with every frame of
+    it copied into the database: a writer that never pauses kept it growing without end."""
+    monkeypatch.setattr(sqlite_worker, "CHECKPOINT_EVERY", 0.02)
+    monkeypatch.setattr(sqlite_worker, "RESTART_FRAMES", 64)
+    monkeypatch.setattr(sqlite_worker, "CATCH_UP_FRAMES", 16)
+    path = tmp_path / "w.db"
+    worker = SqliteWorker(str(path))
+    try:
+        await worker.call(
+            lambda conn: conn.execute("CREATE TABLE t (n INTEGER, pad BLOB)"), writes=True
+        )
+        first = _wal_restarts(path)
+
+        def insert(conn: sqlite3.Connection, n: int) -> None:
+            conn.execute("INSERT INTO t VALUES (?, randomblob(3000))", (n,))
+            time.sleep(0.002)  # the transaction stays open: the writer is never idle
+
+        written = 0
+
+        async def write_for(seconds: float) -> None:
+            nonlocal written
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                n = written
+                written += 1
+                await worker.call(functools.partial(insert, n=n), writes=True)
+
+        await asyncio.gather(*(write_for(2.0) for _ in range(4)))
+        assert _wal_restarts(path) > first
+        (count,) = await worker.call(
+            lambda conn: conn.execute("SELECT count(*) FROM t").fetchone(), writes=False
+        )
+        assert count == written
+    finally:
+        await asyncio.to_thread(worker.close)
