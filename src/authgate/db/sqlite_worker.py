@@ -40,9 +40,10 @@ CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, which run off the wri
 # From this many frames (pages: 1 GiB of 4 KiB pages, PostgreSQL's max_wal_size) on, the
 # WAL is brought back to its start (see _checkpoint_forever); a file that grew larger
 # meanwhile is cut back to WAL_SIZE_LIMIT then. Each such restart holds the writer while
-# the last frames are copied and fsynced: 15-300 ms at full load, nearly all of it the
-# fsync (0.5-7 ms without it; but only a durable copy lets the WAL's frames be overwritten).
-# At 65,536 frames that came every 2-3 s of saturated refresh grants (30,000 frames/s).
+# the last frames are copied and fsynced: a few ms at one connection, 15-250 ms under a
+# saturating load, nearly all of it the fsync (0.5-7 ms without it; but only a durable copy
+# lets the WAL's frames be overwritten). At 65,536 frames that came every 2-3 s of
+# saturated refresh grants (30,000 frames/s); at 1 GiB, every 10 s or so.
 RESTART_FRAMES = 262_144
 CATCH_UP_FRAMES = 1_024  # at most this many frames are left to copy with the writer held
 WAL_SIZE_LIMIT = 1024 * 1024 * 1024
@@ -141,12 +142,13 @@ class SqliteWorker:
         PASSIVE checkpoint on a connection of its own never blocks the writer or readers.
         But the WAL starts again from its beginning only when a write transaction begins
         with every frame copied, which under a steady load never happens by itself: the WAL
-        grew without end (60 MB/s at full client_credentials load, the disk's to fill), and
-        once the file was past some 500 MB the writer slowed (the writer's CPU per request
-        22 -> 55 us; client_credentials 7,200 -> 6,000 requests/s). So once it is
-        RESTART_FRAMES long, this thread copies until little is left, then holds the writer
-        between two transactions for the last few frames: the writer's next transaction
-        starts the WAL over, writing into the file it has instead of growing it.
+        grew without end (60 MB/s at full client_credentials load, 100 MB/s with a single
+        connection, whose transactions are one job each: the disk's to fill), and once the
+        file was past one to three GB the writer's CPU per request doubled (22 -> 48 us;
+        bench/steady.py). So once it is RESTART_FRAMES long, this thread copies until little
+        is left, then holds the writer between two transactions for the last few frames: the
+        writer's next transaction starts the WAL over, writing into the file it has instead
+        of growing it.
         """
         _behind_the_event_loop()
         conn: sqlite3.Connection | None = None
