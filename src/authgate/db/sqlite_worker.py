@@ -38,14 +38,15 @@ MAX_BATCH = 256  # jobs in one transaction, give or take the jobs of one event-l
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, which run off the writer thread
 # From this many frames (pages: 1 GiB of 4 KiB pages, PostgreSQL's max_wal_size) on, the
-# WAL is brought back to its start (see _checkpoint_forever). Each such restart holds the
-# writer while the last frames are copied and synced: about 5 ms under a saturating load
-# (bench/steady.py). A file that grew past WAL_SIZE_LIMIT meanwhile is cut back to it, by
-# the writer: cutting 4.7 GB to 1 GiB held it 0.85 s, so the limit is well above the size a
-# restarted WAL keeps (1.1-1.4 GB).
+# WAL is brought back to its start (see _checkpoint_forever); a file that grew larger
+# meanwhile is cut back to WAL_SIZE_LIMIT then. Each such restart holds the writer while
+# the last frames are copied and fsynced: a few ms at one connection, 15-250 ms under a
+# saturating load, nearly all of it the fsync (0.5-7 ms without it; but only a durable copy
+# lets the WAL's frames be overwritten). At 65,536 frames that came every 2-3 s of
+# saturated refresh grants (30,000 frames/s); at 1 GiB, every 10 s or so.
 RESTART_FRAMES = 262_144
 CATCH_UP_FRAMES = 1_024  # at most this many frames are left to copy with the writer held
-WAL_SIZE_LIMIT = 4 * 1024 * 1024 * 1024
+WAL_SIZE_LIMIT = 1024 * 1024 * 1024
 NICENESS = 5  # how far the worker's threads stand back from the event loop's thread
 
 
@@ -157,7 +158,7 @@ class SqliteWorker:
                 frames, copied = self._checkpoint(conn)
                 if frames >= RESTART_FRAMES:
                     self._restart_wal(conn, frames, copied)
-            except (sqlite3.Error, OSError):
+            except sqlite3.Error:
                 if conn is not None:
                     conn.close()
                 conn = None  # the next round tries again; the WAL only grows meanwhile
@@ -174,14 +175,9 @@ class SqliteWorker:
         """Copy the frames that came during the last pass until few are left, then the
         last of them with the writer held. A reader of another connection that keeps
         frames from being copied keeps the WAL as it is: the writer is not held for nothing."""
-        for _ in range(8):
+        for _ in range(4):
             if frames - copied > CATCH_UP_FRAMES:
                 return  # a reader of an older snapshot holds the copying back
-            # SQLite fsyncs the database only after a pass that copied the whole WAL, which
-            # under load is the held one: it then waited for every page copied since the
-            # last such pass, seconds of them (the hold 100-250 ms under saturated refresh
-            # grants). Synced here, unheld, the held pass is left only the last pages.
-            self._sync_database()
             before = copied
             frames, copied = self._checkpoint(conn)
             if frames - before <= CATCH_UP_FRAMES:
@@ -196,14 +192,6 @@ class SqliteWorker:
         finally:
             self._writer_held = False
             self._writer_may_go.set()
-
-    def _sync_database(self) -> None:
-        """fsync the database file (any descriptor of a file flushes its pages)."""
-        descriptor = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
     async def call(self, job: Callable[[sqlite3.Connection], T], *, writes: bool) -> T:
         """Run `job(connection)` on the thread, in a transaction committed before we return."""
