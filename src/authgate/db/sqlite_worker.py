@@ -38,15 +38,18 @@ MAX_BATCH = 256  # jobs in one transaction, give or take the jobs of one event-l
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, which run off the writer thread
 # From this many frames (pages: 1 GiB of 4 KiB pages, PostgreSQL's max_wal_size) on, the
-# WAL is brought back to its start (see _checkpoint_forever); a file that grew larger
-# meanwhile is cut back to WAL_SIZE_LIMIT then. Each such restart holds the writer while
-# the last frames are copied and fsynced: a few ms at one connection, 15-250 ms under a
-# saturating load, nearly all of it the fsync (0.5-7 ms without it; but only a durable copy
-# lets the WAL's frames be overwritten). At 65,536 frames that came every 2-3 s of
-# saturated refresh grants (30,000 frames/s); at 1 GiB, every 10 s or so.
+# WAL is brought back to its start (see _checkpoint_forever). Each such restart holds the
+# writer while the last frames are copied and fsynced: a few ms at one connection, 15-250 ms
+# under a saturating load, nearly all of it the fsync (SQLite syncs the database only after
+# a pass that copied the whole WAL, the held one, which so waits for the pages of every pass
+# before it; syncing it beforehand needs a descriptor of the file, and closing one releases
+# the process's locks on it, SQLite's included). At 65,536 frames a hold came every 2-3 s of
+# saturated refresh grants; at 1 GiB, every 10 s or so. A file that grew past
+# WAL_SIZE_LIMIT meanwhile is cut back to it, by the writer: cutting 4.7 GB to 1 GiB held it
+# 0.85 s, so the limit is well above the size a restarted WAL keeps (1.1-1.4 GB).
 RESTART_FRAMES = 262_144
 CATCH_UP_FRAMES = 1_024  # at most this many frames are left to copy with the writer held
-WAL_SIZE_LIMIT = 1024 * 1024 * 1024
+WAL_SIZE_LIMIT = 4 * 1024 * 1024 * 1024
 NICENESS = 5  # how far the worker's threads stand back from the event loop's thread
 
 
