@@ -24,7 +24,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gateway_cases import gateway_token, route_config
-from harness import BENCH, BIN, ROOT, SERVER_CPU, Bench, Process, Run, clean_env, wait_ready, wrk
+from harness import (
+    BENCH,
+    BIN,
+    ROOT,
+    SERVER_CPU,
+    Bench,
+    Process,
+    Run,
+    clean_env,
+    cpu_seconds,
+    wait_ready,
+    wrk,
+)
 from targets import Authgate, Store
 
 CASES = ("client_credentials", "introspection", "refresh_token", "gateway")
@@ -167,12 +179,6 @@ def for_run(env: dict[str, str], index: int) -> dict[str, str]:
     if "BENCH_POOL" not in env:
         return env
     return dict(env, BENCH_POOL=env["BENCH_POOL"].replace("{run}", str(index)))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and all its threads so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Stop:

@@ -100,6 +100,13 @@ def free_port() -> int:
         return port
 
 
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User and system CPU time so far of a process and all its threads, or of one thread."""
+    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
     env.update(extra)

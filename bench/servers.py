@@ -20,8 +20,18 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from ab import cpu_seconds, server, upstream
-from harness import BIN, SERVER_CPU, Bench, Process, clean_env, free_port, wait_ready, wrk
+from ab import server, upstream
+from harness import (
+    BIN,
+    SERVER_CPU,
+    Bench,
+    Process,
+    clean_env,
+    cpu_seconds,
+    free_port,
+    wait_ready,
+    wrk,
+)
 from targets import Authgate, Store
 
 CASES = ("client_credentials", "introspection", "gateway")

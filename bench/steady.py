@@ -16,25 +16,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 from pathlib import Path
 
-from ab import cpu_seconds, for_run, server, source, worktree
-from harness import Bench, wrk
+from ab import for_run, server, source, worktree
+from harness import Bench, cpu_seconds, wrk
 
 HEADER = "| window | req/s | CPU µs/req | p50 ms | p99 ms | WAL MB | file MB | by thread µs/req |"
 
 
-def thread_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds of each thread of the process, keyed by "name/tid"."""
-    seconds: dict[str, float] = {}
-    for task in sorted(Path(f"/proc/{pid}/task").iterdir(), key=lambda t: int(t.name)):
-        with contextlib.suppress(OSError):
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            seconds[f"{name}/{task.name}"] = (int(fields[11]) + int(fields[12])) / os.sysconf(
-                "SC_CLK_TCK"
-            )
+def thread_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of the process so far, by thread id."""
+    seconds: dict[int, float] = {}
+    for thread in sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            seconds[thread] = cpu_seconds(pid, thread)
     return seconds
 
 
@@ -71,9 +66,9 @@ def main() -> None:
             used, threads = cpu_seconds(pid) - before, thread_seconds(pid)
             per_request = 1e6 / max(run.requests, 1)
             by_thread = ", ".join(
-                f"{name.split('/')[1]} {per_request * (spent - threads_before.get(name, 0)):.0f}"
-                for name, spent in threads.items()
-                if spent - threads_before.get(name, 0) >= 0.05
+                f"{thread} {per_request * (spent - threads_before.get(thread, 0)):.0f}"
+                for thread, spent in threads.items()
+                if spent - threads_before.get(thread, 0) >= 0.05
             )
             print(
                 f"| {index + 1} | {run.rps:,.0f} | {used * per_request:.1f} | {run.p50_ms:.2f} "

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from harness import RESULTS, free_port, log, versions
+from harness import RESULTS, cpu_seconds, free_port, log, versions
 
 SMALL = 200
 LARGE = 1024 * 1024
@@ -142,12 +142,6 @@ async def aiohttp_client(
             return size
 
     return call, session.close
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system time of a process so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(
