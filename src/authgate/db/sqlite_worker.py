@@ -117,10 +117,9 @@ class SqliteWorker:
         self._starting = threading.Lock()
         self._stop_checkpoints = threading.Event()
         # The writer runs each transaction holding _transaction; a checkpoint that is to
-        # restart the WAL takes it for its last pass, and _writer_may_go keeps the writer
-        # from taking the lock again before it has (a Lock is not fair).
+        # restart the WAL clears _writer_may_go, which keeps the writer from taking the lock
+        # again (a Lock is not fair), then takes the lock for its last pass.
         self._transaction = threading.Lock()
-        self._writer_held = False
         self._writer_may_go = threading.Event()
         self._writer_may_go.set()
 
@@ -188,12 +187,10 @@ class SqliteWorker:
         else:
             return  # the writer outruns the copying: try again next round
         self._writer_may_go.clear()
-        self._writer_held = True
         try:
             with self._transaction:
                 self._checkpoint(conn)
         finally:
-            self._writer_held = False
             self._writer_may_go.set()
 
     async def call(self, job: Callable[[sqlite3.Connection], T], *, writes: bool) -> T:
@@ -269,7 +266,7 @@ class SqliteWorker:
             try:
                 if conn is None:
                     conn = self._connect()
-                if self._writer_held:
+                if not self._writer_may_go.is_set():
                     self._writer_may_go.wait()
                 with self._transaction:
                     results = self._run_batch(conn, batch)
