@@ -11,6 +11,7 @@ import queue
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,29 @@ def _wal_restarts(path: Path) -> int:
         return int.from_bytes(wal.read(16)[12:16], "big")
 
 
+def _insert(conn: sqlite3.Connection, n: int) -> None:
+    conn.execute("INSERT INTO t VALUES (?, randomblob(3000))", (n,))
+    time.sleep(0.002)  # the transaction stays open: the writer is never idle
+
+
+async def _write_without_pause(
+    worker: SqliteWorker, seconds: float, until: Callable[[], bool] = lambda: False
+) -> int:
+    """Rows written by four callers that never pause, for `seconds` or until `until()`."""
+    written = 0
+
+    async def write() -> None:
+        nonlocal written
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not until():
+            n = written
+            written += 1
+            await worker.call(functools.partial(_insert, n=n), writes=True)
+
+    await asyncio.gather(*(write() for _ in range(4)))
+    return written
+
+
 async def test_the_wal_starts_over_under_writes_that_never_pause(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,26 +220,39 @@ async def test_the_wal_starts_over_under_writes_that_never_pause(
             lambda conn: conn.execute("CREATE TABLE t (n INTEGER, pad BLOB)"), writes=True
         )
         first = _wal_restarts(path)
-
-        def insert(conn: sqlite3.Connection, n: int) -> None:
-            conn.execute("INSERT INTO t VALUES (?, randomblob(3000))", (n,))
-            time.sleep(0.002)  # the transaction stays open: the writer is never idle
-
-        written = 0
-
-        async def write_for(seconds: float) -> None:
-            nonlocal written
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                n = written
-                written += 1
-                await worker.call(functools.partial(insert, n=n), writes=True)
-
-        await asyncio.gather(*(write_for(2.0) for _ in range(4)))
+        written = await _write_without_pause(worker, 2.0)
         assert _wal_restarts(path) > first
         (count,) = await worker.call(
             lambda conn: conn.execute("SELECT count(*) FROM t").fetchone(), writes=False
         )
         assert count == written
+    finally:
+        await asyncio.to_thread(worker.close)
+
+
+async def test_a_wal_that_grew_past_the_limit_is_cut_back_when_it_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WAL that grew while it could not start over (here: restarts off) keeps its size on
+    disk when it does, unless it is past WAL_SIZE_LIMIT."""
+    monkeypatch.setattr(sqlite_worker, "CHECKPOINT_EVERY", 0.02)
+    monkeypatch.setattr(sqlite_worker, "RESTART_FRAMES", 10**9)
+    monkeypatch.setattr(sqlite_worker, "CATCH_UP_FRAMES", 16)
+    monkeypatch.setattr(sqlite_worker, "WAL_SIZE_LIMIT", 512 * 1024)
+    path = tmp_path / "w.db"
+    wal = Path(f"{path}-wal")
+    worker = SqliteWorker(str(path))
+    try:
+        await worker.call(
+            lambda conn: conn.execute("CREATE TABLE t (n INTEGER, pad BLOB)"), writes=True
+        )
+        await _write_without_pause(worker, 10.0, until=lambda: wal.stat().st_size > 2**21)
+        assert wal.stat().st_size > 2**21
+        first = _wal_restarts(path)
+        monkeypatch.setattr(sqlite_worker, "RESTART_FRAMES", 64)
+        await _write_without_pause(worker, 10.0, until=lambda: _wal_restarts(path) > first)
+        await worker.call(functools.partial(_insert, n=-1), writes=True)  # one more commit
+        assert _wal_restarts(path) > first
+        assert wal.stat().st_size < 2**20
     finally:
         await asyncio.to_thread(worker.close)
