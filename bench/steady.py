@@ -1,7 +1,8 @@
 """One server under a load that never pauses, window by window: what a long run does to it.
 
     .venv/bin/python bench/steady.py [--case client_credentials|refresh_token]
-                                     [--windows 12] [--seconds 5] [--base REV]
+                                     [--windows 12] [--seconds 5] [--connections 16]
+                                     [--base REV]
 
 bench/run.py and bench/ab.py measure runs of a few seconds with pauses between them, and a
 pause lets the SQLite worker catch up (its checkpoint, the WAL starting over). Here one
@@ -9,7 +10,8 @@ server (SQLite token store, one worker on core 0, as bench/ab.py starts it) take
 core 1 window after window with no pause between, and each window prints its requests/s,
 the server's CPU time per request, p50/p99, the size of the token file and of its WAL, and
 the CPU time per request of each of the server's threads (writers and checkpoints by
-thread id, in the order the threads started). `--base REV` runs a git revision's code.
+thread id, in the order the threads started). `--base REV` runs a git revision's code;
+`--connections 1` sends one request at a time (each SQLite transaction then holds one job).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
+import harness
 from ab import for_run, server, source, worktree
 from harness import Bench, cpu_seconds, wrk
 
@@ -42,8 +45,10 @@ def main() -> None:
     parser.add_argument("--case", default="client_credentials")
     parser.add_argument("--windows", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=harness.CONNECTIONS)
     parser.add_argument("--base", help="a git revision to run instead of the working tree")
     args = parser.parse_args()
+    harness.CONNECTIONS = args.connections  # what wrk() opens
     bench = Bench(argparse.Namespace(budget=10**6, runs=args.windows, duration=args.seconds))
     with contextlib.ExitStack() as stack:
         tree = stack.enter_context(worktree(args.base)) if args.base else None
@@ -55,7 +60,8 @@ def main() -> None:
         pid = target.process.pid
         wrk(script, target.port, 1, for_run(env, 0))  # warm-up
         print(
-            f"{args.case}, {args.windows} windows of {args.seconds:g} s, code of "
+            f"{args.case}, {args.connections} connections, {args.windows} windows of "
+            f"{args.seconds:g} s, code of "
             f"{args.base or 'the working tree'}"
         )
         print(HEADER)
