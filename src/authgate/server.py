@@ -1,6 +1,7 @@
 """`authgate serve`: uvicorn with uvloop and httptools, one or several worker processes.
 
-The protocol is uvicorn's httptools one with read deadlines (authgate.server_protocol).
+uvicorn runs the server; each connection is authgate's own HTTP/1.1 protocol on httptools,
+with read deadlines (authgate.server_protocol).
 
 Worker processes build their settings as the command did: `load_settings()` over the same
 file and environment, then the command line's options. Only the file's path and those options
@@ -24,7 +25,7 @@ from starlette.applications import Starlette
 
 from authgate.app import create_app
 from authgate.config import ServerSettings, Settings, load_settings
-from authgate.server_protocol import DeadlineHttpProtocol
+from authgate.server_protocol import HttpProtocol
 from authgate.server_tls import ServerTls, context_factory
 
 OPTIONS_ENV = "AUTHGATE_SERVE_OPTIONS"
@@ -84,7 +85,7 @@ def serve(settings: Settings, options: ServeOptions) -> int:
 def connection_options(server: ServerSettings) -> dict[str, Any]:
     """uvicorn's options for HTTPS and for slow and idle clients (SPEC.md, Hardening)."""
     protocol = functools.partial(  # a partial, not a subclass: workers receive it pickled
-        DeadlineHttpProtocol,
+        HttpProtocol,
         header_timeout=server.header_timeout,
         body_timeout=server.body_timeout,
         max_connections=server.max_connections,

@@ -1,7 +1,9 @@
-"""authgate.server_protocol: each answer leaves the server in one write.
+"""authgate.server_protocol: each answer leaves the server in one write, and the HTTP/1.1
+rules a connection keeps (pipelining, chunks, close, errors, a client that leaves).
 
-Driven through the real protocol and uvicorn's request cycle, with a transport that records
-what the server writes (a socket could not tell one write from two).
+Driven through the real protocol, with a transport that records what the server writes (a
+socket could not tell one write from two). The deadlines and the connection cap are tested
+over real sockets in tests/e2e/test_slow_clients.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from uvicorn.config import Config
 from uvicorn.lifespan.off import LifespanOff
 from uvicorn.server import ServerState
 
-from authgate.server_protocol import DeadlineHttpProtocol
+from authgate.server_protocol import HttpProtocol
 
 pytestmark = pytest.mark.anyio
 
@@ -49,9 +51,35 @@ class RecordingTransport(asyncio.Transport):
         pass
 
 
+LEFT: list[str] = []  # what /wait's receive said once the body was read
+
+
 async def hello(scope: Any, receive: Any, send: Any) -> None:
-    if scope["path"] == "/upload":
+    path = scope["path"]
+    if path == "/upload":
         await receive()  # the body, after `100 Continue`
+    elif path == "/echo":
+        body = b""
+        while True:
+            message = await receive()
+            body += message["body"]
+            if not message["more_body"]:
+                break
+        start = {"type": "http.response.start", "status": 200, "headers": []}
+        await send(start)  # no content-length: the answer goes in chunks
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    elif path == "/wait":
+        await receive()
+        LEFT.append((await receive())["type"])  # waits for the client to leave
+        return
+    elif path == "/fail":
+        raise RuntimeError("the app failed")
+    elif path == "/inject":
+        headers = [(b"location", b"/a\r\nset-cookie: x=1")]
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        return
     headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     if scope["path"] == "/slow":
@@ -59,10 +87,10 @@ async def hello(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"hello"})
 
 
-def connected() -> tuple[DeadlineHttpProtocol, RecordingTransport]:
+def connected() -> tuple[HttpProtocol, RecordingTransport]:
     config = Config(app=hello, log_level="error")
     config.load()
-    protocol = DeadlineHttpProtocol(
+    protocol = HttpProtocol(
         config,
         ServerState(),
         LifespanOff(config).state,
@@ -76,11 +104,11 @@ def connected() -> tuple[DeadlineHttpProtocol, RecordingTransport]:
     return protocol, transport
 
 
-async def answered(protocol: DeadlineHttpProtocol, request: bytes) -> None:
+async def answered(protocol: HttpProtocol, request: bytes) -> None:
     protocol.data_received(request)
     for _ in range(100):
         await asyncio.sleep(0.01)
-        if protocol.cycle.response_complete and not protocol.tasks:
+        if protocol.answering is None and not protocol.tasks:
             return
 
 
@@ -126,3 +154,76 @@ async def test_keep_alive_answers_each_leave_in_one_write() -> None:
         await answered(protocol, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
     assert len(transport.writes) == 3
     assert not transport.closed
+
+
+async def test_pipelined_requests_are_answered_in_order() -> None:
+    protocol, transport = connected()
+    await answered(
+        protocol,
+        b"GET /slow HTTP/1.1\r\nhost: a\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nhost: a\r\ncontent-length: 6\r\n\r\nsecond",
+    )
+    await answered(protocol, b"")
+    answers = b"".join(transport.writes)
+    assert answers.index(b"hello") < answers.index(b"second")
+    assert answers.count(b"HTTP/1.1 200 OK") == 2
+
+
+async def test_an_answer_without_a_length_goes_in_chunks() -> None:
+    protocol, transport = connected()
+    await answered(
+        protocol,
+        b"POST /echo HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    )
+    answer = b"".join(transport.writes)
+    assert b"\r\ntransfer-encoding: chunked\r\n" in answer
+    assert answer.endswith(b"\r\n\r\n5\r\nabcde\r\n0\r\n\r\n")
+
+
+async def test_a_client_that_says_close_is_closed_after_its_answer() -> None:
+    protocol, transport = connected()
+    await answered(protocol, b"GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+    assert b"\r\nconnection: close\r\n" in transport.writes[0]
+    assert transport.closed
+
+
+async def test_an_http_1_0_request_is_answered_and_closed() -> None:
+    protocol, transport = connected()
+    await answered(protocol, b"GET / HTTP/1.0\r\n\r\n")
+    assert transport.writes[0].endswith(b"hello")
+    assert transport.closed
+
+
+async def test_an_app_that_fails_gets_500_and_the_connection_closes() -> None:
+    protocol, transport = connected()
+    await answered(protocol, b"GET /fail HTTP/1.1\r\nhost: a\r\n\r\n")
+    assert transport.writes[0].startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert transport.writes[0].endswith(b"\r\n\r\nInternal Server Error")
+    assert transport.closed
+
+
+async def test_a_header_that_would_split_the_answer_is_refused() -> None:
+    protocol, transport = connected()
+    await answered(protocol, b"GET /inject HTTP/1.1\r\nhost: a\r\n\r\n")
+    answer = b"".join(transport.writes)
+    assert b"set-cookie" not in answer
+    assert answer.startswith(b"HTTP/1.1 500 ")
+
+
+async def test_after_the_body_receive_waits_for_the_client_to_leave() -> None:
+    protocol, _ = connected()
+    LEFT.clear()
+    protocol.data_received(b"POST /wait HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\n\r\nok")
+    await asyncio.sleep(0.02)
+    assert LEFT == []  # the whole body was read: the second receive waits
+    protocol.connection_lost(None)
+    await asyncio.sleep(0.02)
+    assert LEFT == ["http.disconnect"]
+
+
+async def test_a_request_that_is_not_http_gets_400_and_the_connection_closes() -> None:
+    protocol, transport = connected()
+    protocol.data_received(b"\x16\x03\x01 not http at all\r\n\r\n")
+    assert transport.writes[0].startswith(b"HTTP/1.1 400 ")
+    assert transport.closed
