@@ -185,14 +185,23 @@ class Run:
     errors: int
 
 
-def wrk(script: str, port: int, duration: float, env: dict[str, str], scheme: str = "http") -> Run:
+def wrk(
+    script: str,
+    port: int,
+    duration: float,
+    env: dict[str, str],
+    scheme: str = "http",
+    *,
+    threads: int = 1,
+    cpu: str | None = LOAD_CPU,
+) -> Run:
+    """`cpu`: the core wrk is pinned to; None: wherever the scheduler puts its threads."""
     seconds = max(1, round(duration))
+    pinned = ["taskset", "-c", cpu] if cpu is not None else []
     argv = [
-        "taskset",
-        "-c",
-        LOAD_CPU,
+        *pinned,
         "wrk",
-        "-t1",
+        f"-t{threads}",
         f"-c{CONNECTIONS}",
         f"-d{seconds}s",
         "-s",

@@ -146,8 +146,16 @@ class Authgate:
     """One `authgate serve` on core 0 with a fresh registry, a client, and its config."""
 
     def __init__(
-        self, bench: Bench, store: Store, tag: str, extra_config: str = "", *, tls: bool = False
+        self,
+        bench: Bench,
+        store: Store,
+        tag: str,
+        extra_config: str = "",
+        *,
+        tls: bool = False,
+        workers: int | None = None,
     ) -> None:
+        """`workers`: `serve --workers N`, not pinned to core 0 (bench/workers.py)."""
         self.bench = bench
         self.store = store
         self.tls = tls
@@ -185,17 +193,12 @@ class Authgate:
             f"{quote(self.client_id, safe='')}:{quote(secret, safe='')}".encode()
         ).decode()
         self.port = free_port()
-        argv = [
-            "taskset",
-            "-c",
-            SERVER_CPU,
-            str(BIN / "authgate"),
-            "--config",
-            str(self.config),
-            "serve",
-            "--port",
-            str(self.port),
-        ]
+        argv = [str(BIN / "authgate"), "--config", str(self.config), "serve"]
+        argv += ["--port", str(self.port)]
+        if workers is None:
+            argv = ["taskset", "-c", SERVER_CPU, *argv]
+        else:
+            argv += ["--workers", str(workers)]
         self.process = Process(
             f"authgate-{tag}",
             argv,
