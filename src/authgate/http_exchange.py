@@ -59,6 +59,12 @@ _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]").search
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
+def release(waiter: asyncio.Future[None] | None) -> None:
+    """Let whoever awaits `waiter` go on (a future nobody cancelled yet)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class Exchange:
     """One request and its answer: the `receive` and `send` of the app's call."""
 
@@ -136,11 +142,8 @@ class Exchange:
         await self.send({"type": "http.response.body", "body": body})
 
     def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        waiter, self.waiter = self.waiter, None
+        release(waiter)
 
     async def receive(self) -> dict[str, Any]:
         connection = self.connection

@@ -37,7 +37,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
-from authgate.http_exchange import Exchange, plain_answer
+from authgate.http_exchange import Exchange, plain_answer, release
 from authgate.server_tls import tls_extension
 
 HIGH_WATER = 65536  # request body bytes buffered before the connection stops reading
@@ -156,11 +156,8 @@ class HttpProtocol(asyncio.Protocol):
             self.writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
-        writable = self.writable
-        if writable is not None:
-            self.writable = None
-            if not writable.done():
-                writable.set_result(None)
+        writable, self.writable = self.writable, None
+        release(writable)
 
     # The parser's calls.
 
