@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
 import functools
 import gc
 import os
 import queue
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from authgate.db import sqlite_worker
-from authgate.db.sqlite_worker import NICENESS, SqliteWorker
+from authgate.db.sqlite_worker import NICENESS, SqliteWorker, sync_database_file
 from authgate.errors import StoreUnavailable
 
 pytestmark = pytest.mark.anyio
@@ -256,3 +258,39 @@ async def test_a_wal_that_grew_past_the_limit_is_cut_back_when_it_starts_over(
         assert wal.stat().st_size < 2**20
     finally:
         await asyncio.to_thread(worker.close)
+
+
+def _locked_elsewhere(path: Path) -> bool:
+    """Does another process find a POSIX lock on `path` (as SQLite's own are)?"""
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try:\n"
+        "    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except OSError:\n"
+        "    sys.exit(1)\n"
+    )
+    return subprocess.run([sys.executable, "-c", probe, str(path)], check=False).returncode == 1
+
+
+def test_syncing_the_database_file_keeps_this_process_s_locks_on_it(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it: a
+    sync through a descriptor opened and closed for it once let another process empty a WAL
+    in use. The sync's descriptor is opened once per file and stays open."""
+    path = tmp_path / "s.db"
+    path.write_bytes(b"")
+    held = os.open(path, os.O_RDWR)
+    try:
+        fcntl.lockf(held, fcntl.LOCK_SH)  # a lock of this process, as SQLite takes them
+        assert _locked_elsewhere(path)
+        for _ in range(2):
+            sync_database_file(str(path))
+        assert _locked_elsewhere(path)
+        descriptors = [
+            fd
+            for fd in os.listdir("/proc/self/fd")
+            if os.path.realpath(f"/proc/self/fd/{fd}") == str(path)
+        ]
+        assert len(descriptors) == 2  # the test's own and the sync's one, opened once
+    finally:
+        os.close(held)
