@@ -209,7 +209,8 @@ class SqliteWorker:
         # one: it then waited for every page the passes before it copied (100-150 ms of hold
         # under saturated refresh grants). Synced here, with the writer going on, and copied
         # once more, the held pass is left its own few pages to sync.
-        sync_database_file(self.path)
+        with contextlib.suppress(OSError):  # then the held pass syncs it all, as before
+            sync_database_file(self.path)
         self._checkpoint(conn)
         self._writer_may_go.clear()
         try:
