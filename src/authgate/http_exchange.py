@@ -13,25 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+
+# uvicorn's status lines and its checks of a field name (token characters only) and value.
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE
 
 if TYPE_CHECKING:
     from authgate.server_protocol import HttpProtocol
 
 log = logging.getLogger("authgate.server")
-
-
-def _status_line(status: int) -> bytes:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
-    return f"HTTP/1.1 {status} {phrase}\r\n".encode()
-
-
-STATUS_LINE = {status: _status_line(status) for status in range(100, 600)}
 
 
 def plain_answer(status: int, text: bytes) -> bytes:
@@ -48,14 +38,14 @@ def plain_answer(status: int, text: bytes) -> bytes:
 
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_SERVER_ERROR = (
-    500,
-    [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")],
-    b"Internal Server Error",
-)
-# What RFC 9110 forbids in a field name (token characters only) and in a field value.
-_BAD_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]').search
-_BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]").search
+_SERVER_ERROR_TEXT = b"Internal Server Error"
+_SERVER_ERROR_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", b"%d" % len(_SERVER_ERROR_TEXT)),
+    (b"connection", b"close"),
+]
+_BAD_NAME = HEADER_RE.search
+_BAD_VALUE = HEADER_VALUE_RE.search
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
@@ -136,10 +126,9 @@ class Exchange:
                 self.connection.transport.close()
 
     async def send_server_error(self) -> None:
-        status, headers, body = _SERVER_ERROR
-        headers = [*headers, (b"content-length", b"%d" % len(body))]
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send({"type": "http.response.body", "body": body})
+        start = {"type": "http.response.start", "status": 500, "headers": _SERVER_ERROR_HEADERS}
+        await self.send(start)
+        await self.send({"type": "http.response.body", "body": _SERVER_ERROR_TEXT})
 
     def wake(self) -> None:
         waiter, self.waiter = self.waiter, None
@@ -207,7 +196,7 @@ class Exchange:
             self.wake()
             if not self.keep_alive:
                 connection.transport.close()
-            connection.answered(self)
+            connection.answered()
 
     def start(self, status: int, headers: Any) -> None:
         """The answer's head, held until its body (or the loop's next turn). A header that

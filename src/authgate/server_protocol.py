@@ -34,13 +34,13 @@ from urllib.parse import unquote
 
 import httptools
 from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
 from authgate.http_exchange import Exchange, plain_answer, release
 from authgate.server_tls import tls_extension
 
-HIGH_WATER = 65536  # request body bytes buffered before the connection stops reading
 _REQUEST_TIMEOUT = plain_answer(408, b"request timed out")
 _UNAVAILABLE = plain_answer(503, b"Service Unavailable")
 _BAD_REQUEST = plain_answer(400, b"Invalid HTTP request received.")
@@ -222,18 +222,18 @@ class HttpProtocol(asyncio.Protocol):
             self.pipeline.append(exchange)
 
     def on_body(self, body: bytes) -> None:
-        exchange = self.reading
-        if exchange is None or exchange.is_complete or not self.is_admitted:
+        exchange = self.reading  # None on a refused connection: it is given no exchange
+        if exchange is None or exchange.is_complete:
             return
         exchange.body += body
-        if len(exchange.body) > HIGH_WATER:
+        if len(exchange.body) > HIGH_WATER_LIMIT:  # the app reads slower: stop reading
             self.pause_reading()
         exchange.wake()
 
     def on_message_complete(self) -> None:
         self.deadline = None
         exchange = self.reading
-        if exchange is None or exchange.is_complete or not self.is_admitted:
+        if exchange is None or exchange.is_complete:
             return
         exchange.more_body = False
         exchange.wake()
@@ -246,7 +246,7 @@ class HttpProtocol(asyncio.Protocol):
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
-    def answered(self, exchange: Exchange) -> None:
+    def answered(self) -> None:
         """An answer is complete: the next pipelined request, or the keep-alive deadline."""
         self.server_state.total_requests += 1
         self.answering = None
