@@ -227,3 +227,18 @@ async def test_a_request_that_is_not_http_gets_400_and_the_connection_closes() -
     protocol.data_received(b"\x16\x03\x01 not http at all\r\n\r\n")
     assert transport.writes[0].startswith(b"HTTP/1.1 400 ")
     assert transport.closed
+
+
+async def test_an_upgrade_request_is_answered_as_http_and_the_connection_closes() -> None:
+    """No upgrade is offered: the request gets its plain answer, and the bytes after its head,
+    of another protocol, are never read as a request."""
+    protocol, transport = connected()
+    await answered(
+        protocol,
+        b"GET / HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"
+        b"GET /fail HTTP/1.1\r\nhost: a\r\n\r\n",
+    )
+    assert len(transport.writes) == 1
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.writes[0].endswith(b"hello")
+    assert transport.closed
