@@ -39,12 +39,11 @@ BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, which run off the writer thread
 # From this many frames (pages: 1 GiB of 4 KiB pages, PostgreSQL's max_wal_size) on, the
 # WAL is brought back to its start (see _checkpoint_forever). Each such restart holds the
-# writer while the last frames are copied and fsynced: a few ms at one connection, 15-250 ms
-# under a saturating load, nearly all of it the fsync (SQLite syncs the database only after
-# a pass that copied the whole WAL, the held one, which so waits for the pages of every pass
-# before it; syncing it beforehand needs a descriptor of the file, and closing one releases
-# the process's locks on it, SQLite's included). At 65,536 frames a hold came every 2-3 s of
-# saturated refresh grants; at 1 GiB, every 10 s or so. A file that grew past
+# writer while the last frames are copied and fsynced; the database is synced just before
+# (sync_database_file), so the held fsync has only those frames' pages left (p99 of saturated
+# refresh grants at most 44-77 ms in a restart's window, 194-346 ms without the early sync).
+# At 65,536 frames a hold came every 2-3 s of saturated refresh grants; at 1 GiB, every 10 s
+# or so. A file that grew past
 # WAL_SIZE_LIMIT meanwhile is cut back to it, by the writer: cutting 4.7 GB to 1 GiB held it
 # 0.85 s, so the limit is well above the size a restarted WAL keeps (1.1-1.4 GB).
 RESTART_FRAMES = 262_144
