@@ -283,10 +283,17 @@ class Case:
     env: dict[str, str]
     pools: list[Path] | None = None
     scheme: str = "http"
+    threads: int = 1  # wrk's
+    cpu: str | None = LOAD_CPU  # wrk's core; None: not pinned
 
     def run(self, index: int, duration: float) -> Run:
         env = dict(self.env, BENCH_POOL=str(self.pools[index])) if self.pools else self.env
-        return wrk(self.script, self.port, duration, env, self.scheme)
+        return self.drive(duration, env)
+
+    def drive(self, duration: float, env: dict[str, str]) -> Run:
+        return wrk(
+            self.script, self.port, duration, env, self.scheme, threads=self.threads, cpu=self.cpu
+        )
 
     def spent_pools(self, runs: list[Run]) -> int:
         """Runs that spent their pool: the last requests of each connection repeat the last
@@ -345,7 +352,7 @@ class Bench:
             duration = self.duration(len(cases))
             for case in cases:
                 if not case.pools:  # a pooled case was warmed up by its calibration run
-                    wrk(case.script, case.port, 1, case.env, case.scheme)
+                    case.drive(1, case.env)
             runs: dict[int, list[Run]] = {id(case): [] for case in cases}
             for index in range(self.args.runs):
                 for case in cases if index % 2 == 0 else cases[::-1]:

@@ -6,17 +6,17 @@ Issue 15 asks for the figure to be reported. Two servers with the default SQLite
 with its own database: `authgate serve --workers 1` and `--workers 2`, neither pinned to a
 core. wrk drives them with 2 threads and 32 connections, also unpinned, so wrk takes about
 one of the machine's two cores: the workers, their SQLite threads and wrk share the cores,
-and the two workers share their file's write lock. The servers take turns (1 2, 2 1, ...);
-the table gives each one's median requests/s, its runs, and the ratio of the medians.
+and the two workers share their file's write lock. The servers take turns (1 2, 2 1, ...) as in
+bench/run.py (harness.Bench.measure_interleaved); then the table and the ratio of the
+medians, and of the runs side by side.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import harness
-from harness import Bench, Skip, wrk
+from harness import Bench, Case, Row, table
 from targets import Authgate, Store, stores
 
 CONNECTIONS = 32
@@ -36,36 +36,26 @@ def main() -> None:
     sqlite = next(s for s in stores(["sqlite"]) if isinstance(s, Store))
     servers = {n: Authgate(bench, sqlite, f"workers-{n}", workers=n) for n in (1, 2)}
     try:
-        for server in servers.values():
+        cases = []
+        for n, server in servers.items():
             server.ready()
-        envs = {n: server.env() for n, server in servers.items()}
-        script = "client_credentials.lua"
-        if args.case == "introspection":
-            script = "introspect.lua"
-            envs = {n: s.env(BENCH_TOKEN=s.access_token()) for n, s in servers.items()}
-        rates: dict[int, list[float]] = {1: [], 2: []}
-        for index in range(args.runs):
-            for n in (1, 2) if index % 2 == 0 else (2, 1):
-                run = wrk(
-                    script, servers[n].port, args.duration, envs[n], threads=THREADS, cpu=None
-                )
-                if run.errors:
-                    raise Skip(f"--workers {n}: {run.errors} failed requests")
-                rates[n].append(run.rps)
-        print(
-            f"{args.case}, SQLite, wrk -t{THREADS} -c{CONNECTIONS}, {args.runs} runs of "
-            f"{args.duration:g} s each, nothing pinned"
-        )
-        print("| server | req/s (median) | runs |")
-        print("|---|---|---|")
-        for n, found in rates.items():
-            runs = ", ".join(f"{rate:,.0f}" for rate in found)
-            print(f"| --workers {n} | {statistics.median(found):,.0f} | {runs} |")
-        ratio = statistics.median(rates[2]) / statistics.median(rates[1])
-        print(f"\n--workers 2 / --workers 1: {ratio:.2f}")
+            script, env = "client_credentials.lua", server.env()
+            if args.case == "introspection":
+                script, env = "introspect.lua", server.env(BENCH_TOKEN=server.access_token())
+            row = Row(args.case, f"--workers {n}", "sqlite")
+            cases.append(
+                Case(row, server.process, script, server.port, env, threads=THREADS, cpu=None)
+            )
+        bench.measure_interleaved(cases)  # taking turns: 1 2, 2 1, ...
     finally:
         for server in servers.values():
             server.process.stop()
+    one, two = (case.row for case in cases)
+    print(f"wrk -t{THREADS} -c{CONNECTIONS}, nothing pinned")
+    print(table(bench.rows))
+    if one.rps and two.rps:
+        runs = ", ".join(f"{b.rps / a.rps:.2f}" for a, b in zip(one.runs, two.runs, strict=False))
+        print(f"\n--workers 2 / --workers 1: {two.rps / one.rps:.2f} (run by run {runs})")
 
 
 if __name__ == "__main__":
