@@ -14,6 +14,8 @@ traded for speed. A write job that fails takes only its own changes with it: the
 rolled back and run again with each write job inside its own SAVEPOINT, so the others of its
 batch stand. Several processes may share the file: SQLite's write lock (with a
 busy timeout) orders their transactions, and `exchange` is a conditional UPDATE as in SqlStore.
+While read jobs wait for the disk (a store larger than the memory the kernel gives its file),
+they run on a few reader threads instead, side by side (disk_readers.py).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from authgate.db.disk_readers import DiskReaders
 from authgate.db.private_files import create_private_database
+from authgate.db.sqlite_jobs import Pending, Settled, run_batch, settle
 from authgate.errors import StoreUnavailable
 
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], Any]
 
 MAX_BATCH = 256  # jobs in one transaction, give or take the jobs of one event-loop turn
 BUSY_TIMEOUT_MS = 10_000
@@ -58,21 +61,6 @@ def sqlite_path(url: str) -> str:
     return path.split("?", 1)[0] or ":memory:"
 
 
-class _Pending:
-    __slots__ = ("future", "job", "loop", "writes")
-
-    def __init__(
-        self, job: Job, writes: bool, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
-    ) -> None:
-        self.job = job
-        self.writes = writes
-        self.loop = loop
-        self.future = future
-
-
-Settled = list[tuple[asyncio.Future[Any], Any, BaseException | None]]  # future, value, error
-
-
 def _behind_the_event_loop() -> None:
     """Lower this thread's priority (Linux: the calling thread only) below the event loop's.
 
@@ -87,16 +75,6 @@ def _behind_the_event_loop() -> None:
         return  # elsewhere the call would lower the whole process
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS))
-
-
-def _settle(results: Settled) -> None:
-    for future, value, error in results:
-        if future.cancelled():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
 
 
 # One descriptor per database file (and inode) for this process, opened only to fsync the file
@@ -124,10 +102,10 @@ class SqliteWorker:
     def __init__(self, path: str) -> None:
         self.path = path
         # SimpleQueue is C code: a put from the event loop costs far less than a Condition.
-        self._jobs: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[Pending] | None] = queue.SimpleQueue()
         # Per event loop, the jobs of its current turn, not yet handed over (only that
         # loop's thread touches its list).
-        self._outboxes: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        self._outboxes: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None  # the last caller's, and its thread
         self._loop_thread = 0
@@ -140,6 +118,13 @@ class SqliteWorker:
         self._transaction = threading.Lock()
         self._writer_may_go = threading.Event()
         self._writer_may_go.set()
+        # Read jobs go there while reads wait for the disk (disk_readers.py); a database in
+        # memory never does.
+        self._readers = (
+            None
+            if path == ":memory:"
+            else DiskReaders(self._connect, on_start=_behind_the_event_loop)
+        )
 
     def _ensure_thread(self) -> None:
         with self._starting:
@@ -235,14 +220,14 @@ class SqliteWorker:
         if outbox is None:
             outbox = self._outboxes[loop] = []
             loop.call_soon(self._hand_over, loop)
-        outbox.append(_Pending(job, writes, loop, future))
+        outbox.append(Pending(job, writes, loop, future))
         return await future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         """The jobs of the loop's last turn, to the thread in one put."""
         jobs = self._outboxes.pop(loop)
         if self._closed:  # closed meanwhile: the thread has ended or will end before these
-            _settle([(p.future, None, StoreUnavailable("token store")) for p in jobs])
+            settle([(p.future, None, StoreUnavailable("token store")) for p in jobs])
             return
         self._jobs.put(jobs)
 
@@ -288,13 +273,21 @@ class SqliteWorker:
                     running = False
                     break
                 batch += more
+            readers = self._readers
+            if readers is not None and readers.is_busy:
+                for pending in batch:
+                    if not pending.writes:
+                        readers.take(pending)
+                batch = [pending for pending in batch if pending.writes]
+                if not batch:
+                    continue
             try:
                 if conn is None:
                     conn = self._connect()
                 if not self._writer_may_go.is_set():
                     self._writer_may_go.wait()
                 with self._transaction:
-                    results = self._run_batch(conn, batch)
+                    results = run_batch(conn, batch, readers.went_to_disk if readers else None)
             except sqlite3.Error as exc:
                 unavailable = StoreUnavailable("token store", exc)
                 results = [(p.future, None, unavailable) for p in batch]
@@ -306,12 +299,14 @@ class SqliteWorker:
                 by_loop.setdefault(pending.loop, []).append(result)
             for loop, settled in by_loop.items():
                 try:
-                    loop.call_soon_threadsafe(_settle, settled)
+                    loop.call_soon_threadsafe(settle, settled)
                 except RuntimeError:  # that loop is closed: nobody is waiting any more
                     pass
         if conn is not None:
             conn.close()
         self._refuse_left_over()
+        if self._readers is not None:
+            self._readers.close()
 
     def _refuse_left_over(self) -> None:
         """Jobs handed over just as the worker closed find no thread: they fail, not hang."""
@@ -323,60 +318,4 @@ class SqliteWorker:
             for pending in jobs or ():
                 refused: Settled = [(pending.future, None, StoreUnavailable("token store"))]
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                    pending.loop.call_soon_threadsafe(_settle, refused)
-
-    @staticmethod
-    def _run_batch(conn: sqlite3.Connection, batch: list[_Pending]) -> Settled:
-        writes = any(p.writes for p in batch)
-        if writes:
-            conn.execute("BEGIN IMMEDIATE")
-        try:
-            results = _run_jobs(conn, batch, isolated=False)
-            if results is None:
-                # A write job failed half-way: undo the batch and run it again with each write
-                # job in a SAVEPOINT of its own, so the failure takes only its own changes.
-                conn.execute("ROLLBACK")
-                conn.execute("BEGIN IMMEDIATE")
-                results = _run_jobs(conn, batch, isolated=True)
-                assert results is not None  # noqa: S101 - isolated runs never give up
-            if writes:
-                conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return results
-
-
-def _run_jobs(conn: sqlite3.Connection, batch: list[_Pending], *, isolated: bool) -> Settled | None:
-    """Each job's outcome, in order. Not `isolated`: no SAVEPOINT per write job (three
-    statements less per job, each a release and a retake of the GIL on this thread, which the
-    event loop's thread contends for), and None as soon as a write job fails: its changes
-    are mixed with the batch's, and only a ROLLBACK of the whole batch takes them out (a
-    batch of reads only never gives up: a failed read changed nothing). Every
-    job touches nothing but the database, so running a batch twice is safe."""
-    results: Settled = []
-    for pending in batch:
-        guarded = isolated and pending.writes
-        if guarded:
-            conn.execute("SAVEPOINT job")
-        try:
-            value = pending.job(conn)
-        except sqlite3.OperationalError:
-            raise  # the database itself failed: the whole batch is unavailable
-        except Exception as exc:
-            if guarded:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-            elif pending.writes:
-                return None
-            results.append((pending.future, None, exc))
-            continue
-        if guarded:
-            conn.execute("RELEASE job")
-        if isinstance(value, sqlite3.Cursor):
-            # A cursor must die on this thread: freed on the event loop's, it resets its
-            # statement while this thread runs the next batch (SQLITE_MISUSE).
-            value = None
-        results.append((pending.future, value, None))
-    return results
+                    pending.loop.call_soon_threadsafe(settle, refused)

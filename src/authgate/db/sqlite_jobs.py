@@ -1,0 +1,127 @@
+"""Jobs for the thread that owns a SQLite connection, and a batch of them in one transaction.
+
+sqlite_worker.py hands each batch to `run_batch` on its thread; disk_readers.py runs single
+read jobs on connections of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+Job = Callable[[sqlite3.Connection], Any]
+Settled = list[tuple[asyncio.Future[Any], Any, BaseException | None]]  # future, value, error
+
+
+class Pending:
+    """A job, whether it writes, and the future of the event loop that waits for it."""
+
+    __slots__ = ("future", "job", "loop", "writes")
+
+    def __init__(
+        self, job: Job, writes: bool, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
+    ) -> None:
+        self.job = job
+        self.writes = writes
+        self.loop = loop
+        self.future = future
+
+
+def settle(results: Settled) -> None:
+    """Give each future its outcome (on the future's event loop)."""
+    for future, value, error in results:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+def blocks_read() -> int:
+    """Blocks this thread has read from storage so far (the kernel's count: reads the page
+    cache answered are not in it). Half a microsecond."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_inblock
+
+
+def run_batch(
+    conn: sqlite3.Connection,
+    batch: list[Pending],
+    went_to_disk: Callable[[], None] | None,
+) -> Settled:
+    """Run the batch in one transaction (committed here), each job's outcome in order;
+    `went_to_disk` is called if its read jobs read from the disk."""
+    writes = any(p.writes for p in batch)
+    if writes:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        results = _run_jobs(conn, batch, went_to_disk, isolated=False)
+        if results is None:
+            # A write job failed half-way: undo the batch and run it again with each write
+            # job in a SAVEPOINT of its own, so the failure takes only its own changes.
+            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            results = _run_jobs(conn, batch, went_to_disk, isolated=True)
+            assert results is not None  # noqa: S101 - isolated runs never give up
+        if writes:
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _run_jobs(
+    conn: sqlite3.Connection,
+    batch: list[Pending],
+    went_to_disk: Callable[[], None] | None,
+    *,
+    isolated: bool,
+) -> Settled | None:
+    """Each job's outcome, in order. Not `isolated`: no SAVEPOINT per write job (three
+    statements less per job, each a release and a retake of the GIL on this thread, which the
+    event loop's thread contends for), and None as soon as a write job fails: its changes
+    are mixed with the batch's, and only a ROLLBACK of the whole batch takes them out (a
+    batch of reads only never gives up: a failed read changed nothing). Every
+    job touches nothing but the database, so running a batch twice is safe. Whether the
+    read jobs read from the disk is measured per run of consecutive read jobs (writes read
+    from it too, partial WAL blocks among them: they are not counted)."""
+    results: Settled = []
+    reading_since: int | None = None  # blocks read when the current run of read jobs began
+    for pending in batch:
+        if went_to_disk is not None:
+            if not pending.writes and reading_since is None:
+                reading_since = blocks_read()
+            elif pending.writes and reading_since is not None:
+                if blocks_read() > reading_since:
+                    went_to_disk()
+                reading_since = None
+        guarded = isolated and pending.writes
+        if guarded:
+            conn.execute("SAVEPOINT job")
+        try:
+            value = pending.job(conn)
+        except sqlite3.OperationalError:
+            raise  # the database itself failed: the whole batch is unavailable
+        except Exception as exc:
+            if guarded:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+            elif pending.writes:
+                return None
+            results.append((pending.future, None, exc))
+            continue
+        if guarded:
+            conn.execute("RELEASE job")
+        if isinstance(value, sqlite3.Cursor):
+            # A cursor must die on this thread: freed on the event loop's, it resets its
+            # statement while this thread runs the next batch (SQLITE_MISUSE).
+            value = None
+        results.append((pending.future, value, None))
+    if went_to_disk is not None and reading_since is not None and blocks_read() > reading_since:
+        went_to_disk()
+    return results
