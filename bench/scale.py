@@ -17,11 +17,13 @@ order reversed every other round), wrk on core 1: random sample tokens introspec
 client_credentials issued, BENCH_DURATION seconds each. The table gives each store's median
 req/s over the rounds, the spread, the ratio to the smallest size of the same store, and the
 worker's memory from /proc. `--base-src DIR` also serves every store with the `src/` of
-another checkout, taking turns with this one: an A/B on the same data.
+another checkout, taking turns with this one: an A/B on the same data. `--cold` drops each
+SQLite file from the kernel's page cache before each phase, as its reclaim does over time to
+a large file read at random: the phase starts with the store on the disk.
 
     .venv/bin/python bench/scale.py [--sizes 10000,1000000,10000000]
         [--postgres-sizes 10000,1000000] [--rounds 3] [--duration 10] [--sample 10000]
-        [--base-src DIR] [--work-dir DIR] [--smoke] [--out FILE]
+        [--base-src DIR] [--cold] [--work-dir DIR] [--smoke] [--out FILE]
 
 BENCH_POSTGRES_URL names the PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/
 authgate_scale): the databases are `<its name>_<size>`. BENCH_SCALE_DIR: where the SQLite
@@ -363,8 +365,10 @@ def measure(targets: list[Target], basic: str, lua: Path, args: argparse.Namespa
             raise Skip(f"{target.label}: a sample token is not active at the server")
     for turn in range(1, args.rounds + 1):
         for target in targets if turn % 2 else targets[::-1]:
-            phase(target, "introspection", lua, basic, args.duration, turn)
-            phase(target, "client_credentials", lua, basic, args.duration, turn)
+            for name in ("introspection", "client_credentials"):
+                if args.cold and not target.url:
+                    forget_pages(target.directory / "authgate.db")
+                phase(target, name, lua, basic, args.duration, turn)
             # The tokens issued in this run expire in an hour, the filled ones in six. The
             # answers still in flight when wrk stopped are written first.
             time.sleep(0.5)
@@ -373,6 +377,17 @@ def measure(targets: list[Target], basic: str, lua: Path, args: argparse.Namespa
     for target in targets:
         target.memory.append(proc_status(target.process.pid) if target.process else {})
         target.tokens_at_end = target.sql("SELECT count(*) FROM tokens")
+
+
+def forget_pages(path: Path) -> None:
+    """Have the kernel drop the file's pages from its cache (written back first), as its
+    reclaim does to a file seldom read: the store's next reads go to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 # report
@@ -447,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sample", type=int, default=10_000)
     parser.add_argument("--base-src", type=Path, help="also serve with this src/ (an A/B)")
+    parser.add_argument(
+        "--cold", action="store_true", help="drop each SQLite file from the page cache first"
+    )
     parser.add_argument("--smoke", action="store_true", help="SQLite 2,000 and 20,000, 1 round")
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/...)")
     args = parser.parse_args(argv)
