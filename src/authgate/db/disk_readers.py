@@ -13,7 +13,9 @@ store the kernel keeps in memory never starts these threads. docs/performance.md
 measurements.
 
 Whether a read went to the disk is the kernel's count of blocks the thread read
-(sqlite_jobs.blocks_read), not a guess from timings that the GIL and the event loop blur."""
+(sqlite_jobs.blocks_read), not a guess from timings that the GIL and the event loop blur.
+Counting costs a system call, so the worker's runs of read jobs are counted only after a run
+slower than SLOW_READ_SECONDS a job: reads from memory never pay for it."""
 
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ from authgate.errors import StoreUnavailable
 READERS = 3  # disk reads in flight at once; the worker's core does the rest
 BUSY_SECONDS = 2.0  # how long reads go to the readers after one read from the disk
 READER_CACHE_KIB = 128  # each reader's page cache, for the B-trees' upper pages
+# A read job from memory takes 5-15 us, one that waits for the disk 100 us or more: the
+# worker's read runs are counted in blocks (a system call each) only after a slower one.
+SLOW_READ_SECONDS = 40e-6
 
 
 class DiskReaders:
@@ -47,6 +52,7 @@ class DiskReaders:
         self._jobs: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._busy_until = 0.0  # time.monotonic() until which read jobs come here
+        self._counting = False  # are the worker's runs of read jobs counted in blocks?
 
     @property
     def is_busy(self) -> bool:
@@ -56,6 +62,21 @@ class DiskReaders:
     def went_to_disk(self) -> None:
         """A read has just waited for the disk: send reads here for BUSY_SECONDS more."""
         self._busy_until = time.monotonic() + BUSY_SECONDS
+
+    def reads_began(self) -> tuple[float, int]:
+        """The worker's thread begins a run of read jobs: the mark `reads_ended` takes."""
+        return time.perf_counter(), blocks_read() if self._counting else -1
+
+    def reads_ended(self, mark: tuple[float, int], jobs: int) -> None:
+        """The run of `jobs` read jobs begun at `mark` is over: did it read from the disk?"""
+        started, blocks = mark
+        if blocks >= 0:
+            if blocks_read() > blocks:
+                self.went_to_disk()
+            else:
+                self._counting = False
+        elif time.perf_counter() - started > jobs * SLOW_READ_SECONDS:
+            self._counting = True
 
     def take(self, job: Pending) -> None:
         """Run `job` on a reader and settle its future on its event loop."""

@@ -10,7 +10,10 @@ import asyncio
 import resource
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from authgate.db.disk_readers import DiskReaders
 
 Job = Callable[[sqlite3.Connection], Any]
 Settled = list[tuple[asyncio.Future[Any], Any, BaseException | None]]  # future, value, error
@@ -48,23 +51,21 @@ def blocks_read() -> int:
 
 
 def run_batch(
-    conn: sqlite3.Connection,
-    batch: list[Pending],
-    went_to_disk: Callable[[], None] | None,
+    conn: sqlite3.Connection, batch: list[Pending], readers: DiskReaders | None
 ) -> Settled:
     """Run the batch in one transaction (committed here), each job's outcome in order;
-    `went_to_disk` is called if its read jobs read from the disk."""
+    `readers` is told about each run of consecutive read jobs."""
     writes = any(p.writes for p in batch)
     if writes:
         conn.execute("BEGIN IMMEDIATE")
     try:
-        results = _run_jobs(conn, batch, went_to_disk, isolated=False)
+        results = _run_jobs(conn, batch, readers, isolated=False)
         if results is None:
             # A write job failed half-way: undo the batch and run it again with each write
             # job in a SAVEPOINT of its own, so the failure takes only its own changes.
             conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
-            results = _run_jobs(conn, batch, went_to_disk, isolated=True)
+            results = _run_jobs(conn, batch, readers, isolated=True)
             assert results is not None  # noqa: S101 - isolated runs never give up
         if writes:
             conn.execute("COMMIT")
@@ -78,7 +79,7 @@ def run_batch(
 def _run_jobs(
     conn: sqlite3.Connection,
     batch: list[Pending],
-    went_to_disk: Callable[[], None] | None,
+    readers: DiskReaders | None,
     *,
     isolated: bool,
 ) -> Settled | None:
@@ -87,19 +88,21 @@ def _run_jobs(
     event loop's thread contends for), and None as soon as a write job fails: its changes
     are mixed with the batch's, and only a ROLLBACK of the whole batch takes them out (a
     batch of reads only never gives up: a failed read changed nothing). Every
-    job touches nothing but the database, so running a batch twice is safe. Whether the
-    read jobs read from the disk is measured per run of consecutive read jobs (writes read
-    from it too, partial WAL blocks among them: they are not counted)."""
+    job touches nothing but the database, so running a batch twice is safe. `readers` hears
+    of each run of consecutive read jobs, whether it waited for the disk (writes read from
+    the disk too, partial WAL blocks among them: they are left out)."""
     results: Settled = []
-    reading_since: int | None = None  # blocks read when the current run of read jobs began
+    run: tuple[float, int] | None = None  # the readers' mark of the current run of reads
+    run_jobs = 0
     for pending in batch:
-        if went_to_disk is not None:
-            if not pending.writes and reading_since is None:
-                reading_since = blocks_read()
-            elif pending.writes and reading_since is not None:
-                if blocks_read() > reading_since:
-                    went_to_disk()
-                reading_since = None
+        if readers is not None:
+            if not pending.writes:
+                if run is None:
+                    run, run_jobs = readers.reads_began(), 0
+                run_jobs += 1
+            elif run is not None:
+                readers.reads_ended(run, run_jobs)
+                run = None
         guarded = isolated and pending.writes
         if guarded:
             conn.execute("SAVEPOINT job")
@@ -122,6 +125,6 @@ def _run_jobs(
             # statement while this thread runs the next batch (SQLITE_MISUSE).
             value = None
         results.append((pending.future, value, None))
-    if went_to_disk is not None and reading_since is not None and blocks_read() > reading_since:
-        went_to_disk()
+    if readers is not None and run is not None:
+        readers.reads_ended(run, run_jobs)
     return results

@@ -287,7 +287,7 @@ class SqliteWorker:
                 if not self._writer_may_go.is_set():
                     self._writer_may_go.wait()
                 with self._transaction:
-                    results = run_batch(conn, batch, readers.went_to_disk if readers else None)
+                    results = run_batch(conn, batch, readers)
             except sqlite3.Error as exc:
                 unavailable = StoreUnavailable("token store", exc)
                 results = [(p.future, None, unavailable) for p in batch]
