@@ -31,7 +31,7 @@ from authgate.db.sqlite_jobs import Pending, blocks_read, settle
 from authgate.errors import StoreUnavailable
 
 READERS = 3  # disk reads in flight at once; the worker's core does the rest
-BUSY_SECONDS = 2.0  # how long reads go to the readers after one read from the disk
+BUSY_SECONDS = 0.5  # how long reads go to the readers after one read from the disk
 READER_CACHE_KIB = 128  # each reader's page cache, for the B-trees' upper pages
 # A read job from memory takes 5-15 us, one that waits for the disk 100 us or more: the
 # worker's read runs are counted in blocks (a system call each) only after a slower one.
