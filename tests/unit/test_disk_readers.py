@@ -191,3 +191,18 @@ async def test_a_reader_s_read_from_the_disk_keeps_reads_with_the_readers(
     await asyncio.sleep(0.4)  # 0.8 s after the worker's signal, 0.4 after the reader's
     _, thread = await worker.call(read_row(1), writes=False)
     assert thread == "authgate-sqlite-reader"
+
+
+async def test_a_reader_that_cannot_open_the_database_answers_unavailable(
+    worker: SqliteWorker,
+) -> None:
+    readers = worker._readers
+    assert readers is not None
+
+    def refuse() -> sqlite3.Connection:
+        raise sqlite3.DatabaseError("file is not a database")
+
+    readers._connect = refuse
+    readers.went_to_disk()
+    with pytest.raises(StoreUnavailable):
+        await worker.call(read_row(5), writes=False)

@@ -110,13 +110,14 @@ class DiskReaders:
                 value = pending.job(conn)
                 if isinstance(value, sqlite3.Cursor):
                     value = None  # a cursor dies on this thread (see sqlite_jobs._run_jobs)
-            except sqlite3.OperationalError as exc:
-                error = StoreUnavailable("token store", exc)
-                if conn is not None:
-                    conn.close()
-                conn = None
             except Exception as exc:
-                error = exc
+                # As on the worker: the database failing (or not opening) is the store being
+                # unavailable; anything else a job raises is the job's own error.
+                unavailable = conn is None or isinstance(exc, sqlite3.OperationalError)
+                error = StoreUnavailable("token store", exc) if unavailable else exc
+                if unavailable and conn is not None:
+                    conn.close()
+                    conn = None
             if blocks_read() > before:
                 self.went_to_disk()
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
