@@ -107,12 +107,10 @@ class Exchange:
             log.error("unhandled error answering %s", self.scope["path"], exc_info=exc)
             if not self.is_started:
                 await self.send_server_error()
-            else:  # the head may be out: nothing can be said, the connection ends
-                self.head = None
-                self.connection.transport.close()
+            else:  # the head may be out: nothing can be said
+                self.abandon()
         except BaseException:  # cancelled (the server stops): the connection ends with it
-            self.head = None
-            self.connection.transport.close()
+            self.abandon()
             raise
         else:
             if self.disconnected:
@@ -122,8 +120,12 @@ class Exchange:
                 await self.send_server_error()
             elif not self.is_complete:
                 log.error("unfinished answer to %s", self.scope["path"])
-                self.head = None
-                self.connection.transport.close()
+                self.abandon()
+
+    def abandon(self) -> None:
+        """End the connection with nothing more written, not even a head still held."""
+        self.head = None
+        self.connection.transport.close()
 
     async def send_server_error(self) -> None:
         start = {"type": "http.response.start", "status": 500, "headers": _SERVER_ERROR_HEADERS}
@@ -218,13 +220,12 @@ class Exchange:
             elif name == b"connection":
                 says_close = says_close or b"close" in value.lower()
             lines += (name, b": ", value, b"\r\n")
-        if chunked:
-            pass
-        elif length is not None:
-            self.remaining = length
-        elif not self.is_head_request and status not in _NO_BODY_STATUS:
-            chunked = True  # neither a length nor chunks announced: chunks
-            lines.append(b"transfer-encoding: chunked\r\n")
+        if not chunked:
+            if length is not None:
+                self.remaining = length
+            elif not self.is_head_request and status not in _NO_BODY_STATUS:
+                chunked = True  # neither a length nor chunks announced: chunks
+                lines.append(b"transfer-encoding: chunked\r\n")
         if says_close:
             self.keep_alive = False
         elif not self.keep_alive:

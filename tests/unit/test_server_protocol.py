@@ -76,6 +76,12 @@ async def hello(scope: Any, receive: Any, send: Any) -> None:
         return
     elif path == "/fail":
         raise RuntimeError("the app failed")
+    elif path in ("/fail-late", "/unfinished"):
+        headers = [(b"content-length", b"5")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if path == "/fail-late":
+            raise RuntimeError("the app failed after its head")
+        return  # an answer begun and never ended
     elif path == "/inject":
         headers = [(b"location", b"/a\r\nset-cookie: x=1")]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
@@ -200,6 +206,16 @@ async def test_an_app_that_fails_gets_500_and_the_connection_closes() -> None:
     await answered(protocol, b"GET /fail HTTP/1.1\r\nhost: a\r\n\r\n")
     assert transport.writes[0].startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert transport.writes[0].endswith(b"\r\n\r\nInternal Server Error")
+    assert transport.closed
+
+
+@pytest.mark.parametrize("path", ["/fail-late", "/unfinished"])
+async def test_an_answer_cut_short_after_its_head_closes_the_connection_unsaid(path: str) -> None:
+    """Its head is still held (it leaves with the body): a 200 without its body would be a
+    lie, and a 500 can no longer be said, so nothing is written and the connection ends."""
+    protocol, transport = connected()
+    await answered(protocol, f"GET {path} HTTP/1.1\r\nhost: a\r\n\r\n".encode())
+    assert transport.writes == []
     assert transport.closed
 
 
