@@ -298,7 +298,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.deadline = None
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport.is_closing():
             return
         # A 408 only where it cannot land in the middle of an answer already under way.
         exchange = self.answering
