@@ -149,11 +149,13 @@ async def test_a_reader_s_failures_reach_their_callers(worker: SqliteWorker) -> 
         worker.call(fails, writes=False),
         worker.call(writes, writes=False),
         worker.call(read_row(3), writes=False),
+        worker.call(lambda conn: conn.execute("SELECT 1"), writes=False),
         return_exceptions=True,
     )
     assert isinstance(answers[0], ValueError)
     assert isinstance(answers[1], StoreUnavailable)  # a reader's connection writes nothing
     assert answers[2] == ((3, 500), "authgate-sqlite-reader")
+    assert answers[3] is None  # a cursor stays on the reader's thread
     (count,) = await worker.call(
         lambda conn: conn.execute("SELECT count(*) FROM t").fetchone(), writes=False
     )

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from authgate.db.sqlite_jobs import Pending, blocks_read, settle
+from authgate.db.sqlite_jobs import Pending, blocks_read, on_this_thread, settle
 from authgate.errors import StoreUnavailable
 
 READERS = 3  # disk reads in flight at once; the worker's core does the rest
@@ -107,9 +107,7 @@ class DiskReaders:
             error: BaseException | None = None
             try:
                 conn = conn or self._reader_connection()
-                value = pending.job(conn)
-                if isinstance(value, sqlite3.Cursor):
-                    value = None  # a cursor dies on this thread (see sqlite_jobs._run_jobs)
+                value = on_this_thread(pending.job(conn))
             except Exception as exc:
                 # As on the worker: the database failing (or not opening) is the store being
                 # unavailable; anything else a job raises is the job's own error.

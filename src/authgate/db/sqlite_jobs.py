@@ -44,6 +44,13 @@ def settle(results: Settled) -> None:
             future.set_result(value)
 
 
+def on_this_thread(value: Any) -> Any:
+    """A job's value, fit to cross to the event loop: a cursor must die on the thread that ran
+    it (freed on the event loop's, it resets its statement while this thread runs the next
+    job on the same connection: SQLITE_MISUSE)."""
+    return None if isinstance(value, sqlite3.Cursor) else value
+
+
 def blocks_read() -> int:
     """Blocks this thread has read from storage so far (the kernel's count: reads the page
     cache answered are not in it). Half a microsecond."""
@@ -120,11 +127,7 @@ def _run_jobs(
             continue
         if guarded:
             conn.execute("RELEASE job")
-        if isinstance(value, sqlite3.Cursor):
-            # A cursor must die on this thread: freed on the event loop's, it resets its
-            # statement while this thread runs the next batch (SQLITE_MISUSE).
-            value = None
-        results.append((pending.future, value, None))
+        results.append((pending.future, on_this_thread(value), None))
     if readers is not None and run is not None:
         readers.reads_ended(run, run_jobs)
     return results
