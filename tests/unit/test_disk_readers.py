@@ -64,14 +64,27 @@ async def worker(tmp_path: Path) -> Any:
     await asyncio.to_thread(worker.close)
 
 
-async def test_a_database_in_memory_reads_on_the_worker_alone(worker: SqliteWorker) -> None:
-    """Reads the kernel answers from memory never leave the worker's thread."""
-    await worker.call(read_row(0), writes=False)  # the file's pages are read in once
+async def test_a_database_in_memory_reads_on_the_worker_alone(
+    worker: SqliteWorker, tmp_path: Path
+) -> None:
+    """Reads the kernel answers from memory never leave the worker's thread, batch after
+    batch, writes among them."""
+    (tmp_path / "w.db").read_bytes()  # the whole file into the kernel's page cache
+    for round_ in range(5):
+
+        async def insert(n: int) -> None:
+            await worker.call(
+                lambda conn: conn.execute("INSERT INTO t VALUES (?, 'new')", (n,)), writes=True
+            )
+
+        answers = await asyncio.gather(
+            *(worker.call(read_row(n), writes=False) for n in range(0, ROWS, 20)),
+            insert(ROWS + round_),
+        )
+        reads = answers[:-1]
+        assert [row for row, _ in reads] == [(n, 500) for n in range(0, ROWS, 20)]
+        assert {thread for _, thread in reads} == {"authgate-sqlite"}
     assert worker._readers is not None
-    worker._readers._busy_until = 0.0  # as if that first read had been long ago
-    answers = await asyncio.gather(*(worker.call(read_row(n), writes=False) for n in range(50)))
-    assert [row for row, _ in answers] == [(n, 500) for n in range(50)]
-    assert {thread for _, thread in answers} == {"authgate-sqlite"}
     assert not worker._readers._threads  # never started
 
 
