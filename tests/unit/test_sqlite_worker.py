@@ -260,6 +260,63 @@ async def test_a_wal_that_grew_past_the_limit_is_cut_back_when_it_starts_over(
         await asyncio.to_thread(worker.close)
 
 
+async def test_the_restart_syncs_and_copies_until_a_pass_brought_few_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held pass waits for everything written since the pass before it: the restart
+    first syncs and copies, pass after pass, while the writer goes on, and holds the writer
+    once a pass brought few frames (here the writer stops after the third sync)."""
+    monkeypatch.setattr(sqlite_worker, "CHECKPOINT_EVERY", 3600.0)  # only the test's passes
+    monkeypatch.setattr(sqlite_worker, "SETTLED_FRAMES", 8)
+    path = tmp_path / "w.db"
+    worker = SqliteWorker(str(path))
+    # The writer going on, from the thread that syncs (the checkpoint thread, in the server).
+    elsewhere = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    syncs = 0
+
+    # A reader from before the restart to its last sync keeps those writes from starting the
+    # WAL over by themselves (as a writer under load seldom can: a pass seldom copies all).
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def sync_while_the_writer_goes_on(synced: str) -> None:
+        nonlocal syncs
+        syncs += 1
+        assert synced == str(path)
+        if syncs <= 3:
+            for n in range(20):  # 20 commits: 20 frames or more
+                elsewhere.execute("INSERT INTO t VALUES (?, randomblob(3000))", (n,))
+        else:
+            reader.execute("COMMIT")
+
+    monkeypatch.setattr(sqlite_worker, "sync_database_file", sync_while_the_writer_goes_on)
+    try:
+        await worker.call(
+            lambda conn: conn.execute("CREATE TABLE t (n INTEGER, pad BLOB)"), writes=True
+        )
+        for n in range(40):
+            await worker.call(functools.partial(_insert, n=n), writes=True)
+        first = _wal_restarts(path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM t").fetchone()  # a snapshot of frames in the WAL
+        checkpoints = worker._connect()
+        try:
+            frames, copied = worker._checkpoint(checkpoints)
+            await asyncio.to_thread(worker._restart_wal, checkpoints, frames, copied)
+        finally:
+            checkpoints.close()
+        assert syncs == 4
+        await worker.call(functools.partial(_insert, n=-1), writes=True)
+        assert _wal_restarts(path) > first
+        (count,) = await worker.call(
+            lambda conn: conn.execute("SELECT count(*) FROM t").fetchone(), writes=False
+        )
+        assert count == 40 + 3 * 20 + 1
+    finally:
+        reader.close()
+        elsewhere.close()
+        await asyncio.to_thread(worker.close)
+
+
 def _locked_elsewhere(path: Path) -> bool:
     """Does another process find a POSIX lock on `path` (as SQLite's own are)?"""
     probe = (

@@ -40,17 +40,20 @@ T = TypeVar("T")
 MAX_BATCH = 256  # jobs in one transaction, give or take the jobs of one event-loop turn
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, which run off the writer thread
-# From this many frames (pages: 1 GiB of 4 KiB pages, PostgreSQL's max_wal_size) on, the
-# WAL is brought back to its start (see _checkpoint_forever). Each such restart holds the
-# writer while the last frames are copied and fsynced; the database is synced just before
-# (sync_database_file), so the held fsync has only those frames' pages left (p99 of saturated
-# refresh grants at most 44-77 ms in a restart's window, 194-346 ms without the early sync).
-# At 65,536 frames a hold came every 2-3 s of saturated refresh grants; at 1 GiB, every 10 s
-# or so. A file that grew past
-# WAL_SIZE_LIMIT meanwhile is cut back to it, by the writer: cutting 4.7 GB to 1 GiB held it
-# 0.85 s, so the limit is well above the size a restarted WAL keeps (1.1-1.4 GB).
-RESTART_FRAMES = 262_144
-CATCH_UP_FRAMES = 1_024  # at most this many frames are left to copy with the writer held
+# From this many frames (pages: 64 MiB of 4 KiB pages) on, the WAL is brought back to its
+# start (see _checkpoint_forever), so the writer writes over pages of the file it has: a write
+# that grows the file costs the kernel a new block and its zeroing, 10-18 us more of the
+# writer's CPU per client_credentials request while a 1-GiB WAL was growing (bench/steady.py).
+# Each restart holds the writer while the last frames are copied and synced; passes of a sync
+# and a copy before it (SETTLE_PASSES) leave the held one a few hundred frames: holds of
+# 1-4 ms under client_credentials and 4-16 ms under saturated refresh grants, a restart a
+# second or two. A file that grew past WAL_SIZE_LIMIT meanwhile (another process's writes,
+# which this thread does not hold) is cut back to it, by the writer: cutting 4.7 GB to 1 GiB
+# held it 0.85 s, so the limit is far above the size a restarted WAL keeps.
+RESTART_FRAMES = 16_384
+CATCH_UP_FRAMES = 1_024  # at most this many frames are left to copy before the settling
+SETTLE_PASSES = 6  # passes of a database sync and a copy before the hold, at most
+SETTLED_FRAMES = 256  # frames that came during a pass, from which the next is the held one
 WAL_SIZE_LIMIT = 4 * 1024 * 1024 * 1024
 NICENESS = 5  # how far the worker's threads stand back from the event loop's thread
 
@@ -189,13 +192,18 @@ class SqliteWorker:
                 break
         else:
             return  # the writer outruns the copying: try again next round
-        # SQLite fsyncs the database only after a pass that copied the whole WAL, the held
-        # one: it then waited for every page the passes before it copied (100-150 ms of hold
-        # under saturated refresh grants). Synced here, with the writer going on, and copied
-        # once more, the held pass is left its own few pages to sync.
-        with contextlib.suppress(OSError):  # then the held pass syncs it all, as before
-            sync_database_file(self.path)
-        self._checkpoint(conn)
+        # SQLite syncs the WAL before a pass and the database after one that copied the
+        # whole WAL: the held one, which then waits for everything written since the pass
+        # before it (40-60 ms of hold under saturated refresh grants with one pass here). Each
+        # pass here syncs the database and copies what came meanwhile, with the writer going
+        # on, and takes less time than the one before, until few frames came during one.
+        for _ in range(SETTLE_PASSES):
+            with contextlib.suppress(OSError):  # then the held pass syncs it all, as before
+                sync_database_file(self.path)
+            before = frames
+            frames, copied = self._checkpoint(conn)
+            if frames - before <= SETTLED_FRAMES:
+                break
         self._writer_may_go.clear()
         try:
             with self._transaction:
