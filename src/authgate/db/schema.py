@@ -148,7 +148,15 @@ tokens = Table(
 Index("ix_tokens_grant_id", tokens.c.grant_id)
 Index("ix_tokens_client_id", tokens.c.client_id)
 Index("ix_tokens_expires_at", tokens.c.expires_at)
-Index("ix_tokens_username", tokens.c.username, tokens.c.client_id)
+# Only tokens with a user (client_credentials tokens have none): one index fewer to write
+# for each of those (SQLite and PostgreSQL; MariaDB has no partial indexes and keeps all).
+Index(
+    "ix_tokens_username",
+    tokens.c.username,
+    tokens.c.client_id,
+    sqlite_where=tokens.c.username.is_not(None),
+    postgresql_where=tokens.c.username.is_not(None),
+)
 
 # Gateway routes added through the administration API or `authgate route add`; the routes of
 # the configuration file are never stored. `settings` is the route's [[gateway.routes]] keys
@@ -191,7 +199,13 @@ traffic = Table(
     Column("token_username", String(255), nullable=True),
 )
 Index("ix_traffic_started_ms", traffic.c.started_ms)
-Index("ix_traffic_token_client_id", traffic.c.token_client_id, traffic.c.started_ms)
+Index(  # gateway calls only, as ix_tokens_username holds tokens with a user only
+    "ix_traffic_token_client_id",
+    traffic.c.token_client_id,
+    traffic.c.started_ms,
+    sqlite_where=traffic.c.token_client_id.is_not(None),
+    postgresql_where=traffic.c.token_client_id.is_not(None),
+)
 Index("ix_traffic_service", traffic.c.service)
 Index("ix_traffic_client", traffic.c.client)
 
