@@ -40,19 +40,20 @@ T = TypeVar("T")
 MAX_BATCH = 256  # jobs in one transaction, give or take the jobs of one event-loop turn
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints, which run off the writer thread
-# From this many frames (pages: 256 MiB of 4 KiB pages) on, the WAL is brought back to its start
-# (see _checkpoint_forever), so the writer writes over pages of the file it has: a write that
-# grows the file costs the kernel a new page and its zeroing (a 4-KiB frame appended to a file
-# growing to 1 GB: 7.6 us of CPU on this VM; written over: 1.9 us), 10-18 us more of the writer's
-# CPU per client_credentials request while a 1-GiB WAL grew (bench/steady.py), and the first run
-# of a fresh server at 0.78x of the next. Each restart holds the writer while the last frames are
-# copied and synced; passes of a sync and a copy before it (SETTLE_PASSES) leave the held one a
-# few hundred frames: holds of 1-4 ms under client_credentials, 4-16 ms under saturated refresh
-# grants. A restart costs the checkpoint thread more than a plain pass: at 16,384 frames (one a
-# second under refresh grants) those ran 5-9 % slower than at 262,144; 65,536 keeps most of both
-# gains (bench/run.py, 2026-12-05). A file that grew past WAL_SIZE_LIMIT meanwhile (another
-# process's writes, which this thread does not hold) is cut back to it, by the writer: cutting 4.7
-# GB to 1 GiB held it 0.85 s, so the limit is far above the size a restarted WAL keeps.
+# From this many frames (pages: 256 MiB of 4 KiB pages) on, the WAL is brought back to its
+# start (see _checkpoint_forever), so the writer writes over pages of the file it has: a write
+# that grows the file costs the kernel a new page and its zeroing (a 4-KiB frame appended to a
+# file growing to 1 GB: 7.6 us of CPU on this VM; written over: 1.9 us), 10-18 us more of the
+# writer's CPU per client_credentials request while a 1-GiB WAL grew (bench/steady.py), and
+# the first run of a fresh server at 0.78x of the next. Each restart holds the writer while
+# the last frames are copied and synced; passes of a sync and a copy before it (SETTLE_PASSES)
+# leave the held one a few hundred frames: holds of 1-4 ms under client_credentials, 4-16 ms
+# under saturated refresh grants. A restart costs the checkpoint thread more than a plain
+# pass: at 16,384 frames (one a second under refresh grants) those ran 5-9 % slower than at
+# 262,144; 65,536 keeps most of both gains (bench/run.py, 2026-12-05). A file that grew past
+# WAL_SIZE_LIMIT meanwhile (another process's writes, which this thread does not hold) is cut
+# back to it, by the writer: cutting 4.7 GB to 1 GiB held it 0.85 s, so the limit is far above
+# the size a restarted WAL keeps.
 RESTART_FRAMES = 65_536
 CATCH_UP_FRAMES = 1_024  # at most this many frames are left to copy before the settling
 SETTLE_PASSES = 6  # passes of a database sync and a copy before the hold, at most
@@ -197,7 +198,7 @@ class SqliteWorker:
             return  # the writer outruns the copying: try again next round
         # SQLite syncs the WAL before a pass and the database after one that copied the
         # whole WAL: the held one, which then waits for everything written since the pass
-        # before it (40-60 ms of hold under saturated refresh grants with one pass here). Each
+        # before it (13-85 ms of hold under saturated refresh grants with one pass here). Each
         # pass here syncs the database and copies what came meanwhile, with the writer going
         # on, and takes less time than the one before, until few frames came during one.
         for _ in range(SETTLE_PASSES):
