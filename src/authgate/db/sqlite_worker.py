@@ -202,10 +202,10 @@ class SqliteWorker:
         # pass here syncs the database and copies what came meanwhile, with the writer going
         # on, and takes less time than the one before, until few frames came during one.
         for _ in range(SETTLE_PASSES):
-            with contextlib.suppress(OSError):  # then the held pass syncs it all, as before
+            with contextlib.suppress(OSError):  # a sync that failed: the held pass syncs it all
                 sync_database_file(self.path)
             before = frames
-            frames, copied = self._checkpoint(conn)
+            frames, _ = self._checkpoint(conn)
             if frames - before <= SETTLED_FRAMES:
                 break
         self._writer_may_go.clear()
